@@ -1,0 +1,158 @@
+//! Which channels exist, and their actors. One directory per arbiter; a
+//! channel belongs to the directory its name hashes to.
+
+use actix::prelude::*;
+use bytes::Bytes;
+use indexmap::IndexMap;
+
+use super::channel::{ChannelActor, Fanout, Join, Leave, Stop};
+use super::{ClientId, Subscriber};
+use crate::glob;
+use crate::protocol::push::Kind;
+
+struct Entry {
+    actor: Addr<ChannelActor>,
+    subscribers: usize,
+}
+
+/// Owns the name → [`ChannelActor`] table for its share of the channels and
+/// shard channels. Sessions subscribe each (channel, session) pair at most
+/// once, so the directory's counts are exact and it can stop a channel's
+/// actor as soon as the count reaches zero.
+#[derive(Default)]
+pub struct ChannelDirectory {
+    channels: IndexMap<Bytes, Entry>,
+    shard_channels: IndexMap<Bytes, Entry>,
+}
+
+impl ChannelDirectory {
+    fn table(&mut self, kind: Kind) -> &mut IndexMap<Bytes, Entry> {
+        match kind {
+            Kind::Shard => &mut self.shard_channels,
+            _ => &mut self.channels,
+        }
+    }
+}
+
+impl Actor for ChannelDirectory {
+    type Context = Context<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    pub kind: Kind,
+    pub channel: Bytes,
+    pub subscriber: Subscriber,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    pub kind: Kind,
+    pub channel: Bytes,
+    pub client: ClientId,
+}
+
+/// Answers the number of subscribers the message was pushed to.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Publish {
+    pub kind: Kind,
+    pub channel: Bytes,
+    pub payload: Bytes,
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<usize>")]
+pub struct NumSub {
+    pub kind: Kind,
+    pub channels: Vec<Bytes>,
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<Bytes>")]
+pub struct ListChannels {
+    pub kind: Kind,
+    pub pattern: Option<Bytes>,
+}
+
+/// (channels, shard channels) this directory holds.
+#[derive(Message)]
+#[rtype(result = "(usize, usize)")]
+pub struct CountChannels;
+
+impl Handler<Subscribe> for ChannelDirectory {
+    type Result = ();
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        let kind = msg.kind;
+        let entry = self.table(kind).entry(msg.channel.clone()).or_insert_with(|| Entry {
+            actor: ChannelActor::create(|ctx| {
+                super::unbounded_mailbox(ctx);
+                ChannelActor::new(kind, msg.channel)
+            }),
+            subscribers: 0,
+        });
+        entry.subscribers += 1;
+        entry.actor.do_send(Join(msg.subscriber));
+    }
+}
+
+impl Handler<Unsubscribe> for ChannelDirectory {
+    type Result = ();
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        let table = self.table(msg.kind);
+        let Some(entry) = table.get_mut(&msg.channel) else { return };
+        entry.subscribers -= 1;
+        if entry.subscribers == 0 {
+            let entry = table.swap_remove(&msg.channel).expect("present");
+            entry.actor.do_send(Stop);
+        } else {
+            entry.actor.do_send(Leave(msg.client));
+        }
+    }
+}
+
+impl Handler<Publish> for ChannelDirectory {
+    type Result = ResponseFuture<usize>;
+    fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
+        match self.table(msg.kind).get(&msg.channel) {
+            None => Box::pin(async { 0 }),
+            Some(entry) => {
+                // Enqueued now, so it is ordered after every Join/Leave
+                // already sent; awaited so the publisher's next command
+                // starts only after these pushes are in the mailboxes.
+                let sent = entry.actor.send(Fanout(msg.payload));
+                Box::pin(async move { sent.await.unwrap_or(0) })
+            }
+        }
+    }
+}
+
+impl Handler<NumSub> for ChannelDirectory {
+    type Result = MessageResult<NumSub>;
+    fn handle(&mut self, msg: NumSub, _: &mut Context<Self>) -> Self::Result {
+        let table = self.table(msg.kind);
+        MessageResult(msg.channels.iter().map(|c| table.get(c).map_or(0, |e| e.subscribers)).collect())
+    }
+}
+
+impl Handler<ListChannels> for ChannelDirectory {
+    type Result = MessageResult<ListChannels>;
+    fn handle(&mut self, msg: ListChannels, _: &mut Context<Self>) -> Self::Result {
+        let names = self
+            .table(msg.kind)
+            .keys()
+            .filter(|name| msg.pattern.as_ref().is_none_or(|p| glob::matches(p, name)))
+            .cloned()
+            .collect();
+        MessageResult(names)
+    }
+}
+
+impl Handler<CountChannels> for ChannelDirectory {
+    type Result = MessageResult<CountChannels>;
+    fn handle(&mut self, _: CountChannels, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.channels.len(), self.shard_channels.len()))
+    }
+}

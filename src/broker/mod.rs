@@ -1,0 +1,133 @@
+//! The broker's actors and the handle sessions use to reach them.
+//!
+//! A PUBLISH goes Session → [`ChannelDirectory`] (the one owning the
+//! channel's name) → [`ChannelActor`] → each subscriber's Session, then
+//! Session → [`PatternIndex`] → each pattern subscriber's Session.
+
+pub mod channel;
+pub mod directory;
+pub mod pattern_index;
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_rt::ArbiterHandle;
+
+pub use channel::ChannelActor;
+pub use directory::ChannelDirectory;
+pub use pattern_index::PatternIndex;
+
+use crate::config::Config;
+use crate::protocol::push::Frame;
+use crate::registry::ClientRegistry;
+
+/// A client connection's id, as CLIENT ID reports it.
+pub type ClientId = u64;
+
+/// One message delivered to one subscription of a session.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// The subscription it was sent for; a session drops deliveries for
+    /// subscriptions it has since left.
+    pub token: u64,
+    pub frame: Frame,
+}
+
+/// A session's subscription to one channel or pattern.
+#[derive(Clone)]
+pub struct Subscriber {
+    pub client: ClientId,
+    pub token: u64,
+    pub inbox: Recipient<Deliver>,
+}
+
+/// Pushes one frame to each subscriber; returns how many were pushed.
+pub(crate) fn fan_out<'a>(frame: &Frame, subscribers: impl Iterator<Item = &'a Subscriber>) -> usize {
+    let mut n = 0;
+    for s in subscribers {
+        // A closed inbox is a session on its way out; Redis counts it too
+        // until its unsubscribe arrives.
+        s.inbox.do_send(Deliver { token: s.token, frame: frame.clone() });
+        n += 1;
+    }
+    n
+}
+
+/// Lets `Addr::send` enqueue at once, whatever the queue length.
+///
+/// With a capacity, actix parks a sender whose target is "full" and holds its
+/// next message back until polled, which would let a later `do_send` from
+/// the same actor overtake it. Herald's ordering arguments rely on every
+/// message being queued when it is sent; the queues stay short because each
+/// session has at most one request in flight (see ARCHITECTURE.md).
+pub fn unbounded_mailbox<A: Actor<Context = Context<A>>>(ctx: &mut Context<A>) {
+    ctx.set_mailbox_capacity(0);
+}
+
+/// Where actors are started. Production spreads them over arbiters; the
+/// simulator (which has no actix System) keeps everything on the current
+/// task set.
+#[derive(Clone)]
+pub enum Placement {
+    Local,
+    Arbiters(Vec<ArbiterHandle>),
+}
+
+impl Placement {
+    fn start<A, F>(&self, slot: usize, make: F) -> Addr<A>
+    where
+        A: Actor<Context = Context<A>>,
+        F: FnOnce(&mut Context<A>) -> A + Send + 'static,
+    {
+        let make = move |ctx: &mut Context<A>| {
+            unbounded_mailbox(ctx);
+            make(ctx)
+        };
+        match self {
+            Placement::Local => A::create(make),
+            Placement::Arbiters(arbiters) => A::start_in_arbiter(&arbiters[slot % arbiters.len()], make),
+        }
+    }
+
+    fn slots(&self) -> usize {
+        match self {
+            Placement::Local => 1,
+            Placement::Arbiters(a) => a.len(),
+        }
+    }
+}
+
+/// Addresses of the broker's shared actors; cheap to clone into sessions.
+#[derive(Clone)]
+pub struct Broker {
+    directories: Arc<[Addr<ChannelDirectory>]>,
+    pub patterns: Addr<PatternIndex>,
+    pub clients: Addr<ClientRegistry>,
+}
+
+impl Broker {
+    /// Starts one channel directory per slot, the pattern index and the
+    /// client registry.
+    pub fn start(config: Config, placement: &Placement) -> Broker {
+        let directories: Vec<_> =
+            (0..placement.slots()).map(|i| placement.start(i, |_| ChannelDirectory::default())).collect();
+        let patterns = placement.start(0, |_| PatternIndex::default());
+        let clients = placement.start(0, move |_| ClientRegistry::new(config));
+        Broker { directories: directories.into(), patterns, clients }
+    }
+
+    /// The directory that owns `channel` (FNV-1a of the name; stable across
+    /// runs, unlike std's hasher).
+    pub fn directory(&self, channel: &[u8]) -> &Addr<ChannelDirectory> {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for &b in channel {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        &self.directories[(h % self.directories.len() as u64) as usize]
+    }
+
+    pub fn directories(&self) -> &[Addr<ChannelDirectory>] {
+        &self.directories
+    }
+}

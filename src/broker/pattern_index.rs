@@ -1,0 +1,111 @@
+//! Pattern subscriptions, indexed by their literal prefix.
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use indexmap::{IndexMap, IndexSet};
+
+use super::{fan_out, ClientId, Subscriber};
+use crate::glob;
+use crate::protocol::push::{Frame, Kind};
+
+/// Every pattern with subscribers. A published channel is only glob-matched
+/// against patterns whose literal prefix (the part before the first `*`, `?`
+/// or `[`) is a prefix of the channel, so idle patterns under other prefixes
+/// cost nothing, and a released pattern leaves no trace.
+#[derive(Default)]
+pub struct PatternIndex {
+    patterns: IndexMap<Bytes, IndexMap<ClientId, Subscriber>>,
+    by_prefix: BTreeMap<Bytes, IndexSet<Bytes>>,
+}
+
+impl Actor for PatternIndex {
+    type Context = Context<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PSubscribe {
+    pub pattern: Bytes,
+    pub subscriber: Subscriber,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PUnsubscribe {
+    pub pattern: Bytes,
+    pub client: ClientId,
+}
+
+/// Delivers to every matching pattern subscription; answers how many.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct PatternPublish {
+    pub channel: Bytes,
+    pub payload: Bytes,
+}
+
+/// The number of distinct patterns (PUBSUB NUMPAT, Redis 7 semantics).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct NumPat;
+
+impl Handler<PSubscribe> for PatternIndex {
+    type Result = ();
+    fn handle(&mut self, msg: PSubscribe, _: &mut Context<Self>) {
+        let subs = self.patterns.entry(msg.pattern.clone()).or_insert_with(|| {
+            let prefix = Bytes::from(glob::literal_prefix(&msg.pattern));
+            self.by_prefix.entry(prefix).or_default().insert(msg.pattern.clone());
+            IndexMap::new()
+        });
+        subs.insert(msg.subscriber.client, msg.subscriber);
+    }
+}
+
+impl Handler<PUnsubscribe> for PatternIndex {
+    type Result = ();
+    fn handle(&mut self, msg: PUnsubscribe, _: &mut Context<Self>) {
+        let Some(subs) = self.patterns.get_mut(&msg.pattern) else { return };
+        subs.shift_remove(&msg.client);
+        if subs.is_empty() {
+            self.patterns.shift_remove(&msg.pattern);
+            let prefix = glob::literal_prefix(&msg.pattern);
+            if let Some(set) = self.by_prefix.get_mut(prefix.as_slice()) {
+                set.shift_remove(&msg.pattern);
+                if set.is_empty() {
+                    self.by_prefix.remove(prefix.as_slice());
+                }
+            }
+        }
+    }
+}
+
+impl Handler<PatternPublish> for PatternIndex {
+    type Result = usize;
+    fn handle(&mut self, msg: PatternPublish, _: &mut Context<Self>) -> usize {
+        if self.patterns.is_empty() {
+            return 0;
+        }
+        let mut delivered = 0;
+        for end in 0..=msg.channel.len() {
+            let Some(candidates) = self.by_prefix.get(&msg.channel[..end]) else { continue };
+            for pattern in candidates {
+                if !glob::matches(pattern, &msg.channel) {
+                    continue;
+                }
+                let subs = &self.patterns[pattern];
+                let frame = Frame::encode(Kind::Pattern, Some(pattern), &msg.channel, &msg.payload);
+                delivered += fan_out(&frame, subs.values());
+            }
+        }
+        delivered
+    }
+}
+
+impl Handler<NumPat> for PatternIndex {
+    type Result = usize;
+    fn handle(&mut self, _: NumPat, _: &mut Context<Self>) -> usize {
+        self.patterns.len()
+    }
+}

@@ -1,0 +1,316 @@
+//! CLIENT ID | SETNAME | GETNAME | SETINFO | INFO | LIST | KILL | REPLY | NO-EVICT | HELP.
+
+use actix::{ActorContext, Context};
+use bytes::Bytes;
+
+use super::connection::valid_client_name;
+use super::pubsub::help_reply;
+use super::Spec;
+use crate::protocol::request::parse_i64;
+use crate::protocol::Reply;
+use crate::registry::{ClientInfo, KillClients, ListClients};
+use crate::session::{wait_for, Flow, Session};
+
+const FLAGS: &[&str] = &["noscript", "loading", "stale"];
+const ACL: &[&str] = &["@slow", "@connection"];
+
+const fn sub(name: &'static str, arity: i32, since: &'static str, summary: &'static str, args: &'static str, run: super::Run) -> Spec {
+    Spec { flags: FLAGS, acl: ACL, since, summary, args, ..Spec::new(name, arity, "connection", run) }
+}
+
+static SUBCOMMANDS: [Spec; 10] = [
+    sub("id", 2, "5.0.0", "Returns the client ID for the current connection", "", id),
+    sub("setname", 3, "2.6.9", "Set the current connection name", "connection-name", setname),
+    sub("getname", 2, "2.6.9", "Get the current connection name", "", getname),
+    sub("setinfo", 4, "7.2.0", "Set client or connection specific info", "attr value", setinfo),
+    sub("info", 2, "6.2.0", "Returns information about the current client connection.", "", info),
+    sub("list", -2, "2.4.0", "Get the list of client connections", "[TYPE type] [ID client-id...]", list),
+    sub("kill", -3, "2.4.0", "Kill the connection of a client", "filter...", kill),
+    sub("reply", 3, "3.2.0", "Instruct the server whether to reply to commands", "ON|OFF|SKIP", reply),
+    sub("no-evict", 3, "7.0.0", "Set client eviction mode for the current connection", "ON|OFF", no_evict),
+    sub("help", 2, "5.0.0", "Show helpful text about the different subcommands", "", help),
+];
+
+pub fn spec() -> Spec {
+    Spec { since: "2.4.0", summary: "A container for client connection commands", ..Spec::container("client", "connection", &SUBCOMMANDS) }
+}
+
+const HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <LIB-NAME|LIB-VER> <value>",
+    "    Set the client library name or version.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    s.reply(help_reply(HELP));
+    Flow::Done
+}
+
+fn id(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    s.reply(Reply::Int(s.id as i64));
+    Flow::Done
+}
+
+fn setname(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    if !valid_client_name(&args[2]) {
+        s.error("ERR Client names cannot contain spaces, newlines or special characters.");
+    } else {
+        s.name = (!args[2].is_empty()).then(|| args[2].clone());
+        s.reply(Reply::ok());
+    }
+    Flow::Done
+}
+
+fn getname(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let name = s.name.clone().map_or(Reply::Nil, Reply::Bulk);
+    s.reply(name);
+    Flow::Done
+}
+
+fn setinfo(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let attr = String::from_utf8_lossy(&args[2]).to_ascii_lowercase();
+    let value = String::from_utf8_lossy(&args[3]).into_owned();
+    if attr != "lib-name" && attr != "lib-ver" {
+        s.error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&args[2])));
+    } else if !valid_client_name(value.as_bytes()) {
+        s.error(format!("ERR {attr} cannot contain spaces, newlines or special characters."));
+    } else {
+        if attr == "lib-name" {
+            s.lib_name = value;
+        } else {
+            s.lib_ver = value;
+        }
+        s.reply(Reply::ok());
+    }
+    Flow::Done
+}
+
+fn info(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let line = s.info().line();
+    s.reply(Reply::Verbatim(Bytes::from(line)));
+    Flow::Done
+}
+
+/// CLIENT LIST's and KILL's `TYPE` values.
+fn type_matches(kind: &str, c: &ClientInfo) -> Option<bool> {
+    match kind {
+        "normal" => Some(!c.is_pubsub()),
+        "pubsub" => Some(c.is_pubsub()),
+        "master" | "replica" | "slave" => Some(false),
+        _ => None,
+    }
+}
+
+/// Every client's info, this session's included, in id order.
+fn all_clients(s: &Session) -> impl std::future::Future<Output = Vec<ClientInfo>> {
+    let me = s.info();
+    let others = s.broker.clients.send(ListClients { except: s.id });
+    async move {
+        let mut all = others.await.unwrap_or_default();
+        all.push(me);
+        all.sort_by_key(|c| c.id);
+        all
+    }
+}
+
+fn list(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let mut kind = None;
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let opt = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
+        if opt == "type" && i + 1 < args.len() {
+            let t = String::from_utf8_lossy(&args[i + 1]).to_ascii_lowercase();
+            if type_matches(&t, &ClientInfo::default()).is_none() {
+                s.error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&args[i + 1])));
+                return Flow::Done;
+            }
+            kind = Some(t);
+            i += 2;
+        } else if opt == "id" && i + 1 < args.len() {
+            let mut v = Vec::new();
+            for a in &args[i + 1..] {
+                match parse_i64(a).filter(|n| *n > 0) {
+                    Some(n) => v.push(n as u64),
+                    None => {
+                        s.error("ERR Invalid client ID");
+                        return Flow::Done;
+                    }
+                }
+            }
+            ids = Some(v);
+            i = args.len();
+        } else {
+            s.error("ERR syntax error");
+            return Flow::Done;
+        }
+    }
+    wait_for(all_clients(s), move |all, s: &mut Session, _| {
+        let text: String = all
+            .iter()
+            .filter(|c| kind.as_deref().is_none_or(|k| type_matches(k, c) == Some(true)))
+            .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+            .map(ClientInfo::line)
+            .collect();
+        s.reply(Reply::Verbatim(Bytes::from(text)));
+    })
+}
+
+#[derive(Default)]
+struct KillFilter {
+    id: Option<u64>,
+    addr: Option<String>,
+    laddr: Option<String>,
+    kind: Option<String>,
+    user: Option<String>,
+    skip_me: bool,
+}
+
+impl KillFilter {
+    fn matches(&self, c: &ClientInfo) -> bool {
+        self.id.is_none_or(|id| id == c.id)
+            && self.addr.as_ref().is_none_or(|a| *a == c.addr)
+            && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
+            && self.kind.as_ref().is_none_or(|k| type_matches(k, c) == Some(true))
+            && self.user.as_ref().is_none_or(|u| u == "default")
+    }
+
+    fn parse(args: &[Bytes]) -> Result<KillFilter, &'static str> {
+        let mut f = KillFilter { skip_me: true, ..Default::default() };
+        for pair in args.chunks(2) {
+            let [opt, value] = pair else { return Err("ERR syntax error") };
+            let opt = String::from_utf8_lossy(opt).to_ascii_lowercase();
+            let value = String::from_utf8_lossy(value).into_owned();
+            match opt.as_str() {
+                "id" => match parse_i64(value.as_bytes()) {
+                    Some(n) if n > 0 => f.id = Some(n as u64),
+                    _ => return Err("ERR client-id should be greater than 0"),
+                },
+                "addr" => f.addr = Some(value),
+                "laddr" => f.laddr = Some(value),
+                "user" => f.user = Some(value),
+                "type" => {
+                    let t = value.to_ascii_lowercase();
+                    if type_matches(&t, &ClientInfo::default()).is_none() {
+                        return Err("ERR Unknown client type");
+                    }
+                    f.kind = Some(t);
+                }
+                "skipme" => match value.to_ascii_lowercase().as_str() {
+                    "yes" => f.skip_me = true,
+                    "no" => f.skip_me = false,
+                    _ => return Err("ERR syntax error"),
+                },
+                _ => return Err("ERR syntax error"),
+            }
+        }
+        Ok(f)
+    }
+}
+
+fn kill(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    // `CLIENT KILL addr` (old form) answers OK or an error and may kill the
+    // caller; the filter form answers a count and skips the caller by default.
+    let old_form = args.len() == 3;
+    let filter = if old_form {
+        KillFilter { addr: Some(String::from_utf8_lossy(&args[2]).into_owned()), ..Default::default() }
+    } else {
+        match KillFilter::parse(&args[2..]) {
+            Ok(f) => f,
+            Err(e) => {
+                s.error(e);
+                return Flow::Done;
+            }
+        }
+    };
+    let me = s.id;
+    let registry = s.broker.clients.clone();
+    let work = {
+        let all = all_clients(s);
+        async move {
+            let matched: Vec<u64> = all.await.into_iter().filter(|c| filter.matches(c)).map(|c| c.id).collect();
+            let kill_me = matched.contains(&me) && !filter.skip_me;
+            let others: Vec<u64> = matched.into_iter().filter(|id| *id != me).collect();
+            let n = registry.send(KillClients(others)).await.unwrap_or(0);
+            (n, kill_me)
+        }
+    };
+    wait_for(work, move |(n, kill_me), s: &mut Session, ctx| {
+        let total = n + kill_me as usize;
+        if old_form {
+            if total == 0 {
+                s.error("ERR No such client");
+            } else {
+                s.reply(Reply::ok());
+            }
+        } else {
+            s.reply(Reply::Int(total as i64));
+        }
+        if kill_me {
+            s.close_after_reply(ctx);
+            ctx.stop();
+        }
+    })
+}
+
+fn reply(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    match String::from_utf8_lossy(&args[2]).to_ascii_lowercase().as_str() {
+        "on" => {
+            s.replies_off = false;
+            s.skip_next_reply = false;
+            s.reply(Reply::ok());
+        }
+        "off" => {
+            s.replies_off = true;
+            s.mute_current();
+        }
+        "skip" => {
+            if !s.replies_off {
+                s.skip_next_reply = true;
+            }
+            s.mute_current();
+        }
+        _ => s.error("ERR syntax error"),
+    }
+    Flow::Done
+}
+
+fn no_evict(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    match String::from_utf8_lossy(&args[2]).to_ascii_lowercase().as_str() {
+        "on" | "off" => s.reply(Reply::ok()),
+        _ => s.error("ERR syntax error"),
+    }
+    Flow::Done
+}

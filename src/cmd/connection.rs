@@ -1,0 +1,212 @@
+//! PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET.
+
+use actix::Context;
+use bytes::Bytes;
+
+use super::Spec;
+use crate::protocol::request::parse_i64;
+use crate::protocol::Reply;
+use crate::session::{Flow, Session};
+
+/// The Redis release whose replies Herald matches.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+const CONN: &[&str] = &["@fast", "@connection"];
+
+pub fn specs() -> [Spec; 7] {
+    [
+        Spec {
+            flags: &["fast", "sentinel"],
+            acl: CONN,
+            summary: "Ping the server",
+            args: "[message]",
+            in_pubsub_context: true,
+            ..Spec::new("ping", -1, "connection", ping)
+        },
+        Spec {
+            flags: &["fast"],
+            acl: CONN,
+            summary: "Echo the given string",
+            args: "message",
+            ..Spec::new("echo", 2, "connection", echo)
+        },
+        Spec {
+            flags: &["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"],
+            acl: CONN,
+            since: "6.0.0",
+            summary: "Handshake with Redis",
+            args: "[protover] [AUTH username password] [SETNAME clientname]",
+            ..Spec::new("hello", -1, "connection", hello)
+        },
+        Spec {
+            flags: &["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"],
+            acl: CONN,
+            summary: "Authenticate to the server",
+            args: "[username] password",
+            ..Spec::new("auth", -2, "connection", auth)
+        },
+        Spec {
+            flags: &["loading", "stale", "fast"],
+            acl: CONN,
+            summary: "Change the selected database for the current connection",
+            args: "index",
+            ..Spec::new("select", 2, "connection", select)
+        },
+        Spec {
+            flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+            acl: CONN,
+            summary: "Close the connection",
+            in_pubsub_context: true,
+            ..Spec::new("quit", -1, "connection", quit)
+        },
+        Spec {
+            flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+            acl: CONN,
+            since: "6.2.0",
+            summary: "Reset the connection",
+            in_pubsub_context: true,
+            ..Spec::new("reset", 1, "connection", reset)
+        },
+    ]
+}
+
+fn ping(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    if args.len() > 2 {
+        s.error("ERR wrong number of arguments for 'ping' command");
+        return Flow::Done;
+    }
+    if s.subs.any() && !s.resp3 {
+        let msg = args.get(1).cloned().unwrap_or_default();
+        s.reply(Reply::Array(vec![Reply::text("pong"), Reply::Bulk(msg)]));
+    } else {
+        match args.get(1) {
+            Some(msg) => s.reply(Reply::Bulk(msg.clone())),
+            None => s.reply(Reply::Simple("PONG")),
+        }
+    }
+    Flow::Done
+}
+
+fn echo(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    s.reply(Reply::Bulk(args[1].clone()));
+    Flow::Done
+}
+
+/// Redis' `clientSetName` check: printable ASCII, no spaces.
+pub fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+/// Checks credentials against the default user, which has no password.
+fn authenticate(s: &mut Session, user: &[u8], _password: &[u8]) -> bool {
+    if user == b"default" {
+        return true;
+    }
+    s.error("WRONGPASS invalid username-password pair or user is disabled.");
+    false
+}
+
+fn hello(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let mut version = None;
+    if let Some(v) = args.get(1) {
+        match parse_i64(v) {
+            None => {
+                s.error("ERR Protocol version is not an integer or out of range");
+                return Flow::Done;
+            }
+            Some(v) if !(2..=3).contains(&v) => {
+                s.error("NOPROTO unsupported protocol version");
+                return Flow::Done;
+            }
+            Some(v) => version = Some(v),
+        }
+    }
+    let (mut credentials, mut name) = (None, None);
+    let mut j = 2;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        let opt = String::from_utf8_lossy(&args[j]).into_owned();
+        if opt.eq_ignore_ascii_case("auth") && more >= 2 {
+            credentials = Some((args[j + 1].clone(), args[j + 2].clone()));
+            j += 3;
+        } else if opt.eq_ignore_ascii_case("setname") && more >= 1 {
+            name = Some(args[j + 1].clone());
+            j += 2;
+        } else {
+            s.error(format!("ERR Syntax error in HELLO option '{opt}'"));
+            return Flow::Done;
+        }
+    }
+    if let Some((user, password)) = credentials {
+        if !authenticate(s, &user, &password) {
+            return Flow::Done;
+        }
+    }
+    if let Some(name) = name {
+        if !valid_client_name(&name) {
+            s.error("ERR Client names cannot contain spaces, newlines or special characters.");
+            return Flow::Done;
+        }
+        s.name = (!name.is_empty()).then_some(name);
+    }
+    if let Some(v) = version {
+        s.resp3 = v == 3;
+    }
+    let proto = if s.resp3 { 3 } else { 2 };
+    s.reply(Reply::Map(vec![
+        (Reply::text("server"), Reply::text("redis")),
+        (Reply::text("version"), Reply::text(REDIS_VERSION)),
+        (Reply::text("proto"), Reply::Int(proto)),
+        (Reply::text("id"), Reply::Int(s.id as i64)),
+        (Reply::text("mode"), Reply::text("standalone")),
+        (Reply::text("role"), Reply::text("master")),
+        (Reply::text("modules"), Reply::Array(vec![])),
+    ]));
+    Flow::Done
+}
+
+fn auth(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    match args.len() {
+        2 => s.error(
+            "ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        ),
+        3 => {
+            if authenticate(s, &args[1], &args[2]) {
+                s.reply(Reply::ok());
+            }
+        }
+        _ => s.error("ERR syntax error"),
+    }
+    Flow::Done
+}
+
+fn select(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    match parse_i64(&args[1]).filter(|v| i32::try_from(*v).is_ok()) {
+        None => s.error("ERR value is not an integer or out of range"),
+        Some(db) if db < 0 || db >= s.settings.databases as i64 => s.error("ERR DB index is out of range"),
+        Some(db) => {
+            // Channels are global across databases, as in Redis.
+            s.db = db as u32;
+            s.reply(Reply::ok());
+        }
+    }
+    Flow::Done
+}
+
+fn quit(s: &mut Session, _: &[Bytes], ctx: &mut Context<Session>) -> Flow {
+    s.reply(Reply::ok());
+    s.close_after_reply(ctx);
+    Flow::Done
+}
+
+fn reset(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    s.multi = None;
+    s.drop_subscriptions();
+    s.resp3 = false;
+    s.db = 0;
+    s.replies_off = false;
+    s.skip_next_reply = false;
+    s.reply(Reply::Simple("RESET"));
+    Flow::Done
+}

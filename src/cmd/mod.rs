@@ -1,0 +1,159 @@
+//! Commands: the table Herald knows, and how a request finds its handler.
+//! One file per command family.
+
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod info;
+pub mod keyspace;
+pub mod multi;
+pub mod publish;
+pub mod pubsub;
+pub mod subscribe;
+
+use actix::Context;
+use bytes::Bytes;
+
+use crate::session::{Flow, Session};
+
+pub type Run = fn(&mut Session, &[Bytes], &mut Context<Session>) -> Flow;
+
+/// One command (or subcommand) as COMMAND INFO/DOCS describe it.
+pub struct Spec {
+    /// Lower case; subcommands without their container's name.
+    pub name: &'static str,
+    /// Redis' arity: exact if positive, a minimum of `-arity` if negative.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    pub acl: &'static [&'static str],
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    /// Arguments as `name`, `[optional]`, `name...` (for redis-cli hints).
+    pub args: &'static str,
+    /// Allowed in RESP2's subscribed context.
+    pub in_pubsub_context: bool,
+    pub subcommands: &'static [Spec],
+    /// `None` for a pure container (CLIENT, CONFIG, PUBSUB).
+    pub run: Option<Run>,
+}
+
+impl Spec {
+    pub const fn new(name: &'static str, arity: i32, group: &'static str, run: Run) -> Spec {
+        Spec {
+            name,
+            arity,
+            flags: &[],
+            acl: &[],
+            group,
+            since: "1.0.0",
+            summary: "",
+            args: "",
+            in_pubsub_context: false,
+            subcommands: &[],
+            run: Some(run),
+        }
+    }
+
+    pub const fn container(name: &'static str, group: &'static str, subcommands: &'static [Spec]) -> Spec {
+        Spec { arity: -2, subcommands, run: None, ..Spec::new(name, -2, group, publish::never) }
+    }
+
+    fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= (-self.arity) as usize
+        }
+    }
+}
+
+/// Every top-level command Herald answers.
+pub fn table() -> &'static [Spec] {
+    static TABLE: std::sync::OnceLock<Vec<Spec>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut all = Vec::new();
+        all.extend(publish::specs());
+        all.extend(subscribe::specs());
+        all.push(pubsub::spec());
+        all.extend(connection::specs());
+        all.push(client::spec());
+        all.push(info::spec());
+        all.push(command::spec());
+        all.push(config::spec());
+        all.extend(keyspace::specs());
+        all.extend(multi::specs());
+        all
+    })
+}
+
+pub fn lookup(name: &str) -> Option<&'static Spec> {
+    table().iter().find(|s| s.name == name)
+}
+
+fn lower(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_ascii_lowercase()
+}
+
+/// Redis' `'a' 'b' ` argument echo in unknown-command errors.
+fn args_preview(args: &[Bytes]) -> String {
+    let mut s = String::new();
+    for a in args.iter().take(127) {
+        let text = String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned();
+        s.push_str(&format!("'{text}' "));
+    }
+    s
+}
+
+/// Runs one request the way Redis' `processCommand` checks it: lookup,
+/// subcommand, arity, subscribed context, MULTI queueing, then the command.
+pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Session>) -> Flow {
+    let name = lower(&args[0]);
+    let Some(base) = lookup(&name) else {
+        let first = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
+        return reject(session, format!("ERR unknown command '{first}', with args beginning with: {}", args_preview(&args[1..])));
+    };
+    let (spec, full_name) = if !base.subcommands.is_empty() && args.len() >= 2 {
+        let sub = lower(&args[1]);
+        match base.subcommands.iter().find(|s| s.name == sub) {
+            Some(s) => (s, format!("{}|{}", base.name, s.name)),
+            None if base.run.is_some() => (base, base.name.to_string()),
+            None => {
+                let text = String::from_utf8_lossy(&args[1][..args[1].len().min(128)]).into_owned();
+                return reject(session, format!("ERR unknown subcommand '{text}'. Try {} HELP.", base.name.to_uppercase()));
+            }
+        }
+    } else {
+        (base, base.name.to_string())
+    };
+    session.last_cmd = full_name.clone();
+    if !spec.arity_ok(args.len()) || spec.run.is_none() {
+        return reject(session, format!("ERR wrong number of arguments for '{full_name}' command"));
+    }
+    if session.subs.any() && !session.resp3 && !spec.in_pubsub_context {
+        return reject(
+            session,
+            format!(
+                "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            ),
+        );
+    }
+    if let Some(multi) = &mut session.multi {
+        if !matches!(name.as_str(), "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            multi.queued.push(args);
+            session.reply(crate::protocol::Reply::Simple("QUEUED"));
+            return Flow::Done;
+        }
+    }
+    (spec.run.expect("checked above"))(session, &args, ctx)
+}
+
+/// Refuses a command; inside MULTI that also dooms the transaction.
+fn reject(session: &mut Session, text: String) -> Flow {
+    if let Some(multi) = &mut session.multi {
+        multi.failed = true;
+    }
+    session.error(text);
+    Flow::Done
+}

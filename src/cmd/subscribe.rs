@@ -1,0 +1,133 @@
+//! (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE.
+//!
+//! None of these wait: the registration is queued at the directory (or
+//! pattern index) before the confirmation is written, and every later
+//! PUBLISH of any client reaches that actor after it, so whatever is
+//! published once the client has seen the confirmation is delivered.
+
+use actix::Context;
+use bytes::Bytes;
+
+use super::Spec;
+use crate::broker::directory::{Subscribe, Unsubscribe};
+use crate::broker::pattern_index::{PSubscribe, PUnsubscribe};
+use crate::broker::Subscriber;
+use crate::protocol::push::Kind;
+use crate::protocol::Reply;
+use crate::session::{Flow, Session};
+
+const FLAGS: &[&str] = &["pubsub", "noscript", "loading", "stale"];
+const ACL: &[&str] = &["@pubsub", "@slow"];
+
+pub fn specs() -> [Spec; 6] {
+    let spec = |name, arity, since, summary, args, run| Spec {
+        flags: FLAGS,
+        acl: ACL,
+        since,
+        summary,
+        args,
+        in_pubsub_context: true,
+        ..Spec::new(name, arity, "pubsub", run)
+    };
+    [
+        spec("subscribe", -2, "2.0.0", "Listen for messages published to the given channels", "channel...", subscribe),
+        spec("unsubscribe", -1, "2.0.0", "Stop listening for messages posted to the given channels", "[channel...]", unsubscribe),
+        spec("psubscribe", -2, "2.0.0", "Listen for messages published to channels matching the given patterns", "pattern...", psubscribe),
+        spec("punsubscribe", -1, "2.0.0", "Stop listening for messages posted to channels matching the given patterns", "[pattern...]", punsubscribe),
+        spec("ssubscribe", -2, "7.0.0", "Listen for messages published to the given shard channels", "shardchannel...", ssubscribe),
+        spec("sunsubscribe", -1, "7.0.0", "Stop listening for messages posted to the given shard channels", "[shardchannel...]", sunsubscribe),
+    ]
+}
+
+fn confirmation(kind: &'static str, name: Option<Bytes>, count: usize) -> Reply {
+    let name = name.map_or(Reply::Nil, Reply::Bulk);
+    Reply::Push(vec![Reply::Bulk(Bytes::from_static(kind.as_bytes())), name, Reply::Int(count as i64)])
+}
+
+fn count_for(s: &Session, kind: Kind) -> usize {
+    match kind {
+        Kind::Shard => s.subs.count(Kind::Shard),
+        _ => s.subs.classic(),
+    }
+}
+
+fn verb(kind: Kind, subscribe: bool) -> &'static str {
+    match (kind, subscribe) {
+        (Kind::Channel, true) => "subscribe",
+        (Kind::Channel, false) => "unsubscribe",
+        (Kind::Pattern, true) => "psubscribe",
+        (Kind::Pattern, false) => "punsubscribe",
+        (Kind::Shard, true) => "ssubscribe",
+        (Kind::Shard, false) => "sunsubscribe",
+    }
+}
+
+/// Subscribes to each name in order, confirming each.
+pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], inbox: actix::Recipient<crate::broker::Deliver>) {
+    for name in names {
+        if let Some(token) = s.subs.add(kind, name) {
+            let subscriber = Subscriber { client: s.id, token, inbox: inbox.clone() };
+            match kind {
+                Kind::Pattern => s.broker.patterns.do_send(PSubscribe { pattern: name.clone(), subscriber }),
+                _ => s.broker.directory(name).do_send(Subscribe { kind, channel: name.clone(), subscriber }),
+            }
+        }
+        let count = count_for(s, kind);
+        s.reply(confirmation(verb(kind, true), Some(name.clone()), count));
+    }
+}
+
+/// Unsubscribes from `names`, or from everything of `kind` if empty.
+pub fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
+    let names = if names.is_empty() { s.subs.names(kind) } else { names.to_vec() };
+    if names.is_empty() {
+        let count = count_for(s, kind);
+        s.reply(confirmation(verb(kind, false), None, count));
+        return;
+    }
+    for name in names {
+        if s.subs.remove(kind, &name) {
+            match kind {
+                Kind::Pattern => s.broker.patterns.do_send(PUnsubscribe { pattern: name.clone(), client: s.id }),
+                _ => s.broker.directory(&name).do_send(Unsubscribe { kind, channel: name.clone(), client: s.id }),
+            }
+        }
+        let count = count_for(s, kind);
+        s.reply(confirmation(verb(kind, false), Some(name), count));
+    }
+}
+
+fn subscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
+    join(s, Kind::Channel, &args[1..], ctx_inbox(ctx));
+    Flow::Done
+}
+
+fn psubscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
+    join(s, Kind::Pattern, &args[1..], ctx_inbox(ctx));
+    Flow::Done
+}
+
+fn ssubscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
+    join(s, Kind::Shard, &args[1..], ctx_inbox(ctx));
+    Flow::Done
+}
+
+fn unsubscribe(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    leave(s, Kind::Channel, &args[1..]);
+    Flow::Done
+}
+
+fn punsubscribe(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    leave(s, Kind::Pattern, &args[1..]);
+    Flow::Done
+}
+
+fn sunsubscribe(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    leave(s, Kind::Shard, &args[1..]);
+    Flow::Done
+}
+
+fn ctx_inbox(ctx: &mut Context<Session>) -> actix::Recipient<crate::broker::Deliver> {
+    use actix::AsyncContext;
+    ctx.address().recipient()
+}

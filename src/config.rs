@@ -1,0 +1,145 @@
+//! Herald's settings: CLI flags at start, some changeable by CONFIG SET.
+
+use std::time::Duration;
+
+/// Limits for one class of client output, as Redis'
+/// `client-output-buffer-limit pubsub <hard> <soft> <seconds>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimit {
+    /// Disconnect as soon as pending output passes this many bytes (0: never).
+    pub hard: usize,
+    /// Disconnect when pending output stays above this for `soft_for` (0: never).
+    pub soft: usize,
+    pub soft_for: Duration,
+}
+
+impl OutputLimit {
+    pub const REDIS_PUBSUB_DEFAULT: OutputLimit =
+        OutputLimit { hard: 32 * 1024 * 1024, soft: 8 * 1024 * 1024, soft_for: Duration::from_secs(60) };
+    pub const UNLIMITED: OutputLimit = OutputLimit { hard: 0, soft: 0, soft_for: Duration::ZERO };
+}
+
+/// Everything a running Herald is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: String,
+    pub port: u16,
+    /// Applies to connections with at least one subscription.
+    pub pubsub_output: OutputLimit,
+    /// Applies to other connections (Redis' `normal` class: unlimited).
+    pub normal_output: OutputLimit,
+    pub proto_max_bulk_len: usize,
+    pub databases: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 6379,
+            pubsub_output: OutputLimit::REDIS_PUBSUB_DEFAULT,
+            normal_output: OutputLimit::UNLIMITED,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            databases: 16,
+        }
+    }
+}
+
+fn limit_text(l: &OutputLimit) -> String {
+    format!("{} {} {}", l.hard, l.soft, l.soft_for.as_secs())
+}
+
+impl Config {
+    /// Every (name, value) CONFIG GET can show, in a stable order.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("bind", self.bind.clone()),
+            ("port", self.port.to_string()),
+            (
+                "client-output-buffer-limit",
+                format!(
+                    "normal {} slave 268435456 67108864 60 pubsub {}",
+                    limit_text(&self.normal_output),
+                    limit_text(&self.pubsub_output)
+                ),
+            ),
+            ("proto-max-bulk-len", self.proto_max_bulk_len.to_string()),
+            ("databases", self.databases.to_string()),
+            ("save", String::new()),
+            ("appendonly", "no".into()),
+        ]
+    }
+
+    /// Applies one CONFIG SET pair; the error is Redis' wording.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let invalid = |why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}");
+        match name {
+            "client-output-buffer-limit" => {
+                let words: Vec<&str> = value.split_whitespace().collect();
+                if words.is_empty() || words.len() % 4 != 0 {
+                    return Err(invalid("Wrong number of arguments in buffer limit configuration."));
+                }
+                let mut next = self.clone();
+                for class in words.chunks(4) {
+                    let nums: Option<Vec<u64>> = class[1..].iter().map(|w| parse_memory(w)).collect();
+                    let Some(nums) = nums else {
+                        return Err(invalid("Error in hard, soft or soft_seconds setting in buffer limit configuration."));
+                    };
+                    let limit = OutputLimit {
+                        hard: nums[0] as usize,
+                        soft: nums[1] as usize,
+                        soft_for: Duration::from_secs(nums[2]),
+                    };
+                    match class[0].to_ascii_lowercase().as_str() {
+                        "pubsub" => next.pubsub_output = limit,
+                        "normal" => next.normal_output = limit,
+                        "slave" | "replica" => {}
+                        _ => return Err(invalid("Invalid client class specified in buffer limit configuration.")),
+                    }
+                }
+                *self = next;
+                Ok(())
+            }
+            "proto-max-bulk-len" => match parse_memory(value) {
+                Some(n) if n >= 1024 * 1024 => {
+                    self.proto_max_bulk_len = n as usize;
+                    Ok(())
+                }
+                Some(_) => Err(invalid("argument must be between 1048576 and 9223372036854775807 inclusive")),
+                None => Err(invalid("argument must be a memory value")),
+            },
+            "bind" | "port" | "databases" => Err(invalid("can't set immutable config")),
+            "save" | "appendonly" => Ok(()),
+            _ => Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
+        }
+    }
+}
+
+/// Redis' memory values: `1024`, `64kb`, `8mb`, `1gb`, `1k`, `1m`, `1g`.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let units: [(&str, u64); 6] =
+        [("kb", 1024), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1000), ("m", 1_000_000), ("g", 1_000_000_000)];
+    for (suffix, mul) in units {
+        if let Some(num) = lower.strip_suffix(suffix) {
+            return num.parse::<u64>().ok()?.checked_mul(mul);
+        }
+    }
+    lower.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_limits_round_trip() {
+        let mut c = Config::default();
+        c.set("client-output-buffer-limit", "pubsub 1mb 512kb 10").unwrap();
+        assert_eq!(c.pubsub_output.hard, 1 << 20);
+        assert_eq!(c.pubsub_output.soft, 512 * 1024);
+        assert!(c.entries().iter().any(|(k, v)| *k == "client-output-buffer-limit" && v.ends_with("pubsub 1048576 524288 10")));
+        assert!(c.set("client-output-buffer-limit", "pubsub 1 2").is_err());
+        assert!(c.set("nope", "1").unwrap_err().starts_with("ERR Unknown option"));
+    }
+}

@@ -1,0 +1,187 @@
+//! Redis' glob matching (`stringmatchlen`), byte for byte.
+//!
+//! Patterns and channel names are arbitrary bytes. Redis reads one byte past
+//! the end of a pattern (the C string's NUL); `at` returns 0 there so the
+//! edge cases (`[` left open, trailing `\`) come out as Redis' do.
+
+/// Does `pattern` match `subject` under Redis' glob rules?
+pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
+    let mut give_up = false;
+    match_from(pattern, subject, &mut give_up)
+}
+
+fn at(p: &[u8], i: usize) -> u8 {
+    p.get(i).copied().unwrap_or(0)
+}
+
+/// `give_up` is Redis' `skipLongerMatches`: once a `*` failed against every
+/// suffix, a longer match for an outer `*` cannot succeed either, which keeps
+/// the search polynomial.
+fn match_from(pattern: &[u8], subject: &[u8], give_up: &mut bool) -> bool {
+    let (mut p, mut s) = (0usize, 0usize);
+    let (plen, slen) = (pattern.len(), subject.len());
+    while p < plen && s < slen {
+        match pattern[p] {
+            b'*' => {
+                while p < plen && at(pattern, p + 1) == b'*' {
+                    p += 1;
+                }
+                if plen - p == 1 {
+                    return true;
+                }
+                while s < slen {
+                    if match_from(&pattern[p + 1..], &subject[s..], give_up) {
+                        return true;
+                    }
+                    if *give_up {
+                        return false;
+                    }
+                    s += 1;
+                }
+                *give_up = true;
+                return false;
+            }
+            b'?' => s += 1,
+            b'[' => {
+                p += 1;
+                let negate = at(pattern, p) == b'^';
+                if negate {
+                    p += 1;
+                }
+                let c = subject[s];
+                let mut hit = false;
+                loop {
+                    if at(pattern, p) == b'\\' && plen - p >= 2 {
+                        p += 1;
+                        if pattern[p] == c {
+                            hit = true;
+                        }
+                    } else if at(pattern, p) == b']' {
+                        break;
+                    } else if p >= plen {
+                        p -= 1;
+                        break;
+                    } else if plen - p >= 3 && pattern[p + 1] == b'-' {
+                        let (mut lo, mut hi) = (pattern[p], pattern[p + 2]);
+                        if lo > hi {
+                            std::mem::swap(&mut lo, &mut hi);
+                        }
+                        p += 2;
+                        if c >= lo && c <= hi {
+                            hit = true;
+                        }
+                    } else if pattern[p] == c {
+                        hit = true;
+                    }
+                    p += 1;
+                }
+                if negate {
+                    hit = !hit;
+                }
+                if !hit {
+                    return false;
+                }
+                s += 1;
+            }
+            b'\\' if plen - p >= 2 => {
+                p += 1;
+                if pattern[p] != subject[s] {
+                    return false;
+                }
+                s += 1;
+            }
+            b => {
+                if b != subject[s] {
+                    return false;
+                }
+                s += 1;
+            }
+        }
+        p += 1;
+        if s == slen {
+            while at(pattern, p) == b'*' && p < plen {
+                p += 1;
+            }
+            break;
+        }
+    }
+    p >= plen && s == slen
+}
+
+/// The bytes every matching subject must start with: the pattern up to its
+/// first special character (escapes resolved). Used to index patterns.
+pub fn literal_prefix(pattern: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < pattern.len() {
+        match pattern[i] {
+            b'*' | b'?' | b'[' => break,
+            b'\\' if i + 1 < pattern.len() => {
+                out.push(pattern[i + 1]);
+                i += 2;
+            }
+            // A trailing backslash matches itself.
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_examples() {
+        let yes: &[(&str, &str)] = &[
+            ("h?llo", "hello"),
+            ("h*llo", "heeeello"),
+            ("h[ae]llo", "hallo"),
+            ("h[^e]llo", "hallo"),
+            ("h[a-b]llo", "hbllo"),
+            ("h[b-a]llo", "hallo"),
+            ("*", "x"),
+            ("a**", "a"),
+            ("news:*", "news:sport"),
+            ("user:*:alerts", "user:42:alerts"),
+            ("h\\*llo", "h*llo"),
+            ("a[\\]]", "a]"),
+            ("ab\\", "ab\\"),
+        ];
+        for (p, s) in yes {
+            assert!(matches(p.as_bytes(), s.as_bytes()), "{p} should match {s}");
+        }
+        let no: &[(&str, &str)] = &[
+            ("h[^e]llo", "hello"),
+            ("h[a-b]llo", "hcllo"),
+            ("*", ""),
+            ("news:*", "news"),
+            ("a?", "a"),
+            ("h\\*llo", "hello"),
+            ("abc", "abcd"),
+            // An unterminated class matches nothing, as in Redis.
+            ("a[", "a["),
+        ];
+        for (p, s) in no {
+            assert!(!matches(p.as_bytes(), s.as_bytes()), "{p} should not match {s}");
+        }
+    }
+
+    #[test]
+    fn many_stars_stay_fast() {
+        let pattern = "a*".repeat(30) + "b";
+        let subject = "a".repeat(200);
+        assert!(!matches(pattern.as_bytes(), subject.as_bytes()));
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(literal_prefix(b"events:*:x"), b"events:");
+        assert_eq!(literal_prefix(b"a\\*b?"), b"a*b");
+        assert_eq!(literal_prefix(b"*"), b"");
+        assert_eq!(literal_prefix(b"plain"), b"plain");
+    }
+}

@@ -1,0 +1,13 @@
+//! Herald: a Redis-compatible pub/sub broker made of actix actors.
+//!
+//! Start with [`server`] (how connections become [`session::Session`]s),
+//! then [`cmd`] (what each command does) and [`broker`] (where messages go).
+
+pub mod broker;
+pub mod cmd;
+pub mod config;
+pub mod glob;
+pub mod protocol;
+pub mod registry;
+pub mod server;
+pub mod session;

@@ -1,0 +1,132 @@
+//! What Herald answers, independent of the protocol version; encoded by
+//! redis-protocol as RESP2 or RESP3 when written.
+
+use bytes::{Bytes, BytesMut};
+use redis_protocol::resp2::types::BytesFrame as Frame2;
+use redis_protocol::resp3::types::{BytesFrame as Frame3, FrameMap, FrameSet, VerbatimStringFormat};
+use redis_protocol::{resp2, resp3};
+
+/// A reply before it is encoded for one connection's protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Simple(&'static str),
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Bytes),
+    /// `$-1` in RESP2, `_` in RESP3.
+    Nil,
+    /// `*-1` in RESP2, `_` in RESP3.
+    NilArray,
+    Array(Vec<Reply>),
+    /// A flat array in RESP2.
+    Map(Vec<(Reply, Reply)>),
+    /// An array in RESP2.
+    Set(Vec<Reply>),
+    /// An array in RESP2; `>` in RESP3.
+    Push(Vec<Reply>),
+    /// A bulk string in RESP2; `=…txt:` in RESP3.
+    Verbatim(Bytes),
+    /// Not a reply at all: the bytes are already encoded (a pub/sub delivery).
+    Encoded(Bytes),
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply::Simple("OK")
+    }
+
+    pub fn err(text: impl Into<String>) -> Reply {
+        Reply::Error(text.into())
+    }
+
+    pub fn bulk(b: impl Into<Bytes>) -> Reply {
+        Reply::Bulk(b.into())
+    }
+
+    pub fn text(s: &str) -> Reply {
+        Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    /// Appends this reply, encoded for `resp3` or RESP2, to `out`.
+    pub fn encode(&self, resp3: bool, out: &mut BytesMut) {
+        match self {
+            Reply::Encoded(bytes) => return out.extend_from_slice(bytes),
+            // redis-protocol's RESP2 has no null array.
+            Reply::NilArray if !resp3 => return out.extend_from_slice(b"*-1\r\n"),
+            _ => {}
+        }
+        let written = if resp3 {
+            resp3::encode::complete::extend_encode(out, &self.to_resp3(), false)
+        } else {
+            resp2::encode::extend_encode(out, &self.to_resp2(), false)
+        };
+        written.expect("replies are always encodable");
+    }
+
+    fn to_resp2(&self) -> Frame2 {
+        match self {
+            Reply::Simple(s) => Frame2::SimpleString(Bytes::from_static(s.as_bytes())),
+            Reply::Status(s) => Frame2::SimpleString(Bytes::copy_from_slice(s.as_bytes())),
+            Reply::Error(e) => Frame2::Error(e.as_str().into()),
+            Reply::Int(i) => Frame2::Integer(*i),
+            Reply::Bulk(b) | Reply::Verbatim(b) => Frame2::BulkString(b.clone()),
+            Reply::Nil => Frame2::Null,
+            Reply::NilArray => unreachable!("written directly"),
+            Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
+                Frame2::Array(items.iter().map(Reply::to_resp2).collect())
+            }
+            Reply::Map(pairs) => {
+                Frame2::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect())
+            }
+            Reply::Encoded(_) => unreachable!("encoded replies are written as they are"),
+        }
+    }
+
+    fn to_resp3(&self) -> Frame3 {
+        let attributes = None;
+        match self {
+            Reply::Simple(s) => Frame3::SimpleString { data: Bytes::from_static(s.as_bytes()), attributes },
+            Reply::Status(s) => Frame3::SimpleString { data: Bytes::copy_from_slice(s.as_bytes()), attributes },
+            Reply::Error(e) => Frame3::SimpleError { data: e.as_str().into(), attributes },
+            Reply::Int(i) => Frame3::Number { data: *i, attributes },
+            Reply::Bulk(b) => Frame3::BlobString { data: b.clone(), attributes },
+            Reply::Verbatim(b) => Frame3::VerbatimString { data: b.clone(), format: VerbatimStringFormat::Text, attributes },
+            Reply::Nil | Reply::NilArray => Frame3::Null,
+            Reply::Array(items) => Frame3::Array { data: items.iter().map(Reply::to_resp3).collect(), attributes },
+            Reply::Push(items) => Frame3::Push { data: items.iter().map(Reply::to_resp3).collect(), attributes },
+            Reply::Set(items) => {
+                let data: FrameSet<Frame3> = items.iter().map(Reply::to_resp3).collect();
+                Frame3::Set { data, attributes }
+            }
+            Reply::Map(pairs) => {
+                let data: FrameMap<Frame3, Frame3> = pairs.iter().map(|(k, v)| (k.to_resp3(), v.to_resp3())).collect();
+                Frame3::Map { data, attributes }
+            }
+            Reply::Encoded(_) => unreachable!("encoded replies are written as they are"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(r: Reply) -> (String, String) {
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        r.encode(false, &mut a);
+        r.encode(true, &mut b);
+        (String::from_utf8_lossy(&a).into_owned(), String::from_utf8_lossy(&b).into_owned())
+    }
+
+    #[test]
+    fn nils_and_containers() {
+        assert_eq!(both(Reply::Nil), ("$-1\r\n".into(), "_\r\n".into()));
+        assert_eq!(both(Reply::NilArray), ("*-1\r\n".into(), "_\r\n".into()));
+        let map = Reply::Map(vec![(Reply::text("a"), Reply::Int(1))]);
+        assert_eq!(both(map), ("*2\r\n$1\r\na\r\n:1\r\n".into(), "%1\r\n$1\r\na\r\n:1\r\n".into()));
+        let push = Reply::Push(vec![Reply::text("x")]);
+        assert_eq!(both(push), ("*1\r\n$1\r\nx\r\n".into(), ">1\r\n$1\r\nx\r\n".into()));
+        assert_eq!(both(Reply::Verbatim("hi".into())).1, "=6\r\ntxt:hi\r\n");
+    }
+}

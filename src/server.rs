@@ -1,0 +1,67 @@
+//! Accepting connections. The transport is the only thing that differs
+//! between production (tokio TCP, sessions spread over arbiters) and the
+//! simulator (turmoil TCP, one host): both hand streams to [`Server::accept`].
+
+use actix::Addr;
+use actix_rt::ArbiterHandle;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::broker::{Broker, ClientId, Placement};
+use crate::config::Config;
+use crate::session::Session;
+
+/// A running broker plus the counter that names new connections.
+pub struct Server {
+    pub broker: Broker,
+    config: Config,
+    placement: Placement,
+    next_id: ClientId,
+}
+
+impl Server {
+    /// Starts the broker's actors on `placement`.
+    pub fn start(config: Config, placement: Placement) -> Server {
+        let broker = Broker::start(config.clone(), &placement);
+        Server { broker, config, placement, next_id: 0 }
+    }
+
+    fn next_id(&mut self) -> ClientId {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Starts a session for `stream` on the current thread (the simulator's
+    /// host, or a single-threaded server).
+    pub fn accept_local<S>(&mut self, stream: S, peer: String, local: String) -> Addr<Session>
+    where
+        S: AsyncRead + AsyncWrite + 'static,
+    {
+        let id = self.next_id();
+        tracing::debug!(client = id, addr = %peer, "accepted");
+        Session::start(id, stream, peer, local, self.broker.clone(), self.config.clone())
+    }
+
+    /// Starts a session on one of the worker arbiters, round robin.
+    pub fn accept<S>(&mut self, stream: S, peer: String, local: String)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let id = self.next_id();
+        let arbiter: Option<ArbiterHandle> = match &self.placement {
+            Placement::Local => None,
+            Placement::Arbiters(a) => Some(a[id as usize % a.len()].clone()),
+        };
+        tracing::debug!(client = id, addr = %peer, "accepted");
+        let (broker, config) = (self.broker.clone(), self.config.clone());
+        match arbiter {
+            None => {
+                Session::start(id, stream, peer, local, broker, config);
+            }
+            Some(arbiter) => {
+                arbiter.spawn_fn(move || {
+                    Session::start(id, stream, peer, local, broker, config);
+                });
+            }
+        }
+    }
+}

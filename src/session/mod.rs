@@ -1,0 +1,404 @@
+//! One actor per client connection.
+//!
+//! A session runs its client's commands one at a time, in the order sent.
+//! A command that needs another actor's answer (PUBLISH, SUBSCRIBE, PUBSUB…)
+//! holds the session with `ctx.wait` until the answer is in: no further
+//! command is read and no delivery is written meanwhile, which is what keeps
+//! replies, confirmations and messages in Redis' order.
+
+pub mod output;
+pub mod subscriptions;
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+
+use actix::prelude::*;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+
+use crate::broker::directory::Unsubscribe;
+use crate::broker::pattern_index::PUnsubscribe;
+use crate::broker::{Broker, ClientId, Deliver};
+use crate::cmd;
+use crate::config::Config;
+use crate::protocol::push::Kind;
+use crate::protocol::{Reply, Request, RequestDecoder};
+use crate::registry::{ClientInfo, Deregister, Register};
+use output::Output;
+use subscriptions::Subscriptions;
+
+/// Work a command left for the session to finish once its answers arrive.
+pub type Pending = Pin<Box<dyn ActorFuture<Session, Output = ()>>>;
+
+/// What running a command did.
+pub enum Flow {
+    /// Its replies are written.
+    Done,
+    /// It waits on other actors; the session holds until this completes.
+    Wait(Pending),
+}
+
+/// Wraps a future whose answer `finish` turns into replies.
+pub fn wait_for<F, T>(fut: F, finish: impl FnOnce(T, &mut Session, &mut Context<Session>) + 'static) -> Flow
+where
+    F: std::future::Future<Output = T> + 'static,
+{
+    Flow::Wait(Box::pin(actix::fut::wrap_future::<_, Session>(fut).map(finish)))
+}
+
+enum Step {
+    Command(Vec<Bytes>),
+    Invalid(String),
+    /// The end of an EXEC's queued commands: their replies go out as one array.
+    ExecEnd,
+}
+
+/// MULTI state: commands queued for EXEC, and whether one was refused.
+#[derive(Default)]
+pub struct Multi {
+    pub queued: Vec<Vec<Bytes>>,
+    pub failed: bool,
+}
+
+/// A client connection: its protocol state, subscriptions and output.
+pub struct Session {
+    pub id: ClientId,
+    pub peer: String,
+    pub local: String,
+    pub broker: Broker,
+    pub settings: Config,
+    pub resp3: bool,
+    pub name: Option<Bytes>,
+    pub lib_name: String,
+    pub lib_ver: String,
+    pub db: u32,
+    pub subs: Subscriptions,
+    pub multi: Option<Multi>,
+    pub replies_off: bool,
+    pub skip_next_reply: bool,
+    muted: bool,
+    out: Output,
+    read: Option<Box<dyn AsyncRead + Unpin>>,
+    queue: VecDeque<Step>,
+    exec_replies: Option<Vec<Reply>>,
+    closing: bool,
+    created: Instant,
+    last_active: Instant,
+    pub last_cmd: String,
+}
+
+impl Session {
+    /// Starts a session for an accepted connection on the current arbiter
+    /// (or simulated host).
+    pub fn start<S>(id: ClientId, stream: S, peer: String, local: String, broker: Broker, settings: Config) -> Addr<Session>
+    where
+        S: AsyncRead + AsyncWrite + 'static,
+    {
+        let (read, write) = tokio::io::split(stream);
+        Session::create(move |ctx| {
+            crate::broker::unbounded_mailbox(ctx);
+            let me = ctx.address();
+            let out = Output::start(Box::new(write), move || me.do_send(WriterFailed));
+            let now = Instant::now();
+            Session {
+                id,
+                peer,
+                local,
+                broker,
+                settings,
+                resp3: false,
+                name: None,
+                lib_name: String::new(),
+                lib_ver: String::new(),
+                db: 0,
+                subs: Subscriptions::default(),
+                multi: None,
+                replies_off: false,
+                skip_next_reply: false,
+                muted: false,
+                out,
+                read: Some(Box::new(read)),
+                queue: VecDeque::new(),
+                exec_replies: None,
+                closing: false,
+                created: now,
+                last_active: now,
+                last_cmd: "NULL".into(),
+            }
+        })
+    }
+
+    /// Sends one reply (or, inside EXEC, collects it for the EXEC array).
+    pub fn reply(&mut self, reply: Reply) {
+        if let Some(collected) = &mut self.exec_replies {
+            collected.push(reply);
+            return;
+        }
+        if self.muted {
+            return;
+        }
+        let mut buf = BytesMut::new();
+        reply.encode(self.resp3, &mut buf);
+        self.out.push(buf.freeze());
+    }
+
+    /// Suppresses the rest of the current command's replies (CLIENT REPLY).
+    pub fn mute_current(&mut self) {
+        self.muted = true;
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.reply(Reply::Error(text.into()))
+    }
+
+    /// Writes what is queued, then closes (QUIT, protocol errors).
+    pub fn close_after_reply(&mut self, ctx: &mut Context<Self>) {
+        self.closing = true;
+        self.queue.clear();
+        self.out.close();
+        ctx.stop();
+    }
+
+    /// Runs queued requests until one has to wait.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while !self.closing {
+            let Some(step) = self.queue.pop_front() else { return };
+            match step {
+                Step::Command(args) => {
+                    if let Flow::Wait(pending) = self.execute(args, ctx) {
+                        ctx.wait(pending.map(|_, act: &mut Session, ctx| {
+                            act.muted = false;
+                            act.pump(ctx)
+                        }));
+                        return;
+                    }
+                    self.muted = false;
+                }
+                Step::Invalid(text) => {
+                    self.reply(Reply::Error(text));
+                    self.close_after_reply(ctx);
+                }
+                Step::ExecEnd => {
+                    let replies = self.exec_replies.take().unwrap_or_default();
+                    self.reply(Reply::Array(replies));
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, args: Vec<Bytes>, ctx: &mut Context<Self>) -> Flow {
+        self.last_active = Instant::now();
+        self.muted = self.exec_replies.is_none() && (self.replies_off || std::mem::take(&mut self.skip_next_reply));
+        cmd::dispatch(self, args, ctx)
+    }
+
+    /// Queues an EXEC's commands to run next, replies collected.
+    pub fn run_exec(&mut self, queued: Vec<Vec<Bytes>>) {
+        self.exec_replies = Some(Vec::with_capacity(queued.len()));
+        let steps = queued.into_iter().map(Step::Command).chain(std::iter::once(Step::ExecEnd));
+        for (i, step) in steps.enumerate() {
+            self.queue.insert(i, step);
+        }
+    }
+
+    pub fn in_exec(&self) -> bool {
+        self.exec_replies.is_some()
+    }
+
+    /// The output limit for this client's class, as Redis picks it.
+    fn output_limit(&self) -> crate::config::OutputLimit {
+        if self.subs.any() {
+            self.settings.pubsub_output
+        } else {
+            self.settings.normal_output
+        }
+    }
+
+    fn enforce_output_limit(&mut self, ctx: &mut Context<Self>) {
+        if self.out.is_closed() {
+            return;
+        }
+        let limit = self.output_limit();
+        let was_over_soft = self.out.over_soft_since().is_some();
+        match self.out.check(&limit, Instant::now()) {
+            Some(which) => {
+                tracing::warn!(
+                    client = self.id,
+                    addr = %self.peer,
+                    pending = self.out.pending(),
+                    limit = ?which,
+                    "client closed for overcoming of output buffer limits"
+                );
+                self.out.abort();
+                self.closing = true;
+                ctx.stop();
+            }
+            None if !was_over_soft && self.out.over_soft_since().is_some() => {
+                // Re-check when the soft period ends, even if nothing more
+                // is published to this client.
+                ctx.run_later(limit.soft_for, |act, ctx| act.enforce_output_limit(ctx));
+            }
+            None => {}
+        }
+    }
+
+    /// What CLIENT LIST / CLIENT INFO show for this connection.
+    pub fn info(&self) -> ClientInfo {
+        let now = Instant::now();
+        let mut flags = String::new();
+        if self.subs.any() {
+            flags.push('P');
+        }
+        if self.multi.is_some() {
+            flags.push('x');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        ClientInfo {
+            id: self.id,
+            addr: self.peer.clone(),
+            laddr: self.local.clone(),
+            name: self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+            age_secs: now.duration_since(self.created).as_secs(),
+            idle_secs: now.duration_since(self.last_active).as_secs(),
+            flags,
+            db: self.db,
+            sub: self.subs.count(Kind::Channel),
+            psub: self.subs.count(Kind::Pattern),
+            ssub: self.subs.count(Kind::Shard),
+            multi: self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
+            omem: self.out.pending(),
+            cmd: self.last_cmd.clone(),
+            resp: if self.resp3 { 3 } else { 2 },
+            lib_name: self.lib_name.clone(),
+            lib_ver: self.lib_ver.clone(),
+        }
+    }
+
+    /// Leaves every subscription without confirmations (disconnect, RESET).
+    pub fn drop_subscriptions(&mut self) {
+        for kind in [Kind::Channel, Kind::Shard] {
+            for channel in self.subs.names(kind) {
+                self.subs.remove(kind, &channel);
+                self.broker.directory(&channel).do_send(Unsubscribe { kind, channel, client: self.id });
+            }
+        }
+        for pattern in self.subs.names(Kind::Pattern) {
+            self.subs.remove(Kind::Pattern, &pattern);
+            self.broker.patterns.do_send(PUnsubscribe { pattern, client: self.id });
+        }
+    }
+}
+
+impl Actor for Session {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let register = self.broker.clients.send(Register { id: self.id, addr: ctx.address() });
+        ctx.wait(actix::fut::wrap_future::<_, Self>(register).map(|settings, act, ctx| {
+            if let Ok(settings) = settings {
+                act.settings = settings;
+            }
+            let read = act.read.take().expect("read half");
+            ctx.add_stream(FramedRead::new(read, RequestDecoder::new(act.settings.proto_max_bulk_len)));
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.drop_subscriptions();
+        self.broker.clients.do_send(Deregister(self.id));
+        self.out.close();
+        tracing::debug!(client = self.id, addr = %self.peer, "connection closed");
+    }
+}
+
+impl StreamHandler<Result<Request, std::io::Error>> for Session {
+    fn handle(&mut self, item: Result<Request, std::io::Error>, ctx: &mut Context<Self>) {
+        match item {
+            Ok(Request::Command(args)) => self.queue.push_back(Step::Command(args)),
+            Ok(Request::Invalid(reason, got)) => {
+                self.queue.push_back(Step::Invalid(Request::error_text(reason, got)));
+            }
+            Err(_) => {
+                self.closing = true;
+                ctx.stop();
+                return;
+            }
+        }
+        self.pump(ctx);
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        // The client closed its side: write what it already asked for, close.
+        self.closing = true;
+        self.out.close();
+        ctx.stop();
+    }
+}
+
+impl Handler<Deliver> for Session {
+    type Result = ();
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        if !self.subs.is_live(msg.token) || self.out.is_closed() {
+            return;
+        }
+        self.out.push(msg.frame.header(self.resp3));
+        self.out.push(msg.frame.body);
+        self.enforce_output_limit(ctx);
+    }
+}
+
+/// Asks a session for its CLIENT LIST line.
+#[derive(Message)]
+#[rtype(result = "ClientInfo")]
+pub struct Describe;
+
+impl Handler<Describe> for Session {
+    type Result = MessageResult<Describe>;
+    fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.info())
+    }
+}
+
+/// CLIENT KILL: close without flushing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Kill;
+
+impl Handler<Kill> for Session {
+    type Result = ();
+    fn handle(&mut self, _: Kill, ctx: &mut Context<Self>) {
+        self.out.abort();
+        self.closing = true;
+        ctx.stop();
+    }
+}
+
+/// CONFIG SET changed the runtime settings.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SettingsChanged(pub Config);
+
+impl Handler<SettingsChanged> for Session {
+    type Result = ();
+    fn handle(&mut self, SettingsChanged(settings): SettingsChanged, ctx: &mut Context<Self>) {
+        self.settings = settings;
+        self.enforce_output_limit(ctx);
+    }
+}
+
+/// The writer task could not write: the peer is gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WriterFailed;
+
+impl Handler<WriterFailed> for Session {
+    type Result = ();
+    fn handle(&mut self, _: WriterFailed, ctx: &mut Context<Self>) {
+        self.closing = true;
+        ctx.stop();
+    }
+}

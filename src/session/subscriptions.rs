@@ -1,0 +1,85 @@
+//! What one session is subscribed to.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+
+use crate::protocol::push::Kind;
+
+/// A session's channels, patterns and shard channels, each with the token
+/// its deliveries carry. Tokens are never reused, so a delivery that was in
+/// flight when its subscription ended is recognised and dropped, even if
+/// the session has subscribed to the same name again since.
+#[derive(Default)]
+pub struct Subscriptions {
+    channels: IndexMap<Bytes, u64>,
+    patterns: IndexMap<Bytes, u64>,
+    shard: IndexMap<Bytes, u64>,
+    live: BTreeSet<u64>,
+    next_token: u64,
+}
+
+impl Subscriptions {
+    fn table(&self, kind: Kind) -> &IndexMap<Bytes, u64> {
+        match kind {
+            Kind::Channel => &self.channels,
+            Kind::Pattern => &self.patterns,
+            Kind::Shard => &self.shard,
+        }
+    }
+
+    fn table_mut(&mut self, kind: Kind) -> &mut IndexMap<Bytes, u64> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard,
+        }
+    }
+
+    /// Adds a subscription; `Some(token)` if it is new.
+    pub fn add(&mut self, kind: Kind, name: &Bytes) -> Option<u64> {
+        if self.table(kind).contains_key(name) {
+            return None;
+        }
+        self.next_token += 1;
+        let token = self.next_token;
+        self.table_mut(kind).insert(name.clone(), token);
+        self.live.insert(token);
+        Some(token)
+    }
+
+    /// Removes a subscription; true if it existed.
+    pub fn remove(&mut self, kind: Kind, name: &Bytes) -> bool {
+        match self.table_mut(kind).shift_remove(name) {
+            Some(token) => {
+                self.live.remove(&token);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn is_live(&self, token: u64) -> bool {
+        self.live.contains(&token)
+    }
+
+    pub fn names(&self, kind: Kind) -> Vec<Bytes> {
+        self.table(kind).keys().cloned().collect()
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        self.table(kind).len()
+    }
+
+    /// Channels plus patterns: the count (UN)SUBSCRIBE and P(UN)SUBSCRIBE
+    /// confirmations report. Shard channels are counted on their own.
+    pub fn classic(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Whether RESP2's subscribed context applies.
+    pub fn any(&self) -> bool {
+        !self.live.is_empty()
+    }
+}

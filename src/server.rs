@@ -3,6 +3,7 @@
 //! simulator (turmoil TCP, one host): both hand streams to [`Server::accept`].
 
 use actix::Addr;
+use actix_rt::{Arbiter, System};
 use actix_rt::ArbiterHandle;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -64,4 +65,30 @@ impl Server {
             }
         }
     }
+}
+
+/// Runs Herald on `listener` with `threads` worker arbiters until the
+/// process ends: the production entry point (and the integration tests').
+pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let system = System::new();
+    let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
+    let handles = arbiters.iter().map(Arbiter::handle).collect();
+    system.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tracing::info!(local = %listener.local_addr()?, threads, "Herald ready to accept connections");
+        let mut server = Server::start(config, Placement::Arbiters(handles));
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            server.accept(stream, peer.to_string(), local);
+        }
+    })
 }

@@ -4,7 +4,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use indexmap::IndexMap;
 
-use super::{fan_out, ClientId, Subscriber};
+use super::{fan_out, ClientId, Published, Subscriber};
 use crate::protocol::push::{Frame, Kind};
 
 /// Holds a channel's subscribers and fans its messages out to them. Created
@@ -35,11 +35,14 @@ pub struct Join(pub Subscriber);
 #[rtype(result = "()")]
 pub struct Leave(pub ClientId);
 
-/// Deliver `payload` to every subscriber; answers how many it was pushed to
-/// once every push is in its subscriber's mailbox.
+/// Deliver `payload` to every subscriber; answers once every push is in its
+/// subscriber's mailbox.
 #[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Fanout(pub Bytes);
+#[rtype(result = "Published")]
+pub struct Fanout {
+    pub payload: Bytes,
+    pub publisher: ClientId,
+}
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -60,13 +63,14 @@ impl Handler<Leave> for ChannelActor {
 }
 
 impl Handler<Fanout> for ChannelActor {
-    type Result = usize;
-    fn handle(&mut self, Fanout(payload): Fanout, _: &mut Context<Self>) -> usize {
-        if self.subscribers.is_empty() {
-            return 0;
+    type Result = Published;
+    fn handle(&mut self, msg: Fanout, _: &mut Context<Self>) -> Published {
+        let mut out = Published::default();
+        if !self.subscribers.is_empty() {
+            let frame = Frame::encode(self.kind, None, &self.name, &msg.payload);
+            fan_out(&frame, self.subscribers.values(), msg.publisher, &mut out);
         }
-        let frame = Frame::encode(self.kind, None, &self.name, &payload);
-        fan_out(&frame, self.subscribers.values())
+        out
     }
 }
 

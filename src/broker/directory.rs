@@ -6,7 +6,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 
 use super::channel::{ChannelActor, Fanout, Join, Leave, Stop};
-use super::{ClientId, Subscriber};
+use super::{ClientId, Published, Subscriber};
 use crate::glob;
 use crate::protocol::push::Kind;
 
@@ -56,11 +56,12 @@ pub struct Unsubscribe {
 
 /// Answers the number of subscribers the message was pushed to.
 #[derive(Message)]
-#[rtype(result = "usize")]
+#[rtype(result = "Published")]
 pub struct Publish {
     pub kind: Kind,
     pub channel: Bytes,
     pub payload: Bytes,
+    pub publisher: ClientId,
 }
 
 #[derive(Message)]
@@ -114,16 +115,16 @@ impl Handler<Unsubscribe> for ChannelDirectory {
 }
 
 impl Handler<Publish> for ChannelDirectory {
-    type Result = ResponseFuture<usize>;
+    type Result = ResponseFuture<Published>;
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
         match self.table(msg.kind).get(&msg.channel) {
-            None => Box::pin(async { 0 }),
+            None => Box::pin(async { Published::default() }),
             Some(entry) => {
                 // Enqueued now, so it is ordered after every Join/Leave
                 // already sent; awaited so the publisher's next command
                 // starts only after these pushes are in the mailboxes.
-                let sent = entry.actor.send(Fanout(msg.payload));
-                Box::pin(async move { sent.await.unwrap_or(0) })
+                let sent = entry.actor.send(Fanout { payload: msg.payload, publisher: msg.publisher });
+                Box::pin(async move { sent.await.unwrap_or_default() })
             }
         }
     }

@@ -25,7 +25,7 @@ use crate::registry::ClientRegistry;
 pub type ClientId = u64;
 
 /// One message delivered to one subscription of a session.
-#[derive(Message, Clone)]
+#[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct Deliver {
     /// The subscription it was sent for; a session drops deliveries for
@@ -42,16 +42,57 @@ pub struct Subscriber {
     pub inbox: Recipient<Deliver>,
 }
 
-/// Pushes one frame to each subscriber; returns how many were pushed.
-pub(crate) fn fan_out<'a>(frame: &Frame, subscribers: impl Iterator<Item = &'a Subscriber>) -> usize {
-    let mut n = 0;
-    for s in subscribers {
-        // A closed inbox is a session on its way out; Redis counts it too
-        // until its unsubscribe arrives.
-        s.inbox.do_send(Deliver { token: s.token, frame: frame.clone() });
-        n += 1;
+/// The outcome of a publish: how many subscriptions it reached, and the
+/// deliveries meant for the publisher itself.
+///
+/// Redis writes a client's own messages before its PUBLISH reply. The
+/// publishing session is holding for that reply and would only see its
+/// mailbox afterwards, so its own deliveries travel back with the count.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub count: usize,
+    pub own: Vec<Deliver>,
+}
+
+impl Published {
+    pub fn merge(mut self, other: Published) -> Published {
+        self.count += other.count;
+        self.own.extend(other.own);
+        self
     }
-    n
+}
+
+impl<A, M> actix::dev::MessageResponse<A, M> for Published
+where
+    A: Actor,
+    M: Message<Result = Published>,
+{
+    fn handle(self, _: &mut A::Context, tx: Option<actix::dev::OneshotSender<Published>>) {
+        if let Some(tx) = tx {
+            let _ = tx.send(self);
+        }
+    }
+}
+
+/// Pushes one frame to each subscriber (the publisher's own copy goes into
+/// `out.own`); counts every one.
+pub(crate) fn fan_out<'a>(
+    frame: &Frame,
+    subscribers: impl Iterator<Item = &'a Subscriber>,
+    publisher: ClientId,
+    out: &mut Published,
+) {
+    for s in subscribers {
+        let deliver = Deliver { token: s.token, frame: frame.clone() };
+        if s.client == publisher {
+            out.own.push(deliver);
+        } else {
+            // A closed inbox is a session on its way out; Redis counts it
+            // too until its unsubscribe arrives.
+            s.inbox.do_send(deliver);
+        }
+        out.count += 1;
+    }
 }
 
 /// Lets `Addr::send` enqueue at once, whatever the queue length.

@@ -6,7 +6,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
 
-use super::{fan_out, ClientId, Subscriber};
+use super::{fan_out, ClientId, Published, Subscriber};
 use crate::glob;
 use crate::protocol::push::{Frame, Kind};
 
@@ -38,12 +38,13 @@ pub struct PUnsubscribe {
     pub client: ClientId,
 }
 
-/// Delivers to every matching pattern subscription; answers how many.
+/// Delivers to every matching pattern subscription.
 #[derive(Message)]
-#[rtype(result = "usize")]
+#[rtype(result = "Published")]
 pub struct PatternPublish {
     pub channel: Bytes,
     pub payload: Bytes,
+    pub publisher: ClientId,
 }
 
 /// The number of distinct patterns (PUBSUB NUMPAT, Redis 7 semantics).
@@ -82,12 +83,12 @@ impl Handler<PUnsubscribe> for PatternIndex {
 }
 
 impl Handler<PatternPublish> for PatternIndex {
-    type Result = usize;
-    fn handle(&mut self, msg: PatternPublish, _: &mut Context<Self>) -> usize {
+    type Result = Published;
+    fn handle(&mut self, msg: PatternPublish, _: &mut Context<Self>) -> Published {
+        let mut out = Published::default();
         if self.patterns.is_empty() {
-            return 0;
+            return out;
         }
-        let mut delivered = 0;
         for end in 0..=msg.channel.len() {
             let Some(candidates) = self.by_prefix.get(&msg.channel[..end]) else { continue };
             for pattern in candidates {
@@ -96,10 +97,10 @@ impl Handler<PatternPublish> for PatternIndex {
                 }
                 let subs = &self.patterns[pattern];
                 let frame = Frame::encode(Kind::Pattern, Some(pattern), &msg.channel, &msg.payload);
-                delivered += fan_out(&frame, subs.values());
+                fan_out(&frame, subs.values(), msg.publisher, &mut out);
             }
         }
-        delivered
+        out
     }
 }
 

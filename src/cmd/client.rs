@@ -290,17 +290,18 @@ fn reply(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         "on" => {
             s.replies_off = false;
             s.skip_next_reply = false;
+            s.mute_current(false);
             s.reply(Reply::ok());
         }
         "off" => {
             s.replies_off = true;
-            s.mute_current();
+            s.mute_current(true);
         }
         "skip" => {
             if !s.replies_off {
                 s.skip_next_reply = true;
             }
-            s.mute_current();
+            s.mute_current(true);
         }
         _ => s.error("ERR syntax error"),
     }

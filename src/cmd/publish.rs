@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use super::Spec;
 use crate::broker::directory::Publish;
+use crate::broker::Published;
 use crate::broker::pattern_index::PatternPublish;
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
@@ -41,18 +42,28 @@ pub fn never(_: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// orders this publisher's next message after this one everywhere.
 fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let (channel, payload) = (args[1].clone(), args[2].clone());
-    let direct = s.broker.directory(&channel).send(Publish { kind: Kind::Channel, channel: channel.clone(), payload: payload.clone() });
+    let publisher = s.id;
+    let direct =
+        s.broker.directory(&channel).send(Publish { kind: Kind::Channel, channel: channel.clone(), payload: payload.clone(), publisher });
     let patterns = s.broker.patterns.clone();
-    let count = async move {
-        let direct = direct.await.unwrap_or(0);
-        let matched = patterns.send(PatternPublish { channel, payload }).await.unwrap_or(0);
-        direct + matched
+    let published = async move {
+        let direct = direct.await.unwrap_or_default();
+        let matched = patterns.send(PatternPublish { channel, payload, publisher }).await.unwrap_or_default();
+        direct.merge(matched)
     };
-    wait_for(count, |n, s: &mut Session, _| s.reply(Reply::Int(n as i64)))
+    wait_for(published, finish)
+}
+
+/// Own deliveries first, then the count, as Redis writes them.
+fn finish(published: Published, s: &mut Session, ctx: &mut Context<Session>) {
+    for own in published.own {
+        s.deliver(own, ctx);
+    }
+    s.reply(Reply::Int(published.count as i64));
 }
 
 fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let (channel, payload) = (args[1].clone(), args[2].clone());
-    let direct = s.broker.directory(&channel).send(Publish { kind: Kind::Shard, channel, payload });
-    wait_for(direct, |n, s: &mut Session, _| s.reply(Reply::Int(n.unwrap_or(0) as i64)))
+    let direct = s.broker.directory(&channel).send(Publish { kind: Kind::Shard, channel, payload, publisher: s.id });
+    wait_for(direct, |published, s: &mut Session, ctx| finish(published.unwrap_or_default(), s, ctx))
 }

@@ -145,8 +145,8 @@ impl Session {
     }
 
     /// Suppresses the rest of the current command's replies (CLIENT REPLY).
-    pub fn mute_current(&mut self) {
-        self.muted = true;
+    pub fn mute_current(&mut self, muted: bool) {
+        self.muted = muted;
     }
 
     pub fn error(&mut self, text: impl Into<String>) {
@@ -242,6 +242,17 @@ impl Session {
             }
             None => {}
         }
+    }
+
+    /// Writes a message for one of this session's subscriptions, unless
+    /// the subscription ended since it was sent.
+    pub fn deliver(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        if !self.subs.is_live(msg.token) || self.out.is_closed() {
+            return;
+        }
+        self.out.push(msg.frame.header(self.resp3));
+        self.out.push(msg.frame.body);
+        self.enforce_output_limit(ctx);
     }
 
     /// What CLIENT LIST / CLIENT INFO show for this connection.
@@ -342,12 +353,7 @@ impl StreamHandler<Result<Request, std::io::Error>> for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        if !self.subs.is_live(msg.token) || self.out.is_closed() {
-            return;
-        }
-        self.out.push(msg.frame.header(self.resp3));
-        self.out.push(msg.frame.body);
-        self.enforce_output_limit(ctx);
+        self.deliver(msg, ctx);
     }
 }
 

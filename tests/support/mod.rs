@@ -1,0 +1,249 @@
+//! Shared test harness: Herald in-process, redis-server as a child process,
+//! a raw RESP connection and a tiny script language for wire transcripts.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use herald::config::Config;
+
+/// Longest any test waits for one reply before failing (a guard, never a
+/// stand-in for synchronisation: reads return as soon as bytes arrive).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub struct Server {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts Herald on a free port in this process.
+pub fn herald() -> Server {
+    herald_with(Config::default())
+}
+
+pub fn herald_with(config: Config) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let config = Config { port, ..config };
+    std::thread::spawn(move || herald::server::run_tcp(listener, config, 2));
+    wait_until_accepting(port);
+    Server { port, child: None }
+}
+
+/// Starts Debian's redis-server on a free port (installed by scripts/test).
+pub fn redis() -> Server {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
+    wait_until_accepting(port);
+    Server { port, child: Some(child) }
+}
+
+/// Polls connect until the server listens (bounded).
+fn wait_until_accepting(port: u16) {
+    for _ in 0..500 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("server on port {port} never started accepting");
+}
+
+/// A raw client connection that reads whole RESP frames.
+pub struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    pub fn open(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn { stream, buf: BytesMut::new() }
+    }
+
+    pub fn send(&mut self, raw: &[u8]) {
+        self.stream.write_all(raw).expect("write");
+    }
+
+    /// Sends a command as a RESP array of bulk strings.
+    pub fn send_cmd(&mut self, args: &[&[u8]]) {
+        self.send(&encode_cmd(args));
+    }
+
+    /// Sends a command and returns its one reply frame.
+    pub fn cmd(&mut self, args: &[&str]) -> Bytes {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_cmd(&args);
+        self.frame()
+    }
+
+    /// The next whole frame, exactly as received.
+    pub fn frame(&mut self) -> Bytes {
+        self.try_frame().expect("connection closed while waiting for a reply")
+    }
+
+    /// The next frame, or `None` at EOF.
+    pub fn try_frame(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(len) = frame_len(&self.buf) {
+                return Some(self.buf.split_to(len).freeze());
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self.stream.read(&mut chunk).expect("read (timed out?)");
+            if n == 0 {
+                assert!(self.buf.is_empty(), "EOF inside a frame: {:?}", self.buf);
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads until the server closes; returns everything read.
+    pub fn read_to_eof(&mut self) -> Vec<u8> {
+        let mut all = self.buf.split().to_vec();
+        let _ = self.stream.read_to_end(&mut all);
+        all
+    }
+}
+
+/// Length of the first whole frame in `buf`. RESP3's decoder handles
+/// everything but RESP2's `$-1`/`*-1` nulls, which RESP2's decoder takes.
+fn frame_len(buf: &[u8]) -> Option<usize> {
+    match redis_protocol::resp3::decode::complete::decode(buf) {
+        Ok(found) => found.map(|(_, len)| len),
+        Err(_) => match redis_protocol::resp2::decode::decode(buf) {
+            Ok(found) => found.map(|(_, len)| len),
+            Err(e) => panic!("invalid RESP {e:?}: {buf:?}"),
+        },
+    }
+}
+
+pub fn encode_cmd(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Bytes as printable text: `\r\n` kept visible, other controls escaped.
+pub fn escape(b: &[u8]) -> String {
+    b.escape_ascii().to_string()
+}
+
+/// Undoes `\r`, `\n`, `\xHH`, `\\` escapes.
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            match b[i + 1] {
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                b'\\' => out.push(b'\\'),
+                b'x' => {
+                    out.push(u8::from_str_radix(&s[i + 2..i + 4], 16).unwrap());
+                    i += 2;
+                }
+                other => out.push(other),
+            }
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Runs a wire script and returns its transcript.
+///
+/// Each line is `NAME> …` on connection NAME (opened on first use):
+/// `CMD args…` sends a command (args split like redis-cli's, quotes allowed)
+/// and reads one reply; `N| CMD args…` reads N; `raw N| bytes` sends escaped
+/// raw bytes and reads N frames; `read N` reads N frames; `eof` expects the
+/// server to close. Blank lines and `#` comments are skipped.
+pub fn run_script(port: u16, script: &str) -> String {
+    let mut conns: Vec<(String, Conn)> = Vec::new();
+    let mut out = String::new();
+    for line in script.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (name, rest) = line.split_once("> ").unwrap_or_else(|| panic!("bad script line {line}"));
+        if !conns.iter().any(|(n, _)| n == name) {
+            conns.push((name.to_string(), Conn::open(port)));
+        }
+        let conn = &mut conns.iter_mut().find(|(n, _)| n == name).unwrap().1;
+        out.push_str(&format!("{line}\n"));
+        if rest == "eof" {
+            let rest = conn.read_to_eof();
+            out.push_str(&format!("  <- EOF after {:?}\n", escape(&rest)));
+            continue;
+        }
+        if let Some(n) = rest.strip_prefix("read ") {
+            for _ in 0..n.parse::<usize>().unwrap() {
+                out.push_str(&format!("  <- {}\n", escape(&conn.frame())));
+            }
+            continue;
+        }
+        let (raw, body) = match rest.strip_prefix("raw ") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let (count, what) = parse_count(body);
+        if raw {
+            conn.send(&unescape(what));
+        } else {
+            let args = herald::protocol::inline::split_args(what.as_bytes()).expect("script args");
+            let args: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+            conn.send_cmd(&args);
+        }
+        for _ in 0..count {
+            match conn.try_frame() {
+                Some(f) => out.push_str(&format!("  <- {}\n", escape(&f))),
+                None => out.push_str("  <- EOF\n"),
+            }
+        }
+    }
+    out
+}
+
+fn parse_count(rest: &str) -> (usize, &str) {
+    match rest.split_once("| ") {
+        Some((n, what)) if n.chars().all(|c| c.is_ascii_digit()) => (n.parse().unwrap(), what),
+        _ => (1, rest),
+    }
+}
+
+/// Masks what legitimately differs between servers and runs (client ids).
+pub fn normalize(transcript: &str) -> String {
+    let mut out = String::with_capacity(transcript.len());
+    let mut rest = transcript;
+    let marker = "$2\\r\\nid\\r\\n:";
+    while let Some(pos) = rest.find(marker) {
+        out.push_str(&rest[..pos + marker.len()]);
+        rest = rest[pos + marker.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push_str("<id>");
+    }
+    out.push_str(rest);
+    out
+}

@@ -166,7 +166,10 @@ mod tests {
             ("a[", "a["),
         ];
         for (p, s) in no {
-            assert!(!matches(p.as_bytes(), s.as_bytes()), "{p} should not match {s}");
+            assert!(
+                !matches(p.as_bytes(), s.as_bytes()),
+                "{p} should not match {s}"
+            );
         }
     }
 

@@ -3,8 +3,8 @@
 //! simulator (turmoil TCP, one host): both hand streams to [`Server::accept`].
 
 use actix::Addr;
-use actix_rt::{Arbiter, System};
 use actix_rt::ArbiterHandle;
+use actix_rt::{Arbiter, System};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::broker::{Broker, ClientId, Placement};
@@ -23,7 +23,12 @@ impl Server {
     /// Starts the broker's actors on `placement`.
     pub fn start(config: Config, placement: Placement) -> Server {
         let broker = Broker::start(config.clone(), &placement);
-        Server { broker, config, placement, next_id: 0 }
+        Server {
+            broker,
+            config,
+            placement,
+            next_id: 0,
+        }
     }
 
     fn next_id(&mut self) -> ClientId {
@@ -39,7 +44,14 @@ impl Server {
     {
         let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
-        Session::start(id, stream, peer, local, self.broker.clone(), self.config.clone())
+        Session::start(
+            id,
+            stream,
+            peer,
+            local,
+            self.broker.clone(),
+            self.config.clone(),
+        )
     }
 
     /// Starts a session on one of the worker arbiters, round robin.
@@ -69,7 +81,11 @@ impl Server {
 
 /// Runs Herald on `listener` with `threads` worker arbiters until the
 /// process ends: the production entry point (and the integration tests').
-pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) -> std::io::Result<()> {
+pub fn run_tcp(
+    listener: std::net::TcpListener,
+    config: Config,
+    threads: usize,
+) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let system = System::new();
     let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();

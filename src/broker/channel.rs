@@ -19,7 +19,11 @@ pub struct ChannelActor {
 
 impl ChannelActor {
     pub fn new(kind: Kind, name: Bytes) -> Self {
-        ChannelActor { kind, name, subscribers: IndexMap::new() }
+        ChannelActor {
+            kind,
+            name,
+            subscribers: IndexMap::new(),
+        }
     }
 }
 

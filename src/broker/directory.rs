@@ -87,13 +87,16 @@ impl Handler<Subscribe> for ChannelDirectory {
     type Result = ();
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
         let kind = msg.kind;
-        let entry = self.table(kind).entry(msg.channel.clone()).or_insert_with(|| Entry {
-            actor: ChannelActor::create(|ctx| {
-                super::unbounded_mailbox(ctx);
-                ChannelActor::new(kind, msg.channel)
-            }),
-            subscribers: 0,
-        });
+        let entry = self
+            .table(kind)
+            .entry(msg.channel.clone())
+            .or_insert_with(|| Entry {
+                actor: ChannelActor::create(|ctx| {
+                    super::unbounded_mailbox(ctx);
+                    ChannelActor::new(kind, msg.channel)
+                }),
+                subscribers: 0,
+            });
         entry.subscribers += 1;
         entry.actor.do_send(Join(msg.subscriber));
     }
@@ -103,7 +106,9 @@ impl Handler<Unsubscribe> for ChannelDirectory {
     type Result = ();
     fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
         let table = self.table(msg.kind);
-        let Some(entry) = table.get_mut(&msg.channel) else { return };
+        let Some(entry) = table.get_mut(&msg.channel) else {
+            return;
+        };
         entry.subscribers -= 1;
         if entry.subscribers == 0 {
             let entry = table.swap_remove(&msg.channel).expect("present");
@@ -123,7 +128,10 @@ impl Handler<Publish> for ChannelDirectory {
                 // Enqueued now, so it is ordered after every Join/Leave
                 // already sent; awaited so the publisher's next command
                 // starts only after these pushes are in the mailboxes.
-                let sent = entry.actor.send(Fanout { payload: msg.payload, publisher: msg.publisher });
+                let sent = entry.actor.send(Fanout {
+                    payload: msg.payload,
+                    publisher: msg.publisher,
+                });
                 Box::pin(async move { sent.await.unwrap_or_default() })
             }
         }
@@ -134,7 +142,12 @@ impl Handler<NumSub> for ChannelDirectory {
     type Result = MessageResult<NumSub>;
     fn handle(&mut self, msg: NumSub, _: &mut Context<Self>) -> Self::Result {
         let table = self.table(msg.kind);
-        MessageResult(msg.channels.iter().map(|c| table.get(c).map_or(0, |e| e.subscribers)).collect())
+        MessageResult(
+            msg.channels
+                .iter()
+                .map(|c| table.get(c).map_or(0, |e| e.subscribers))
+                .collect(),
+        )
     }
 }
 

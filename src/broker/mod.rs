@@ -83,7 +83,10 @@ pub(crate) fn fan_out<'a>(
     out: &mut Published,
 ) {
     for s in subscribers {
-        let deliver = Deliver { token: s.token, frame: frame.clone() };
+        let deliver = Deliver {
+            token: s.token,
+            frame: frame.clone(),
+        };
         if s.client == publisher {
             out.own.push(deliver);
         } else {
@@ -127,7 +130,9 @@ impl Placement {
         };
         match self {
             Placement::Local => A::create(make),
-            Placement::Arbiters(arbiters) => A::start_in_arbiter(&arbiters[slot % arbiters.len()], make),
+            Placement::Arbiters(arbiters) => {
+                A::start_in_arbiter(&arbiters[slot % arbiters.len()], make)
+            }
         }
     }
 
@@ -151,11 +156,16 @@ impl Broker {
     /// Starts one channel directory per slot, the pattern index and the
     /// client registry.
     pub fn start(config: Config, placement: &Placement) -> Broker {
-        let directories: Vec<_> =
-            (0..placement.slots()).map(|i| placement.start(i, |_| ChannelDirectory::default())).collect();
+        let directories: Vec<_> = (0..placement.slots())
+            .map(|i| placement.start(i, |_| ChannelDirectory::default()))
+            .collect();
         let patterns = placement.start(0, |_| PatternIndex::default());
         let clients = placement.start(0, move |_| ClientRegistry::new(config));
-        Broker { directories: directories.into(), patterns, clients }
+        Broker {
+            directories: directories.into(),
+            patterns,
+            clients,
+        }
     }
 
     /// The directory that owns `channel` (FNV-1a of the name; stable across

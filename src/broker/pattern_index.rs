@@ -57,7 +57,10 @@ impl Handler<PSubscribe> for PatternIndex {
     fn handle(&mut self, msg: PSubscribe, _: &mut Context<Self>) {
         let subs = self.patterns.entry(msg.pattern.clone()).or_insert_with(|| {
             let prefix = Bytes::from(glob::literal_prefix(&msg.pattern));
-            self.by_prefix.entry(prefix).or_default().insert(msg.pattern.clone());
+            self.by_prefix
+                .entry(prefix)
+                .or_default()
+                .insert(msg.pattern.clone());
             IndexMap::new()
         });
         subs.insert(msg.subscriber.client, msg.subscriber);
@@ -67,7 +70,9 @@ impl Handler<PSubscribe> for PatternIndex {
 impl Handler<PUnsubscribe> for PatternIndex {
     type Result = ();
     fn handle(&mut self, msg: PUnsubscribe, _: &mut Context<Self>) {
-        let Some(subs) = self.patterns.get_mut(&msg.pattern) else { return };
+        let Some(subs) = self.patterns.get_mut(&msg.pattern) else {
+            return;
+        };
         subs.shift_remove(&msg.client);
         if subs.is_empty() {
             self.patterns.shift_remove(&msg.pattern);
@@ -90,7 +95,9 @@ impl Handler<PatternPublish> for PatternIndex {
             return out;
         }
         for end in 0..=msg.channel.len() {
-            let Some(candidates) = self.by_prefix.get(&msg.channel[..end]) else { continue };
+            let Some(candidates) = self.by_prefix.get(&msg.channel[..end]) else {
+                continue;
+            };
             for pattern in candidates {
                 if !glob::matches(pattern, &msg.channel) {
                     continue;

@@ -31,7 +31,15 @@ pub fn specs() -> [Spec; 7] {
             ..Spec::new("echo", 2, "connection", echo)
         },
         Spec {
-            flags: &["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"],
+            flags: &[
+                "noscript",
+                "loading",
+                "stale",
+                "fast",
+                "no_auth",
+                "sentinel",
+                "allow_busy",
+            ],
             acl: CONN,
             since: "6.0.0",
             summary: "Handshake with Redis",
@@ -39,7 +47,15 @@ pub fn specs() -> [Spec; 7] {
             ..Spec::new("hello", -1, "connection", hello)
         },
         Spec {
-            flags: &["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"],
+            flags: &[
+                "noscript",
+                "loading",
+                "stale",
+                "fast",
+                "no_auth",
+                "sentinel",
+                "allow_busy",
+            ],
             acl: CONN,
             summary: "Authenticate to the server",
             args: "[username] password",
@@ -53,14 +69,28 @@ pub fn specs() -> [Spec; 7] {
             ..Spec::new("select", 2, "connection", select)
         },
         Spec {
-            flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+            flags: &[
+                "noscript",
+                "loading",
+                "stale",
+                "fast",
+                "no_auth",
+                "allow_busy",
+            ],
             acl: CONN,
             summary: "Close the connection",
             in_pubsub_context: true,
             ..Spec::new("quit", -1, "connection", quit)
         },
         Spec {
-            flags: &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+            flags: &[
+                "noscript",
+                "loading",
+                "stale",
+                "fast",
+                "no_auth",
+                "allow_busy",
+            ],
             acl: CONN,
             since: "6.2.0",
             summary: "Reset the connection",
@@ -184,7 +214,9 @@ fn auth(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 fn select(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     match parse_i64(&args[1]).filter(|v| i32::try_from(*v).is_ok()) {
         None => s.error("ERR value is not an integer or out of range"),
-        Some(db) if db < 0 || db >= s.settings.databases as i64 => s.error("ERR DB index is out of range"),
+        Some(db) if db < 0 || db >= s.settings.databases as i64 => {
+            s.error("ERR DB index is out of range")
+        }
         Some(db) => {
             // Channels are global across databases, as in Redis.
             s.db = db as u32;

@@ -17,12 +17,48 @@ pub fn specs() -> [Spec; 6] {
         ..Spec::new(name, arity, "server", run)
     };
     [
-        keyspace("flushdb", -1, "Remove all keys from the current database", "[ASYNC|SYNC]", flush),
-        keyspace("flushall", -1, "Remove all keys from all databases", "[ASYNC|SYNC]", flush),
-        Spec { flags: &["readonly", "fast"], acl: &["@keyspace", "@read", "@fast"], summary: "Return the number of keys in the selected database", ..Spec::new("dbsize", 1, "server", zero) },
-        Spec { flags: &["readonly", "fast"], acl: &["@keyspace", "@read", "@fast"], summary: "Determine if a key exists", args: "key...", ..Spec::new("exists", -2, "generic", zero) },
-        Spec { flags: &["readonly"], acl: &["@keyspace", "@read", "@slow", "@dangerous"], summary: "Find all keys matching the given pattern", args: "pattern", ..Spec::new("keys", 2, "generic", none) },
-        Spec { flags: &["readonly"], acl: &["@keyspace", "@read", "@slow"], since: "2.8.0", summary: "Incrementally iterate the keys space", args: "cursor [MATCH pattern] [COUNT count] [TYPE type]", ..Spec::new("scan", -2, "generic", scan) },
+        keyspace(
+            "flushdb",
+            -1,
+            "Remove all keys from the current database",
+            "[ASYNC|SYNC]",
+            flush,
+        ),
+        keyspace(
+            "flushall",
+            -1,
+            "Remove all keys from all databases",
+            "[ASYNC|SYNC]",
+            flush,
+        ),
+        Spec {
+            flags: &["readonly", "fast"],
+            acl: &["@keyspace", "@read", "@fast"],
+            summary: "Return the number of keys in the selected database",
+            ..Spec::new("dbsize", 1, "server", zero)
+        },
+        Spec {
+            flags: &["readonly", "fast"],
+            acl: &["@keyspace", "@read", "@fast"],
+            summary: "Determine if a key exists",
+            args: "key...",
+            ..Spec::new("exists", -2, "generic", zero)
+        },
+        Spec {
+            flags: &["readonly"],
+            acl: &["@keyspace", "@read", "@slow", "@dangerous"],
+            summary: "Find all keys matching the given pattern",
+            args: "pattern",
+            ..Spec::new("keys", 2, "generic", none)
+        },
+        Spec {
+            flags: &["readonly"],
+            acl: &["@keyspace", "@read", "@slow"],
+            since: "2.8.0",
+            summary: "Incrementally iterate the keys space",
+            args: "cursor [MATCH pattern] [COUNT count] [TYPE type]",
+            ..Spec::new("scan", -2, "generic", scan)
+        },
     ]
 }
 
@@ -46,7 +82,9 @@ fn none(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn scan(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    if crate::protocol::request::parse_i64(&args[1]).is_none() && args[1].iter().any(|b| !b.is_ascii_digit()) {
+    if crate::protocol::request::parse_i64(&args[1]).is_none()
+        && args[1].iter().any(|b| !b.is_ascii_digit())
+    {
         s.error("ERR invalid cursor");
     } else {
         s.reply(Reply::Array(vec![Reply::text("0"), Reply::Array(vec![])]));

@@ -56,8 +56,17 @@ impl Spec {
         }
     }
 
-    pub const fn container(name: &'static str, group: &'static str, subcommands: &'static [Spec]) -> Spec {
-        Spec { arity: -2, subcommands, run: None, ..Spec::new(name, -2, group, publish::never) }
+    pub const fn container(
+        name: &'static str,
+        group: &'static str,
+        subcommands: &'static [Spec],
+    ) -> Spec {
+        Spec {
+            arity: -2,
+            subcommands,
+            run: None,
+            ..Spec::new(name, -2, group, publish::never)
+        }
     }
 
     fn arity_ok(&self, argc: usize) -> bool {
@@ -112,7 +121,13 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
     let name = lower(&args[0]);
     let Some(base) = lookup(&name) else {
         let first = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
-        return reject(session, format!("ERR unknown command '{first}', with args beginning with: {}", args_preview(&args[1..])));
+        return reject(
+            session,
+            format!(
+                "ERR unknown command '{first}', with args beginning with: {}",
+                args_preview(&args[1..])
+            ),
+        );
     };
     let (spec, full_name) = if !base.subcommands.is_empty() && args.len() >= 2 {
         let sub = lower(&args[1]);
@@ -121,7 +136,13 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
             None if base.run.is_some() => (base, base.name.to_string()),
             None => {
                 let text = String::from_utf8_lossy(&args[1][..args[1].len().min(128)]).into_owned();
-                return reject(session, format!("ERR unknown subcommand '{text}'. Try {} HELP.", base.name.to_uppercase()));
+                return reject(
+                    session,
+                    format!(
+                        "ERR unknown subcommand '{text}'. Try {} HELP.",
+                        base.name.to_uppercase()
+                    ),
+                );
             }
         }
     } else {
@@ -129,7 +150,10 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
     };
     session.last_cmd = full_name.clone();
     if !spec.arity_ok(args.len()) || spec.run.is_none() {
-        return reject(session, format!("ERR wrong number of arguments for '{full_name}' command"));
+        return reject(
+            session,
+            format!("ERR wrong number of arguments for '{full_name}' command"),
+        );
     }
     if session.subs.any() && !session.resp3 && !spec.in_pubsub_context {
         return reject(
@@ -140,7 +164,10 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
         );
     }
     if let Some(multi) = &mut session.multi {
-        if !matches!(name.as_str(), "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        if !matches!(
+            name.as_str(),
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        ) {
             multi.queued.push(args);
             session.reply(crate::protocol::Reply::Simple("QUEUED"));
             return Flow::Done;

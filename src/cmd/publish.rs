@@ -5,8 +5,8 @@ use bytes::Bytes;
 
 use super::Spec;
 use crate::broker::directory::Publish;
-use crate::broker::Published;
 use crate::broker::pattern_index::PatternPublish;
+use crate::broker::Published;
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
 use crate::session::{wait_for, Flow, Session};
@@ -43,12 +43,23 @@ pub fn never(_: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let (channel, payload) = (args[1].clone(), args[2].clone());
     let publisher = s.id;
-    let direct =
-        s.broker.directory(&channel).send(Publish { kind: Kind::Channel, channel: channel.clone(), payload: payload.clone(), publisher });
+    let direct = s.broker.directory(&channel).send(Publish {
+        kind: Kind::Channel,
+        channel: channel.clone(),
+        payload: payload.clone(),
+        publisher,
+    });
     let patterns = s.broker.patterns.clone();
     let published = async move {
         let direct = direct.await.unwrap_or_default();
-        let matched = patterns.send(PatternPublish { channel, payload, publisher }).await.unwrap_or_default();
+        let matched = patterns
+            .send(PatternPublish {
+                channel,
+                payload,
+                publisher,
+            })
+            .await
+            .unwrap_or_default();
         direct.merge(matched)
     };
     wait_for(published, finish)
@@ -64,6 +75,13 @@ fn finish(published: Published, s: &mut Session, ctx: &mut Context<Session>) {
 
 fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let (channel, payload) = (args[1].clone(), args[2].clone());
-    let direct = s.broker.directory(&channel).send(Publish { kind: Kind::Shard, channel, payload, publisher: s.id });
-    wait_for(direct, |published, s: &mut Session, ctx| finish(published.unwrap_or_default(), s, ctx))
+    let direct = s.broker.directory(&channel).send(Publish {
+        kind: Kind::Shard,
+        channel,
+        payload,
+        publisher: s.id,
+    });
+    wait_for(direct, |published, s: &mut Session, ctx| {
+        finish(published.unwrap_or_default(), s, ctx)
+    })
 }

@@ -50,7 +50,11 @@ pub struct RequestDecoder {
 
 impl RequestDecoder {
     pub fn new(max_bulk_len: usize) -> Self {
-        RequestDecoder { max_bulk_len, partial: None, failed: false }
+        RequestDecoder {
+            max_bulk_len,
+            partial: None,
+            failed: false,
+        }
     }
 
     fn fail(&mut self, reason: &'static str, got: Option<u8>) -> Option<Request> {
@@ -219,13 +223,20 @@ mod tests {
     }
 
     fn cmd(args: &[&str]) -> Request {
-        Request::Command(args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect())
+        Request::Command(
+            args.iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect(),
+        )
     }
 
     #[test]
     fn multibulk_and_inline_mix() {
         let got = all(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n\r\n*0\r\n*1\r\n$4\r\nPING\r\n");
-        assert_eq!(got, vec![cmd(&["ECHO", "hi"]), cmd(&["PING"]), cmd(&["PING"])]);
+        assert_eq!(
+            got,
+            vec![cmd(&["ECHO", "hi"]), cmd(&["PING"]), cmd(&["PING"])]
+        );
     }
 
     #[test]
@@ -237,19 +248,41 @@ mod tests {
             let mut out: Vec<Request> = std::iter::from_fn(|| d.next(&mut buf)).collect();
             buf.extend_from_slice(&input[cut..]);
             out.extend(std::iter::from_fn(|| d.next(&mut buf)));
-            assert_eq!(out, vec![cmd(&["PUBLISH", "a", "hello"]), cmd(&["PING", "x"])], "cut at {cut}");
+            assert_eq!(
+                out,
+                vec![cmd(&["PUBLISH", "a", "hello"]), cmd(&["PING", "x"])],
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn errors_are_redis_errors() {
-        assert_eq!(all(b"*a\r\n"), vec![Request::Invalid("invalid multibulk length", None)]);
-        assert_eq!(all(b"*2\r\n$-1\r\n"), vec![Request::Invalid("invalid bulk length", None)]);
-        assert_eq!(all(b"*1\r\n+x\r\n"), vec![Request::Invalid("expected '$', got", Some(b'+'))]);
-        assert_eq!(all(b"*1\r\n$999999999999\r\n"), vec![Request::Invalid("invalid bulk length", None)]);
-        assert_eq!(all(b"PING \"a\r\n"), vec![Request::Invalid("unbalanced quotes in request", None)]);
+        assert_eq!(
+            all(b"*a\r\n"),
+            vec![Request::Invalid("invalid multibulk length", None)]
+        );
+        assert_eq!(
+            all(b"*2\r\n$-1\r\n"),
+            vec![Request::Invalid("invalid bulk length", None)]
+        );
+        assert_eq!(
+            all(b"*1\r\n+x\r\n"),
+            vec![Request::Invalid("expected '$', got", Some(b'+'))]
+        );
+        assert_eq!(
+            all(b"*1\r\n$999999999999\r\n"),
+            vec![Request::Invalid("invalid bulk length", None)]
+        );
+        assert_eq!(
+            all(b"PING \"a\r\n"),
+            vec![Request::Invalid("unbalanced quotes in request", None)]
+        );
         let long = vec![b'a'; INLINE_MAX + 1];
-        assert_eq!(all(&long), vec![Request::Invalid("too big inline request", None)]);
+        assert_eq!(
+            all(&long),
+            vec![Request::Invalid("too big inline request", None)]
+        );
     }
 
     #[test]

@@ -41,11 +41,16 @@ pub enum Flow {
 }
 
 /// Wraps a future whose answer `finish` turns into replies.
-pub fn wait_for<F, T>(fut: F, finish: impl FnOnce(T, &mut Session, &mut Context<Session>) + 'static) -> Flow
+pub fn wait_for<F, T>(
+    fut: F,
+    finish: impl FnOnce(T, &mut Session, &mut Context<Session>) + 'static,
+) -> Flow
 where
     F: std::future::Future<Output = T> + 'static,
 {
-    Flow::Wait(Box::pin(actix::fut::wrap_future::<_, Session>(fut).map(finish)))
+    Flow::Wait(Box::pin(
+        actix::fut::wrap_future::<_, Session>(fut).map(finish),
+    ))
 }
 
 enum Step {
@@ -92,7 +97,14 @@ pub struct Session {
 impl Session {
     /// Starts a session for an accepted connection on the current arbiter
     /// (or simulated host).
-    pub fn start<S>(id: ClientId, stream: S, peer: String, local: String, broker: Broker, settings: Config) -> Addr<Session>
+    pub fn start<S>(
+        id: ClientId,
+        stream: S,
+        peer: String,
+        local: String,
+        broker: Broker,
+        settings: Config,
+    ) -> Addr<Session>
     where
         S: AsyncRead + AsyncWrite + 'static,
     {
@@ -164,7 +176,9 @@ impl Session {
     /// Runs queued requests until one has to wait.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while !self.closing {
-            let Some(step) = self.queue.pop_front() else { return };
+            let Some(step) = self.queue.pop_front() else {
+                return;
+            };
             match step {
                 Step::Command(args) => {
                     if let Flow::Wait(pending) = self.execute(args, ctx) {
@@ -190,14 +204,18 @@ impl Session {
 
     fn execute(&mut self, args: Vec<Bytes>, ctx: &mut Context<Self>) -> Flow {
         self.last_active = Instant::now();
-        self.muted = self.exec_replies.is_none() && (self.replies_off || std::mem::take(&mut self.skip_next_reply));
+        self.muted = self.exec_replies.is_none()
+            && (self.replies_off || std::mem::take(&mut self.skip_next_reply));
         cmd::dispatch(self, args, ctx)
     }
 
     /// Queues an EXEC's commands to run next, replies collected.
     pub fn run_exec(&mut self, queued: Vec<Vec<Bytes>>) {
         self.exec_replies = Some(Vec::with_capacity(queued.len()));
-        let steps = queued.into_iter().map(Step::Command).chain(std::iter::once(Step::ExecEnd));
+        let steps = queued
+            .into_iter()
+            .map(Step::Command)
+            .chain(std::iter::once(Step::ExecEnd));
         for (i, step) in steps.enumerate() {
             self.queue.insert(i, step);
         }
@@ -272,7 +290,11 @@ impl Session {
             id: self.id,
             addr: self.peer.clone(),
             laddr: self.local.clone(),
-            name: self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+            name: self
+                .name
+                .as_ref()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .unwrap_or_default(),
             age_secs: now.duration_since(self.created).as_secs(),
             idle_secs: now.duration_since(self.last_active).as_secs(),
             flags,
@@ -294,12 +316,19 @@ impl Session {
         for kind in [Kind::Channel, Kind::Shard] {
             for channel in self.subs.names(kind) {
                 self.subs.remove(kind, &channel);
-                self.broker.directory(&channel).do_send(Unsubscribe { kind, channel, client: self.id });
+                self.broker.directory(&channel).do_send(Unsubscribe {
+                    kind,
+                    channel,
+                    client: self.id,
+                });
             }
         }
         for pattern in self.subs.names(Kind::Pattern) {
             self.subs.remove(Kind::Pattern, &pattern);
-            self.broker.patterns.do_send(PUnsubscribe { pattern, client: self.id });
+            self.broker.patterns.do_send(PUnsubscribe {
+                pattern,
+                client: self.id,
+            });
         }
     }
 }
@@ -308,14 +337,22 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let register = self.broker.clients.send(Register { id: self.id, addr: ctx.address() });
-        ctx.wait(actix::fut::wrap_future::<_, Self>(register).map(|settings, act, ctx| {
-            if let Ok(settings) = settings {
-                act.settings = settings;
-            }
-            let read = act.read.take().expect("read half");
-            ctx.add_stream(FramedRead::new(read, RequestDecoder::new(act.settings.proto_max_bulk_len)));
-        }));
+        let register = self.broker.clients.send(Register {
+            id: self.id,
+            addr: ctx.address(),
+        });
+        ctx.wait(
+            actix::fut::wrap_future::<_, Self>(register).map(|settings, act, ctx| {
+                if let Ok(settings) = settings {
+                    act.settings = settings;
+                }
+                let read = act.read.take().expect("read half");
+                ctx.add_stream(FramedRead::new(
+                    read,
+                    RequestDecoder::new(act.settings.proto_max_bulk_len),
+                ));
+            }),
+        );
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -331,7 +368,8 @@ impl StreamHandler<Result<Request, std::io::Error>> for Session {
         match item {
             Ok(Request::Command(args)) => self.queue.push_back(Step::Command(args)),
             Ok(Request::Invalid(reason, got)) => {
-                self.queue.push_back(Step::Invalid(Request::error_text(reason, got)));
+                self.queue
+                    .push_back(Step::Invalid(Request::error_text(reason, got)));
             }
             Err(_) => {
                 self.closing = true;

@@ -44,14 +44,30 @@ pub fn herald_with(config: Config) -> Server {
 
 /// Starts Debian's redis-server on a free port (installed by scripts/test).
 pub fn redis() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
     wait_until_accepting(port);
-    Server { port, child: Some(child) }
+    Server {
+        port,
+        child: Some(child),
+    }
 }
 
 /// Polls connect until the server listens (bounded).
@@ -76,7 +92,10 @@ impl Conn {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        Conn { stream, buf: BytesMut::new() }
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+        }
     }
 
     pub fn send(&mut self, raw: &[u8]) {
@@ -97,7 +116,8 @@ impl Conn {
 
     /// The next whole frame, exactly as received.
     pub fn frame(&mut self) -> Bytes {
-        self.try_frame().expect("connection closed while waiting for a reply")
+        self.try_frame()
+            .expect("connection closed while waiting for a reply")
     }
 
     /// The next frame, or `None` at EOF.
@@ -187,8 +207,14 @@ pub fn unescape(s: &str) -> Vec<u8> {
 pub fn run_script(port: u16, script: &str) -> String {
     let mut conns: Vec<(String, Conn)> = Vec::new();
     let mut out = String::new();
-    for line in script.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let (name, rest) = line.split_once("> ").unwrap_or_else(|| panic!("bad script line {line}"));
+    for line in script
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (name, rest) = line
+            .split_once("> ")
+            .unwrap_or_else(|| panic!("bad script line {line}"));
         if !conns.iter().any(|(n, _)| n == name) {
             conns.push((name.to_string(), Conn::open(port)));
         }

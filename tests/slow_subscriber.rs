@@ -1,0 +1,75 @@
+//! Bounded memory with a subscriber that never reads: it is disconnected at
+//! its output limit, while another subscriber gets every message in order
+//! and the publisher is never held back.
+
+mod support;
+
+use std::time::Duration;
+
+use herald::config::{Config, OutputLimit};
+use support::{herald_with, Conn};
+
+#[test]
+fn never_reading_subscriber_is_dropped_others_get_everything() {
+    let limit = OutputLimit {
+        hard: 1 << 20,
+        soft: 256 * 1024,
+        soft_for: Duration::from_secs(60),
+    };
+    let h = herald_with(Config {
+        pubsub_output: limit,
+        ..Config::default()
+    });
+
+    let mut stuck = Conn::open(h.port);
+    assert!(stuck
+        .cmd(&["SUBSCRIBE", "feed"])
+        .starts_with(b"*3\r\n$9\r\nsubscribe"));
+    let mut reader = Conn::open(h.port);
+    reader.cmd(&["SUBSCRIBE", "feed"]);
+
+    // 4000 × 8 KiB = 32 MiB: far past the 1 MiB limit plus what the kernel's
+    // socket buffers hold for the stuck client.
+    let payload = "x".repeat(8 * 1024);
+    let total = 4000;
+    let mut publisher = Conn::open(h.port);
+    let reader_thread = std::thread::spawn(move || {
+        for i in 0..total {
+            let frame = reader.frame();
+            let expected = format!("{i:05}");
+            let at = frame.len() - 2 - 8 * 1024;
+            assert_eq!(
+                &frame[at - 5..at],
+                expected.as_bytes(),
+                "message {i} out of order or missing"
+            );
+        }
+        reader
+    });
+    let mut counts = Vec::new();
+    for i in 0..total {
+        let body = format!("{i:05}{payload}");
+        let reply = publisher.cmd(&["PUBLISH", "feed", &body]);
+        counts.push(String::from_utf8_lossy(&reply).trim().to_string());
+    }
+    let mut reader = reader_thread
+        .join()
+        .expect("reader got every message in order");
+
+    // The stuck client was cut off: it holds far less than was published.
+    let received = stuck.read_to_eof();
+    assert!(
+        received.len() < total * 8 * 1024 / 2,
+        "stuck subscriber got {} bytes",
+        received.len()
+    );
+    // Counts went from 2 to 1 once it was dropped, never back.
+    assert_eq!(counts[0], ":2");
+    assert_eq!(counts.last().unwrap(), ":1");
+    let first_one = counts.iter().position(|c| c == ":1").unwrap();
+    assert!(counts[first_one..].iter().all(|c| c == ":1"));
+    assert_eq!(
+        reader.cmd(&["PING"]).as_ref(),
+        b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+    );
+}

@@ -1,0 +1,95 @@
+//! Per-publisher order across channels and patterns on the multi-arbiter
+//! production server (the simulator covers the single-host case).
+
+mod support;
+
+use support::{herald, Conn};
+
+/// The last bulk string of a frame (the payload).
+fn payload(frame: &[u8]) -> String {
+    let text = String::from_utf8_lossy(frame);
+    text.trim_end_matches("\r\n")
+        .rsplit("\r\n")
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn one_publisher_many_channels_order_kept_and_message_before_pmessage() {
+    let h = herald();
+    let channels: Vec<String> = (0..16).map(|i| format!("ch:{i}")).collect();
+    let mut sub = Conn::open(h.port);
+    for c in &channels {
+        sub.cmd(&["SUBSCRIBE", c]);
+    }
+    sub.cmd(&["PSUBSCRIBE", "ch:*"]);
+    let mut publisher = Conn::open(h.port);
+    let total = 2000;
+    // Pipelined: all publishes in one write, replies read afterwards.
+    let mut raw = Vec::new();
+    for i in 0..total {
+        let c = channels[i % channels.len()].as_bytes();
+        raw.extend(support::encode_cmd(&[
+            b"PUBLISH",
+            c,
+            format!("{i}").as_bytes(),
+        ]));
+    }
+    publisher.send(&raw);
+    for _ in 0..total {
+        assert_eq!(
+            publisher.frame().as_ref(),
+            b":2\r\n",
+            "each publish reaches the channel and the pattern"
+        );
+    }
+    for i in 0..total {
+        let m = sub.frame();
+        assert!(
+            m.starts_with(b"*3\r\n$7\r\nmessage"),
+            "message {i} first: {m:?}"
+        );
+        assert_eq!(payload(&m), i.to_string(), "message order");
+        let p = sub.frame();
+        assert!(
+            p.starts_with(b"*4\r\n$8\r\npmessage"),
+            "then its pmessage {i}: {p:?}"
+        );
+        assert_eq!(payload(&p), i.to_string(), "pmessage order");
+    }
+}
+
+#[test]
+fn two_publishers_each_keep_their_order() {
+    let h = herald();
+    let mut sub = Conn::open(h.port);
+    sub.cmd(&["PSUBSCRIBE", "t:*"]);
+    let per = 1000;
+    let workers: Vec<_> = (0..2)
+        .map(|p| {
+            let port = h.port;
+            std::thread::spawn(move || {
+                let mut c = Conn::open(port);
+                for i in 0..per {
+                    c.cmd(&["PUBLISH", &format!("t:{}", i % 7), &format!("{p}-{i}")]);
+                }
+            })
+        })
+        .collect();
+    let mut next = [0usize; 2];
+    for _ in 0..2 * per {
+        let body = payload(&sub.frame());
+        let (p, i) = body.split_once('-').unwrap();
+        let p: usize = p.parse().unwrap();
+        assert_eq!(
+            i.parse::<usize>().unwrap(),
+            next[p],
+            "publisher {p} out of order"
+        );
+        next[p] += 1;
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+}

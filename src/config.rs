@@ -85,7 +85,7 @@ impl Config {
         match name {
             "client-output-buffer-limit" => {
                 let words: Vec<&str> = value.split_whitespace().collect();
-                if words.is_empty() || words.len() % 4 != 0 {
+                if words.is_empty() || !words.len().is_multiple_of(4) {
                     return Err(invalid(
                         "Wrong number of arguments in buffer limit configuration.",
                     ));

@@ -73,3 +73,35 @@ fn never_reading_subscriber_is_dropped_others_get_everything() {
         b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"
     );
 }
+
+#[test]
+fn subscriber_over_the_soft_limit_for_its_period_is_dropped() {
+    // No hard limit: only the soft one (256 KiB for 1 s) can close it.
+    let limit = OutputLimit {
+        hard: 0,
+        soft: 256 * 1024,
+        soft_for: Duration::from_secs(1),
+    };
+    let h = herald_with(Config {
+        pubsub_output: limit,
+        ..Config::default()
+    });
+    let mut stuck = Conn::open(h.port);
+    stuck.cmd(&["SUBSCRIBE", "feed"]);
+    let mut publisher = Conn::open(h.port);
+    let payload = "y".repeat(512);
+    // Publish until the count drops to 0: the stuck client stays over the
+    // soft limit and must be dropped once its period has passed. Bounded so
+    // a broken limit fails instead of filling memory.
+    let mut published = 0usize;
+    let dropped = (0..500_000).any(|_| {
+        published += 1;
+        publisher.cmd(&["PUBLISH", "feed", &payload]).as_ref() == b":0\r\n"
+    });
+    assert!(dropped, "still subscribed after {published} messages");
+    let received = stuck.read_to_eof();
+    assert!(
+        received.len() < published * 512,
+        "it got everything: it was not dropped"
+    );
+}

@@ -1,6 +1,6 @@
 //! CLIENT ID | SETNAME | GETNAME | SETINFO | INFO | LIST | KILL | REPLY | NO-EVICT | HELP.
 
-use actix::{ActorContext, Context};
+use actix::Context;
 use bytes::Bytes;
 
 use super::connection::valid_client_name;
@@ -395,7 +395,6 @@ fn kill(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         }
         if kill_me {
             s.close_after_reply(ctx);
-            ctx.stop();
         }
     })
 }

@@ -75,7 +75,7 @@ fn get(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn set(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         s.error("ERR wrong number of arguments for 'config|set' command");
         return Flow::Done;
     }

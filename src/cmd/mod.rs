@@ -40,7 +40,7 @@ pub struct Spec {
 }
 
 impl Spec {
-    pub const fn new(name: &'static str, arity: i32, group: &'static str, run: Run) -> Spec {
+    const fn bare(name: &'static str, arity: i32, group: &'static str) -> Spec {
         Spec {
             name,
             arity,
@@ -52,7 +52,14 @@ impl Spec {
             args: "",
             in_pubsub_context: false,
             subcommands: &[],
+            run: None,
+        }
+    }
+
+    pub const fn new(name: &'static str, arity: i32, group: &'static str, run: Run) -> Spec {
+        Spec {
             run: Some(run),
+            ..Spec::bare(name, arity, group)
         }
     }
 
@@ -62,10 +69,8 @@ impl Spec {
         subcommands: &'static [Spec],
     ) -> Spec {
         Spec {
-            arity: -2,
             subcommands,
-            run: None,
-            ..Spec::new(name, -2, group, publish::never)
+            ..Spec::bare(name, -2, group)
         }
     }
 

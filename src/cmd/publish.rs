@@ -32,11 +32,6 @@ pub fn specs() -> [Spec; 2] {
     ]
 }
 
-/// Placeholder `Run` for containers; never called (dispatch checks `run`).
-pub fn never(_: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    Flow::Done
-}
-
 /// Channel subscribers first, then pattern subscribers, as Redis; the reply
 /// waits until every delivery is in its subscriber's mailbox, which is what
 /// orders this publisher's next message after this one everywhere.

@@ -2,7 +2,7 @@
 //! a raw RESP connection and a tiny script language for wire transcripts.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -37,8 +37,8 @@ pub fn herald_with(config: Config) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().unwrap().port();
     let config = Config { port, ..config };
+    // Bound already: connections queue in the backlog until Herald accepts.
     std::thread::spawn(move || herald::server::run_tcp(listener, config, 2));
-    wait_until_accepting(port);
     Server { port, child: None }
 }
 
@@ -49,7 +49,7 @@ pub fn redis() -> Server {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new("redis-server")
+    let mut child = Command::new("redis-server")
         .args([
             "--port",
             &port.to_string(),
@@ -60,25 +60,23 @@ pub fn redis() -> Server {
             "--appendonly",
             "no",
         ])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
-    wait_until_accepting(port);
+    // Its log says when it listens; if it dies first, the lines end.
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let ready = out
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("Ready to accept connections"));
+    assert!(
+        ready,
+        "redis-server on port {port} exited before it was ready"
+    );
     Server {
         port,
         child: Some(child),
     }
-}
-
-/// Polls connect until the server listens (bounded).
-fn wait_until_accepting(port: u16) {
-    for _ in 0..500 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("server on port {port} never started accepting");
 }
 
 /// A raw client connection that reads whole RESP frames.

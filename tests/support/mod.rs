@@ -64,11 +64,13 @@ pub fn redis() -> Server {
         .spawn()
         .expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
     // Its log says when it listens; if it dies first, the lines end.
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let ready = out
-        .lines()
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines
+        .by_ref()
         .map_while(Result::ok)
         .any(|l| l.contains("Ready to accept connections"));
+    // Keep draining so its later log lines never block it.
+    std::thread::spawn(move || lines.for_each(drop));
     assert!(
         ready,
         "redis-server on port {port} exited before it was ready"

@@ -3,7 +3,6 @@
 //! simulator (turmoil TCP, one host): both hand streams to [`Server::accept`].
 
 use actix::Addr;
-use actix_rt::ArbiterHandle;
 use actix_rt::{Arbiter, System};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -59,23 +58,18 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let id = self.next_id();
-        let arbiter: Option<ArbiterHandle> = match &self.placement {
-            Placement::Local => None,
-            Placement::Arbiters(a) => Some(a[id as usize % a.len()].clone()),
+        let Placement::Arbiters(arbiters) = &self.placement else {
+            self.accept_local(stream, peer, local);
+            return;
         };
+        // The arbiter for the id about to be handed out.
+        let arbiter = arbiters[(self.next_id as usize + 1) % arbiters.len()].clone();
+        let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
         let (broker, config) = (self.broker.clone(), self.config.clone());
-        match arbiter {
-            None => {
-                Session::start(id, stream, peer, local, broker, config);
-            }
-            Some(arbiter) => {
-                arbiter.spawn_fn(move || {
-                    Session::start(id, stream, peer, local, broker, config);
-                });
-            }
-        }
+        arbiter.spawn_fn(move || {
+            Session::start(id, stream, peer, local, broker, config);
+        });
     }
 }
 

@@ -7,24 +7,30 @@ mod support;
 use std::time::Duration;
 
 use herald::config::{Config, OutputLimit};
-use support::{herald_with, Conn};
+use support::{herald_with, Conn, Server};
 
-#[test]
-fn never_reading_subscriber_is_dropped_others_get_everything() {
+/// Herald with the given pubsub output limit, and a client subscribed to
+/// `feed` that will never read again.
+fn herald_and_stuck_subscriber(hard: usize, soft: usize, soft_for: Duration) -> (Server, Conn) {
     let limit = OutputLimit {
-        hard: 1 << 20,
-        soft: 256 * 1024,
-        soft_for: Duration::from_secs(60),
+        hard,
+        soft,
+        soft_for,
     };
     let h = herald_with(Config {
         pubsub_output: limit,
         ..Config::default()
     });
-
     let mut stuck = Conn::open(h.port);
     assert!(stuck
         .cmd(&["SUBSCRIBE", "feed"])
         .starts_with(b"*3\r\n$9\r\nsubscribe"));
+    (h, stuck)
+}
+
+#[test]
+fn never_reading_subscriber_is_dropped_others_get_everything() {
+    let (h, mut stuck) = herald_and_stuck_subscriber(1 << 20, 256 * 1024, Duration::from_secs(60));
     let mut reader = Conn::open(h.port);
     reader.cmd(&["SUBSCRIBE", "feed"]);
 
@@ -77,17 +83,7 @@ fn never_reading_subscriber_is_dropped_others_get_everything() {
 #[test]
 fn subscriber_over_the_soft_limit_for_its_period_is_dropped() {
     // No hard limit: only the soft one (256 KiB for 1 s) can close it.
-    let limit = OutputLimit {
-        hard: 0,
-        soft: 256 * 1024,
-        soft_for: Duration::from_secs(1),
-    };
-    let h = herald_with(Config {
-        pubsub_output: limit,
-        ..Config::default()
-    });
-    let mut stuck = Conn::open(h.port);
-    stuck.cmd(&["SUBSCRIBE", "feed"]);
+    let (h, mut stuck) = herald_and_stuck_subscriber(0, 256 * 1024, Duration::from_secs(1));
     let mut publisher = Conn::open(h.port);
     let payload = "y".repeat(512);
     // Publish until the count drops to 0: the stuck client stays over the

@@ -217,12 +217,30 @@ fn info(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 /// CLIENT LIST's and KILL's `TYPE` values.
-fn type_matches(kind: &str, c: &ClientInfo) -> Option<bool> {
-    match kind {
-        "normal" => Some(!c.is_pubsub()),
-        "pubsub" => Some(c.is_pubsub()),
-        "master" | "replica" | "slave" => Some(false),
-        _ => None,
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Pubsub,
+    /// Master or replica: Herald has none.
+    Replication,
+}
+
+impl ClientType {
+    fn parse(name: &[u8]) -> Option<ClientType> {
+        match name.to_ascii_lowercase().as_slice() {
+            b"normal" => Some(ClientType::Normal),
+            b"pubsub" => Some(ClientType::Pubsub),
+            b"master" | b"replica" | b"slave" => Some(ClientType::Replication),
+            _ => None,
+        }
+    }
+
+    fn matches(self, c: &ClientInfo) -> bool {
+        match self {
+            ClientType::Normal => !c.is_pubsub(),
+            ClientType::Pubsub => c.is_pubsub(),
+            ClientType::Replication => false,
+        }
     }
 }
 
@@ -245,14 +263,13 @@ fn list(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     while i < args.len() {
         let opt = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
         if opt == "type" && i + 1 < args.len() {
-            let t = String::from_utf8_lossy(&args[i + 1]).to_ascii_lowercase();
-            if type_matches(&t, &ClientInfo::default()).is_none() {
+            let Some(t) = ClientType::parse(&args[i + 1]) else {
                 s.error(format!(
                     "ERR Unknown client type '{}'",
                     String::from_utf8_lossy(&args[i + 1])
                 ));
                 return Flow::Done;
-            }
+            };
             kind = Some(t);
             i += 2;
         } else if opt == "id" && i + 1 < args.len() {
@@ -276,10 +293,7 @@ fn list(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     wait_for(all_clients(s), move |all, s: &mut Session, _| {
         let text: String = all
             .iter()
-            .filter(|c| {
-                kind.as_deref()
-                    .is_none_or(|k| type_matches(k, c) == Some(true))
-            })
+            .filter(|c| kind.is_none_or(|k| k.matches(c)))
             .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
             .map(ClientInfo::line)
             .collect();
@@ -292,7 +306,7 @@ struct KillFilter {
     id: Option<u64>,
     addr: Option<String>,
     laddr: Option<String>,
-    kind: Option<String>,
+    kind: Option<ClientType>,
     user: Option<String>,
     skip_me: bool,
 }
@@ -302,10 +316,7 @@ impl KillFilter {
         self.id.is_none_or(|id| id == c.id)
             && self.addr.as_ref().is_none_or(|a| *a == c.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
-            && self
-                .kind
-                .as_ref()
-                .is_none_or(|k| type_matches(k, c) == Some(true))
+            && self.kind.is_none_or(|k| k.matches(c))
             && self.user.as_ref().is_none_or(|u| u == "default")
     }
 
@@ -328,13 +339,10 @@ impl KillFilter {
                 "addr" => f.addr = Some(value),
                 "laddr" => f.laddr = Some(value),
                 "user" => f.user = Some(value),
-                "type" => {
-                    let t = value.to_ascii_lowercase();
-                    if type_matches(&t, &ClientInfo::default()).is_none() {
-                        return Err("ERR Unknown client type");
-                    }
-                    f.kind = Some(t);
-                }
+                "type" => match ClientType::parse(value.as_bytes()) {
+                    Some(t) => f.kind = Some(t),
+                    None => return Err("ERR Unknown client type"),
+                },
                 "skipme" => match value.to_ascii_lowercase().as_str() {
                     "yes" => f.skip_me = true,
                     "no" => f.skip_me = false,

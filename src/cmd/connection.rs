@@ -12,6 +12,25 @@ use crate::session::{Flow, Session};
 pub const REDIS_VERSION: &str = "7.0.15";
 
 const CONN: &[&str] = &["@fast", "@connection"];
+/// HELLO and AUTH: usable before authentication.
+const HANDSHAKE: &[&str] = &[
+    "noscript",
+    "loading",
+    "stale",
+    "fast",
+    "no_auth",
+    "sentinel",
+    "allow_busy",
+];
+/// QUIT and RESET.
+const CONNECTION_STATE: &[&str] = &[
+    "noscript",
+    "loading",
+    "stale",
+    "fast",
+    "no_auth",
+    "allow_busy",
+];
 
 pub fn specs() -> [Spec; 7] {
     [
@@ -31,15 +50,7 @@ pub fn specs() -> [Spec; 7] {
             ..Spec::new("echo", 2, "connection", echo)
         },
         Spec {
-            flags: &[
-                "noscript",
-                "loading",
-                "stale",
-                "fast",
-                "no_auth",
-                "sentinel",
-                "allow_busy",
-            ],
+            flags: HANDSHAKE,
             acl: CONN,
             since: "6.0.0",
             summary: "Handshake with Redis",
@@ -47,15 +58,7 @@ pub fn specs() -> [Spec; 7] {
             ..Spec::new("hello", -1, "connection", hello)
         },
         Spec {
-            flags: &[
-                "noscript",
-                "loading",
-                "stale",
-                "fast",
-                "no_auth",
-                "sentinel",
-                "allow_busy",
-            ],
+            flags: HANDSHAKE,
             acl: CONN,
             summary: "Authenticate to the server",
             args: "[username] password",
@@ -69,28 +72,14 @@ pub fn specs() -> [Spec; 7] {
             ..Spec::new("select", 2, "connection", select)
         },
         Spec {
-            flags: &[
-                "noscript",
-                "loading",
-                "stale",
-                "fast",
-                "no_auth",
-                "allow_busy",
-            ],
+            flags: CONNECTION_STATE,
             acl: CONN,
             summary: "Close the connection",
             in_pubsub_context: true,
             ..Spec::new("quit", -1, "connection", quit)
         },
         Spec {
-            flags: &[
-                "noscript",
-                "loading",
-                "stale",
-                "fast",
-                "no_auth",
-                "allow_busy",
-            ],
+            flags: CONNECTION_STATE,
             acl: CONN,
             since: "6.2.0",
             summary: "Reset the connection",

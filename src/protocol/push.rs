@@ -64,14 +64,6 @@ impl Frame {
         };
         Bytes::from_static(h)
     }
-
-    pub fn len(&self) -> usize {
-        HEADER_LEN + self.body.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
-    }
 }
 
 const HEADER_LEN: usize = 4;
@@ -95,6 +87,5 @@ mod tests {
             b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
         );
         assert_eq!(&f.header(true)[..], b">4\r\n");
-        assert_eq!(f.len(), whole.len());
     }
 }

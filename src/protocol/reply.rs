@@ -12,7 +12,6 @@ use redis_protocol::{resp2, resp3};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     Simple(&'static str),
-    Status(String),
     Error(String),
     Int(i64),
     Bulk(Bytes),
@@ -29,21 +28,11 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// A bulk string in RESP2; `=…txt:` in RESP3.
     Verbatim(Bytes),
-    /// Not a reply at all: the bytes are already encoded (a pub/sub delivery).
-    Encoded(Bytes),
 }
 
 impl Reply {
     pub fn ok() -> Reply {
         Reply::Simple("OK")
-    }
-
-    pub fn err(text: impl Into<String>) -> Reply {
-        Reply::Error(text.into())
-    }
-
-    pub fn bulk(b: impl Into<Bytes>) -> Reply {
-        Reply::Bulk(b.into())
     }
 
     pub fn text(s: &str) -> Reply {
@@ -52,11 +41,9 @@ impl Reply {
 
     /// Appends this reply, encoded for `resp3` or RESP2, to `out`.
     pub fn encode(&self, resp3: bool, out: &mut BytesMut) {
-        match self {
-            Reply::Encoded(bytes) => return out.extend_from_slice(bytes),
+        if !resp3 && *self == Reply::NilArray {
             // redis-protocol's RESP2 has no null array.
-            Reply::NilArray if !resp3 => return out.extend_from_slice(b"*-1\r\n"),
-            _ => {}
+            return out.extend_from_slice(b"*-1\r\n");
         }
         let written = if resp3 {
             resp3::encode::complete::extend_encode(out, &self.to_resp3(), false)
@@ -69,7 +56,6 @@ impl Reply {
     fn to_resp2(&self) -> Frame2 {
         match self {
             Reply::Simple(s) => Frame2::SimpleString(Bytes::from_static(s.as_bytes())),
-            Reply::Status(s) => Frame2::SimpleString(Bytes::copy_from_slice(s.as_bytes())),
             Reply::Error(e) => Frame2::Error(e.as_str().into()),
             Reply::Int(i) => Frame2::Integer(*i),
             Reply::Bulk(b) | Reply::Verbatim(b) => Frame2::BulkString(b.clone()),
@@ -86,7 +72,6 @@ impl Reply {
                     .flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()])
                     .collect(),
             ),
-            Reply::Encoded(_) => unreachable!("encoded replies are written as they are"),
         }
     }
 
@@ -95,10 +80,6 @@ impl Reply {
         match self {
             Reply::Simple(s) => Frame3::SimpleString {
                 data: Bytes::from_static(s.as_bytes()),
-                attributes,
-            },
-            Reply::Status(s) => Frame3::SimpleString {
-                data: Bytes::copy_from_slice(s.as_bytes()),
                 attributes,
             },
             Reply::Error(e) => Frame3::SimpleError {
@@ -138,7 +119,6 @@ impl Reply {
                     .collect();
                 Frame3::Map { data, attributes }
             }
-            Reply::Encoded(_) => unreachable!("encoded replies are written as they are"),
         }
     }
 }

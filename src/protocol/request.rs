@@ -258,31 +258,41 @@ mod tests {
 
     #[test]
     fn errors_are_redis_errors() {
-        assert_eq!(
-            all(b"*a\r\n"),
-            vec![Request::Invalid("invalid multibulk length", None)]
-        );
-        assert_eq!(
-            all(b"*2\r\n$-1\r\n"),
-            vec![Request::Invalid("invalid bulk length", None)]
-        );
-        assert_eq!(
-            all(b"*1\r\n+x\r\n"),
-            vec![Request::Invalid("expected '$', got", Some(b'+'))]
-        );
-        assert_eq!(
-            all(b"*1\r\n$999999999999\r\n"),
-            vec![Request::Invalid("invalid bulk length", None)]
-        );
-        assert_eq!(
-            all(b"PING \"a\r\n"),
-            vec![Request::Invalid("unbalanced quotes in request", None)]
-        );
-        let long = vec![b'a'; INLINE_MAX + 1];
-        assert_eq!(
-            all(&long),
-            vec![Request::Invalid("too big inline request", None)]
-        );
+        let long_inline = vec![b'a'; INLINE_MAX + 1];
+        let cases: [(&[u8], Request); 6] = [
+            (
+                b"*a\r\n",
+                Request::Invalid("invalid multibulk length", None),
+            ),
+            (
+                b"*2\r\n$-1\r\n",
+                Request::Invalid("invalid bulk length", None),
+            ),
+            (
+                b"*1\r\n+x\r\n",
+                Request::Invalid("expected '$', got", Some(b'+')),
+            ),
+            (
+                b"*1\r\n$999999999999\r\n",
+                Request::Invalid("invalid bulk length", None),
+            ),
+            (
+                b"PING \"a\r\n",
+                Request::Invalid("unbalanced quotes in request", None),
+            ),
+            (
+                &long_inline,
+                Request::Invalid("too big inline request", None),
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                all(input),
+                vec![expected],
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 
     #[test]

@@ -165,11 +165,20 @@ impl Session {
         self.reply(Reply::Error(text.into()))
     }
 
-    /// Writes what is queued, then closes (QUIT, protocol errors).
+    /// Writes what is queued, then closes (QUIT, protocol errors, EOF).
     pub fn close_after_reply(&mut self, ctx: &mut Context<Self>) {
         self.closing = true;
         self.queue.clear();
         self.out.close();
+        ctx.stop();
+    }
+
+    /// Closes at once, dropping queued output (CLIENT KILL, output limits,
+    /// a broken connection).
+    fn close_now(&mut self, ctx: &mut Context<Self>) {
+        self.closing = true;
+        self.queue.clear();
+        self.out.abort();
         ctx.stop();
     }
 
@@ -179,16 +188,14 @@ impl Session {
             let Some(step) = self.queue.pop_front() else {
                 return;
             };
+            // Muting (CLIENT REPLY) lasts one command, waits included.
+            self.muted = false;
             match step {
                 Step::Command(args) => {
                     if let Flow::Wait(pending) = self.execute(args, ctx) {
-                        ctx.wait(pending.map(|_, act: &mut Session, ctx| {
-                            act.muted = false;
-                            act.pump(ctx)
-                        }));
+                        ctx.wait(pending.map(|_, act: &mut Session, ctx| act.pump(ctx)));
                         return;
                     }
-                    self.muted = false;
                 }
                 Step::Invalid(text) => {
                     self.reply(Reply::Error(text));
@@ -221,10 +228,6 @@ impl Session {
         }
     }
 
-    pub fn in_exec(&self) -> bool {
-        self.exec_replies.is_some()
-    }
-
     /// The output limit for this client's class, as Redis picks it.
     fn output_limit(&self) -> crate::config::OutputLimit {
         if self.subs.any() {
@@ -249,9 +252,7 @@ impl Session {
                     limit = ?which,
                     "client closed for overcoming of output buffer limits"
                 );
-                self.out.abort();
-                self.closing = true;
-                ctx.stop();
+                self.close_now(ctx);
             }
             None if !was_over_soft && self.out.over_soft_since().is_some() => {
                 // Re-check when the soft period ends, even if nothing more
@@ -371,20 +372,14 @@ impl StreamHandler<Result<Request, std::io::Error>> for Session {
                 self.queue
                     .push_back(Step::Invalid(Request::error_text(reason, got)));
             }
-            Err(_) => {
-                self.closing = true;
-                ctx.stop();
-                return;
-            }
+            Err(_) => return self.close_now(ctx),
         }
         self.pump(ctx);
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
         // The client closed its side: write what it already asked for, close.
-        self.closing = true;
-        self.out.close();
-        ctx.stop();
+        self.close_after_reply(ctx);
     }
 }
 
@@ -415,9 +410,7 @@ pub struct Kill;
 impl Handler<Kill> for Session {
     type Result = ();
     fn handle(&mut self, _: Kill, ctx: &mut Context<Self>) {
-        self.out.abort();
-        self.closing = true;
-        ctx.stop();
+        self.close_now(ctx);
     }
 }
 
@@ -442,7 +435,6 @@ struct WriterFailed;
 impl Handler<WriterFailed> for Session {
     type Result = ();
     fn handle(&mut self, _: WriterFailed, ctx: &mut Context<Self>) {
-        self.closing = true;
-        ctx.stop();
+        self.close_now(ctx);
     }
 }

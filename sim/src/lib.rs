@@ -5,6 +5,8 @@
 //! This is the seam the server core promises: the same `Session`, channel
 //! and pattern actors as production, with only the accept loop swapped.
 
+pub mod reconnect;
+
 use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

@@ -19,6 +19,20 @@ pub struct Server {
     child: Option<Child>,
 }
 
+impl Server {
+    /// Kills a server running as a child process, at once.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
@@ -42,39 +56,62 @@ pub fn herald_with(config: Config) -> Server {
     Server { port, child: None }
 }
 
-/// Starts Debian's redis-server on a free port (installed by scripts/test).
-pub fn redis() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0")
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let mut child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+        .port()
+}
+
+/// Starts Debian's redis-server on a free port (installed by scripts/test).
+pub fn redis() -> Server {
+    redis_on(free_port())
+}
+
+pub fn redis_on(port: u16) -> Server {
+    let args = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    let child = Command::new("redis-server")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn();
+    let child = child
+        .expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
+    started(child, port, "Ready to accept connections")
+}
+
+/// Starts the `herald` binary as its own process (so a test can kill and
+/// restart it). Only for this package's tests, where Cargo builds it.
+pub fn herald_process_on(port: u16) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--port", &port.to_string()])
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .spawn()
-        .expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
-    // Its log says when it listens; if it dies first, the lines end.
+        .expect("herald binary");
+    started(child, port, "ready to accept connections")
+}
+
+/// Waits for `ready` in the child's log (if it dies first, the lines end),
+/// then keeps draining the log so it never blocks on a full pipe.
+fn started(mut child: Child, port: u16, ready: &str) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = lines
+    let is_ready = lines
         .by_ref()
         .map_while(Result::ok)
-        .any(|l| l.contains("Ready to accept connections"));
-    // Keep draining so its later log lines never block it.
+        .any(|l| l.contains(ready));
+    assert!(is_ready, "server on port {port} exited before it was ready");
     std::thread::spawn(move || lines.for_each(drop));
-    assert!(
-        ready,
-        "redis-server on port {port} exited before it was ready"
-    );
     Server {
         port,
         child: Some(child),

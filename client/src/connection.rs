@@ -1,0 +1,93 @@
+//! One RESP connection: write commands, read whole frames.
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::transport::{BoxStream, Connector};
+use crate::value::Value;
+
+pub(crate) struct Connection {
+    stream: BoxStream,
+    buf: BytesMut,
+    resp3: bool,
+}
+
+/// A command as RESP bulk strings.
+pub(crate) fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+impl Connection {
+    /// Connects and says HELLO (protocol, credentials, name).
+    pub async fn open(config: &Config, connector: &dyn Connector) -> Result<Connection> {
+        let stream = tokio::time::timeout(config.connect_timeout, connector.connect(&config.addr))
+            .await
+            .map_err(|_| Error::Timeout)??;
+        let mut conn = Connection {
+            stream,
+            buf: BytesMut::with_capacity(16 * 1024),
+            resp3: config.resp3,
+        };
+        let proto = if config.resp3 { "3" } else { "2" };
+        let mut hello: Vec<Vec<u8>> = vec![b"HELLO".to_vec(), proto.into()];
+        if let Some(password) = &config.password {
+            let user = config.username.clone().unwrap_or_else(|| "default".into());
+            hello.extend([
+                b"AUTH".to_vec(),
+                user.into_bytes(),
+                password.clone().into_bytes(),
+            ]);
+        }
+        if let Some(name) = &config.client_name {
+            hello.extend([b"SETNAME".to_vec(), name.clone().into_bytes()]);
+        }
+        let args: Vec<&[u8]> = hello.iter().map(Vec::as_slice).collect();
+        conn.send(&args).await?;
+        match tokio::time::timeout(config.response_timeout, conn.read())
+            .await
+            .map_err(|_| Error::Timeout)??
+        {
+            Value::Error(e) => Err(Error::Server(e)),
+            _ => Ok(conn),
+        }
+    }
+
+    pub async fn send(&mut self, args: &[&[u8]]) -> Result<()> {
+        self.stream.write_all(&encode(args)).await?;
+        Ok(())
+    }
+
+    /// The next whole frame. Cancel-safe: bytes read stay in the buffer.
+    pub async fn read(&mut self) -> Result<Value> {
+        loop {
+            if let Some(v) = self.decode()? {
+                return Ok(v);
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+
+    fn decode(&mut self) -> Result<Option<Value>> {
+        let protocol =
+            |e: redis_protocol::error::RedisProtocolError| Error::Protocol(e.to_string());
+        if self.resp3 {
+            let found = redis_protocol::resp3::decode::complete::decode_bytes_mut(&mut self.buf)
+                .map_err(protocol)?;
+            Ok(found.map(|(frame, _, _)| Value::from(frame)))
+        } else {
+            let found =
+                redis_protocol::resp2::decode::decode_bytes_mut(&mut self.buf).map_err(protocol)?;
+            Ok(found.map(|(frame, _, _)| Value::from(frame)))
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! herald-client against Herald and against redis-server: the same suite
+//! must pass on both, including a server killed and restarted under a
+//! subscriber.
+
+mod support;
+
+use std::time::Duration;
+
+use herald_client::{Backoff, Client, Config, Event, Kind, Message, PubSub};
+use support::{free_port, herald_process_on, redis_on, Server};
+
+fn config(addr: String, resp3: bool) -> Config {
+    Config {
+        resp3,
+        client_name: Some("suite".into()),
+        backoff: Backoff {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+            seed: Some(1),
+        },
+        ..Config::new(addr)
+    }
+}
+
+async fn message(ps: &mut PubSub) -> Message {
+    match ps.next().await.expect("stream ended").expect("event") {
+        Event::Message(m) => m,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+async fn suite(addr: String, resp3: bool) {
+    let client = Client::with_config(config(addr, resp3))
+        .await
+        .expect("connect");
+    client.ping().await.unwrap();
+    let mut subscriber = client.subscribe(&["chat:room:1"]).await.unwrap();
+    subscriber
+        .psubscribe(&["events:*:payment_*"])
+        .await
+        .unwrap();
+    subscriber.ssubscribe(&["shard:a"]).await.unwrap();
+
+    assert_eq!(
+        client
+            .pubsub_numsub(&["chat:room:1", "none"])
+            .await
+            .unwrap(),
+        [("chat:room:1".into(), 1), ("none".into(), 0)]
+    );
+    assert_eq!(client.pubsub_numpat().await.unwrap(), 1);
+    assert_eq!(
+        client.pubsub_channels(Some("chat:*")).await.unwrap(),
+        ["chat:room:1"]
+    );
+
+    assert_eq!(client.publish("chat:room:1", "hi").await.unwrap(), 1);
+    assert_eq!(
+        client
+            .publish("events:orders:payment_failed", b"\x00\xff")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(client.spublish("shard:a", "s").await.unwrap(), 1);
+    let m = message(&mut subscriber).await;
+    assert_eq!(
+        (m.kind, &m.channel[..], &m.payload[..]),
+        (Kind::Channel, &b"chat:room:1"[..], &b"hi"[..])
+    );
+    let m = message(&mut subscriber).await;
+    assert_eq!(m.pattern.as_deref(), Some(&b"events:*:payment_*"[..]));
+    assert_eq!(&m.payload[..], b"\x00\xff");
+    let m = message(&mut subscriber).await;
+    assert_eq!((m.kind, &m.payload[..]), (Kind::Shard, &b"s"[..]));
+
+    // After unsubscribe() returns, nothing more arrives for the channel.
+    subscriber.unsubscribe::<&str>(&[]).await.unwrap();
+    assert_eq!(client.publish("chat:room:1", "gone").await.unwrap(), 0);
+    assert_eq!(
+        client
+            .publish("events:x:payment_ok", "still")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(&message(&mut subscriber).await.payload[..], b"still");
+
+    let err = client.command(&[b"NOSUCHCOMMAND"]).await.unwrap_err();
+    assert!(err.to_string().contains("unknown command"), "{err}");
+    client
+        .ping()
+        .await
+        .expect("the connection survives an error reply");
+}
+
+#[tokio::test]
+async fn suite_against_herald_resp2_and_resp3() {
+    let server = herald_process_on(free_port());
+    suite(server.addr(), false).await;
+    suite(server.addr(), true).await;
+}
+
+#[tokio::test]
+async fn suite_against_redis_resp2_and_resp3() {
+    let server = redis_on(free_port());
+    suite(server.addr(), false).await;
+    suite(server.addr(), true).await;
+}
+
+/// Kill the server under a subscriber, start it again on the same port:
+/// the subscriber says Disconnected, then Reconnected (with every
+/// subscription back) before the first new message, and nothing repeats.
+async fn survives_restart(start: fn(u16) -> Server, resp3: bool) {
+    let port = free_port();
+    let mut server = start(port);
+    let client = Client::with_config(config(server.addr(), resp3))
+        .await
+        .unwrap();
+    let mut sub = client.subscribe(&["news"]).await.unwrap();
+    sub.psubscribe(&["alerts:*"]).await.unwrap();
+    assert_eq!(client.publish("news", "before").await.unwrap(), 1);
+    assert_eq!(&message(&mut sub).await.payload[..], b"before");
+
+    server.kill();
+    match sub.next().await.unwrap().unwrap() {
+        Event::Disconnected { .. } => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    // The publisher's connection died too: its next call fails, the one
+    // after reconnects (it never retries a publish on its own).
+    let _server = start(port);
+    let _ = client.ping().await;
+    client.ping().await.expect("publisher reconnected");
+    match sub.next().await.unwrap().unwrap() {
+        Event::Reconnected { attempts, .. } => assert!(attempts >= 1),
+        other => panic!("expected Reconnected, got {other:?}"),
+    }
+    // Reconnected comes after the resubscribe was sent; wait until the
+    // server has it, then publish.
+    let mut polls = 0;
+    while client.pubsub_numsub(&["news"]).await.unwrap()[0].1 == 0
+        || client.pubsub_numpat().await.unwrap() == 0
+    {
+        polls += 1;
+        assert!(polls < 100_000, "the subscriptions never came back");
+    }
+    assert_eq!(client.publish("news", "after").await.unwrap(), 1);
+    assert_eq!(
+        client.publish("alerts:fire", "pattern back").await.unwrap(),
+        1
+    );
+    assert_eq!(&message(&mut sub).await.payload[..], b"after");
+    assert_eq!(&message(&mut sub).await.payload[..], b"pattern back");
+}
+
+#[tokio::test]
+async fn resubscribes_after_herald_restart() {
+    survives_restart(herald_process_on, false).await;
+    survives_restart(herald_process_on, true).await;
+}
+
+#[tokio::test]
+async fn resubscribes_after_redis_restart() {
+    survives_restart(redis_on, false).await;
+    survives_restart(redis_on, true).await;
+}

@@ -35,6 +35,7 @@ impl Client {
         Client::with_config(Config::new(addr)).await
     }
 
+    /// Connects over TCP with the given settings.
     pub async fn with_config(config: Config) -> Result<Client> {
         Client::with_connector(config, Arc::new(TcpConnector)).await
     }
@@ -107,6 +108,7 @@ impl Client {
             .await? as usize)
     }
 
+    /// Round trip to the server.
     pub async fn ping(&self) -> Result<()> {
         self.command(&[b"PING"]).await.map(drop)
     }

@@ -47,9 +47,11 @@ pub struct Config {
     pub resp3: bool,
     /// Credentials sent with `HELLO … AUTH`; the user defaults to `default`.
     pub username: Option<String>,
+    /// The password for `HELLO … AUTH`; none means no authentication.
     pub password: Option<String>,
     /// Sent with `HELLO … SETNAME`.
     pub client_name: Option<String>,
+    /// How long opening a connection (with its HELLO) may take.
     pub connect_timeout: Duration,
     /// How long a command may wait for its reply.
     pub response_timeout: Duration,
@@ -57,10 +59,12 @@ pub struct Config {
     /// that goes unanswered for `response_timeout`, it reconnects. Needed
     /// because a dead peer does not always close the socket.
     pub idle_ping: Duration,
+    /// Delays between a subscriber's reconnect attempts.
     pub backoff: Backoff,
 }
 
 impl Config {
+    /// Defaults for `addr`: RESP2, no credentials, 5 s timeouts, 10 s idle ping.
     pub fn new(addr: impl Into<String>) -> Config {
         Config {
             addr: addr.into(),

@@ -41,4 +41,5 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// Results of client calls.
 pub type Result<T> = std::result::Result<T, Error>;

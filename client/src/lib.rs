@@ -23,6 +23,8 @@
 //! sees each publisher's messages in order, and after a lost connection
 //! sees `Disconnected`, then `Reconnected` before any newer message.
 
+#![warn(missing_docs)]
+
 mod client;
 mod config;
 mod connection;

@@ -30,8 +30,11 @@ const EVENT_QUEUE: usize = 1024;
 /// What a subscription is to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
+    /// SUBSCRIBE: `message`.
     Channel,
+    /// PSUBSCRIBE: `pmessage`.
     Pattern,
+    /// SSUBSCRIBE: `smessage`.
     Shard,
 }
 
@@ -52,26 +55,33 @@ impl Kind {
 /// A published message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// Which subscription delivered it.
     pub kind: Kind,
+    /// The channel it was published on.
     pub channel: Bytes,
     /// The pattern that matched, for pattern subscriptions.
     pub pattern: Option<Bytes>,
+    /// The message itself.
     pub payload: Bytes,
 }
 
 /// What a subscriber's stream yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A message for one of the subscriptions.
     Message(Message),
     /// The connection was lost. Messages published from now until the
     /// next `Reconnected` are not delivered.
     Disconnected {
+        /// What went wrong.
         reason: String,
     },
     /// Connected again with every subscription re-issued; comes before any
     /// message received on the new connection.
     Reconnected {
+        /// Connection attempts it took.
         attempts: u32,
+        /// Time from noticing the loss to resubscribing.
         down_for: Duration,
     },
 }
@@ -176,10 +186,12 @@ impl PubSub {
         self.unsubscribe_kind(Kind::Channel, channels).await
     }
 
+    /// Unsubscribes from patterns (all of them if empty).
     pub async fn punsubscribe<N: AsRef<[u8]>>(&self, patterns: &[N]) -> Result<()> {
         self.unsubscribe_kind(Kind::Pattern, patterns).await
     }
 
+    /// Unsubscribes from shard channels (all of them if empty).
     pub async fn sunsubscribe<N: AsRef<[u8]>>(&self, channels: &[N]) -> Result<()> {
         self.unsubscribe_kind(Kind::Shard, channels).await
     }

@@ -11,11 +11,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
+/// A boxed [`Stream`].
 pub type BoxStream = Box<dyn Stream>;
+/// What [`Connector::connect`] returns.
 pub type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<BoxStream>> + Send>>;
 
 /// Opens connections to an address.
 pub trait Connector: Send + Sync + 'static {
+    /// Opens a connection to `addr` (`host:port`).
     fn connect(&self, addr: &str) -> ConnectFuture;
 }
 

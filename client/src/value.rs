@@ -7,16 +7,25 @@ use redis_protocol::resp3::types::BytesFrame as Frame3;
 /// A decoded server frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// Null (`$-1`, `*-1`, `_`).
     Nil,
+    /// An integer.
     Int(i64),
+    /// A bulk (blob) string.
     Bulk(Bytes),
+    /// A simple status string such as `OK`.
     Simple(String),
+    /// An error reply.
     Error(String),
+    /// An array (or RESP3 set).
     Array(Vec<Value>),
     /// RESP3 out-of-band data (pub/sub messages and confirmations).
     Push(Vec<Value>),
+    /// A RESP3 map (a flat array in RESP2).
     Map(Vec<(Value, Value)>),
+    /// A RESP3 boolean.
     Bool(bool),
+    /// A RESP3 double.
     Double(f64),
 }
 
@@ -30,6 +39,7 @@ impl Value {
         }
     }
 
+    /// The value of an integer.
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),

@@ -6,6 +6,8 @@
 pub mod broker;
 pub mod cmd;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glob;
 pub mod protocol;
 pub mod registry;

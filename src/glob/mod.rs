@@ -4,6 +4,9 @@
 //! the end of a pattern (the C string's NUL); `at` returns 0 there so the
 //! edge cases (`[` left open, trailing `\`) come out as Redis' do.
 
+#[doc(hidden)]
+pub mod reference;
+
 /// Does `pattern` match `subject` under Redis' glob rules?
 pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
     let mut give_up = false;

@@ -14,16 +14,9 @@ pub struct OutputLimit {
 }
 
 impl OutputLimit {
-    pub const REDIS_PUBSUB_DEFAULT: OutputLimit = OutputLimit {
-        hard: 32 * 1024 * 1024,
-        soft: 8 * 1024 * 1024,
-        soft_for: Duration::from_secs(60),
-    };
-    pub const UNLIMITED: OutputLimit = OutputLimit {
-        hard: 0,
-        soft: 0,
-        soft_for: Duration::ZERO,
-    };
+    pub const REDIS_PUBSUB_DEFAULT: OutputLimit =
+        OutputLimit { hard: 32 * 1024 * 1024, soft: 8 * 1024 * 1024, soft_for: Duration::from_secs(60) };
+    pub const UNLIMITED: OutputLimit = OutputLimit { hard: 0, soft: 0, soft_for: Duration::ZERO };
 }
 
 /// Everything a running Herald is configured with.
@@ -37,6 +30,9 @@ pub struct Config {
     pub normal_output: OutputLimit,
     pub proto_max_bulk_len: usize,
     pub databases: u32,
+    /// Close connections idle this long (Redis' `timeout`; zero: never).
+    /// Like Redis, never applied to connections with subscriptions.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -48,6 +44,7 @@ impl Default for Config {
             normal_output: OutputLimit::UNLIMITED,
             proto_max_bulk_len: 512 * 1024 * 1024,
             databases: 16,
+            idle_timeout: Duration::ZERO,
         }
     }
 }
@@ -72,6 +69,7 @@ impl Config {
             ),
             ("proto-max-bulk-len", self.proto_max_bulk_len.to_string()),
             ("databases", self.databases.to_string()),
+            ("timeout", self.idle_timeout.as_secs().to_string()),
             ("save", String::new()),
             ("appendonly", "no".into()),
         ]
@@ -79,23 +77,20 @@ impl Config {
 
     /// Applies one CONFIG SET pair; the error is Redis' wording.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let invalid = |why: &str| {
-            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
-        };
+        let invalid = |why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}");
         match name {
             "client-output-buffer-limit" => {
                 let words: Vec<&str> = value.split_whitespace().collect();
                 if words.is_empty() || !words.len().is_multiple_of(4) {
-                    return Err(invalid(
-                        "Wrong number of arguments in buffer limit configuration.",
-                    ));
+                    return Err(invalid("Wrong number of arguments in buffer limit configuration."));
                 }
                 let mut next = self.clone();
                 for class in words.chunks(4) {
-                    let nums: Option<Vec<u64>> =
-                        class[1..].iter().map(|w| parse_memory(w)).collect();
+                    let nums: Option<Vec<u64>> = class[1..].iter().map(|w| parse_memory(w)).collect();
                     let Some(nums) = nums else {
-                        return Err(invalid("Error in hard, soft or soft_seconds setting in buffer limit configuration."));
+                        return Err(invalid(
+                            "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+                        ));
                     };
                     let limit = OutputLimit {
                         hard: nums[0] as usize,
@@ -106,11 +101,7 @@ impl Config {
                         "pubsub" => next.pubsub_output = limit,
                         "normal" => next.normal_output = limit,
                         "slave" | "replica" => {}
-                        _ => {
-                            return Err(invalid(
-                                "Invalid client class specified in buffer limit configuration.",
-                            ))
-                        }
+                        _ => return Err(invalid("Invalid client class specified in buffer limit configuration.")),
                     }
                 }
                 *self = next;
@@ -121,16 +112,19 @@ impl Config {
                     self.proto_max_bulk_len = n as usize;
                     Ok(())
                 }
-                Some(_) => Err(invalid(
-                    "argument must be between 1048576 and 9223372036854775807 inclusive",
-                )),
+                Some(_) => Err(invalid("argument must be between 1048576 and 9223372036854775807 inclusive")),
                 None => Err(invalid("argument must be a memory value")),
+            },
+            "timeout" => match value.parse::<u64>() {
+                Ok(secs) => {
+                    self.idle_timeout = Duration::from_secs(secs);
+                    Ok(())
+                }
+                Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
             },
             "bind" | "port" | "databases" => Err(invalid("can't set immutable config")),
             "save" | "appendonly" => Ok(()),
-            _ => Err(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            )),
+            _ => Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
         }
     }
 }
@@ -138,14 +132,8 @@ impl Config {
 /// Redis' memory values: `1024`, `64kb`, `8mb`, `1gb`, `1k`, `1m`, `1g`.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let lower = s.to_ascii_lowercase();
-    let units: [(&str, u64); 6] = [
-        ("kb", 1024),
-        ("mb", 1 << 20),
-        ("gb", 1 << 30),
-        ("k", 1000),
-        ("m", 1_000_000),
-        ("g", 1_000_000_000),
-    ];
+    let units: [(&str, u64); 6] =
+        [("kb", 1024), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1000), ("m", 1_000_000), ("g", 1_000_000_000)];
     for (suffix, mul) in units {
         if let Some(num) = lower.strip_suffix(suffix) {
             return num.parse::<u64>().ok()?.checked_mul(mul);
@@ -161,19 +149,14 @@ mod tests {
     #[test]
     fn output_limits_round_trip() {
         let mut c = Config::default();
-        c.set("client-output-buffer-limit", "pubsub 1mb 512kb 10")
-            .unwrap();
+        c.set("client-output-buffer-limit", "pubsub 1mb 512kb 10").unwrap();
         assert_eq!(c.pubsub_output.hard, 1 << 20);
         assert_eq!(c.pubsub_output.soft, 512 * 1024);
         assert!(c
             .entries()
             .iter()
-            .any(|(k, v)| *k == "client-output-buffer-limit"
-                && v.ends_with("pubsub 1048576 524288 10")));
+            .any(|(k, v)| *k == "client-output-buffer-limit" && v.ends_with("pubsub 1048576 524288 10")));
         assert!(c.set("client-output-buffer-limit", "pubsub 1 2").is_err());
-        assert!(c
-            .set("nope", "1")
-            .unwrap_err()
-            .starts_with("ERR Unknown option"));
+        assert!(c.set("nope", "1").unwrap_err().starts_with("ERR Unknown option"));
     }
 }

@@ -27,9 +27,7 @@ pub fn request_decoder(data: &[u8]) {
         let mut out: Vec<Request> = Vec::new();
         for part in parts {
             buf.extend_from_slice(part);
-            while let Some(req) =
-                tokio_util::codec::Decoder::decode(&mut decoder, &mut buf).expect("infallible")
-            {
+            while let Some(req) = tokio_util::codec::Decoder::decode(&mut decoder, &mut buf).expect("infallible") {
                 out.push(req);
             }
         }
@@ -74,25 +72,12 @@ pub fn session(data: &[u8]) {
     RIG.with(|rig| {
         let mut rig = rig.borrow_mut();
         let rig = rig.get_or_insert_with(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             let local = tokio::task::LocalSet::new();
-            let server = local.block_on(&runtime, async {
-                Server::start(Config::default(), Placement::Local)
-            });
-            Rig {
-                runtime,
-                local,
-                server,
-            }
+            let server = local.block_on(&runtime, async { Server::start(Config::default(), Placement::Local) });
+            Rig { runtime, local, server }
         });
-        let Rig {
-            runtime,
-            local,
-            server,
-        } = rig;
+        let Rig { runtime, local, server } = rig;
         let output = local.block_on(runtime, async {
             let (client, server_side) = tokio::io::duplex(64 * 1024);
             server.accept_local(server_side, "fuzz:1".into(), "herald:6379".into());
@@ -104,12 +89,8 @@ pub fn session(data: &[u8]) {
             };
             let mut output = Vec::new();
             let receive = read.read_to_end(&mut output);
-            let finished = tokio::time::timeout(Duration::from_secs(10), async {
-                tokio::join!(send, receive)
-            });
-            let (_, received) = finished
-                .await
-                .expect("the session neither answered nor closed");
+            let finished = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(send, receive) });
+            let (_, received) = finished.await.expect("the session neither answered nor closed");
             received.expect("reading from an in-memory pipe");
             output
         });
@@ -124,10 +105,7 @@ fn assert_well_formed(mut out: &[u8]) {
             Ok(Some((_, len))) => len,
             _ => match redis_protocol::resp2::decode::decode(out) {
                 Ok(Some((_, len))) => len,
-                other => panic!(
-                    "malformed output {other:?} at {:?}",
-                    out.escape_ascii().to_string()
-                ),
+                other => panic!("malformed output {other:?} at {:?}", out.escape_ascii().to_string()),
             },
         };
         out = &out[len..];

@@ -19,24 +19,22 @@ struct Args {
     threads: Option<usize>,
     /// Pub/sub client output limit as "<hard> <soft> <seconds>" (Redis'
     /// client-output-buffer-limit pubsub class).
-    #[arg(
-        long,
-        default_value = "32mb 8mb 60",
-        env = "HERALD_PUBSUB_OUTPUT_LIMIT"
-    )]
+    #[arg(long, default_value = "32mb 8mb 60", env = "HERALD_PUBSUB_OUTPUT_LIMIT")]
     pubsub_output_limit: String,
+    /// Close clients idle for this many seconds (0: never); connections with
+    /// subscriptions are exempt, as in Redis.
+    #[arg(long, default_value_t = 0, env = "HERALD_TIMEOUT")]
+    timeout: u64,
 }
 
 fn config_from(args: &Args) -> Result<Config, String> {
     let mut config = Config {
         bind: args.bind.clone(),
         port: args.port,
+        idle_timeout: std::time::Duration::from_secs(args.timeout),
         ..Config::default()
     };
-    config.set(
-        "client-output-buffer-limit",
-        &format!("pubsub {}", args.pubsub_output_limit),
-    )?;
+    config.set("client-output-buffer-limit", &format!("pubsub {}", args.pubsub_output_limit))?;
     Ok(config)
 }
 
@@ -46,9 +44,7 @@ fn main() -> std::io::Result<()> {
         .init();
     let args = Args::parse();
     let config = config_from(&args).map_err(std::io::Error::other)?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listener = std::net::TcpListener::bind((config.bind.as_str(), config.port))?;
     herald::server::run_tcp(listener, config, threads)
 }

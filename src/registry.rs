@@ -75,11 +75,7 @@ pub struct ClientRegistry {
 
 impl ClientRegistry {
     pub fn new(config: Config) -> Self {
-        ClientRegistry {
-            config,
-            sessions: IndexMap::new(),
-            total_connections: 0,
-        }
+        ClientRegistry { config, sessions: IndexMap::new(), total_connections: 0 }
     }
 }
 
@@ -149,19 +145,9 @@ impl Handler<Deregister> for ClientRegistry {
 impl Handler<ListClients> for ClientRegistry {
     type Result = ResponseFuture<Vec<ClientInfo>>;
     fn handle(&mut self, msg: ListClients, _: &mut Context<Self>) -> Self::Result {
-        let asks: Vec<_> = self
-            .sessions
-            .iter()
-            .filter(|(id, _)| **id != msg.except)
-            .map(|(_, a)| a.send(Describe))
-            .collect();
-        Box::pin(async move {
-            join_all(asks)
-                .await
-                .into_iter()
-                .filter_map(Result::ok)
-                .collect()
-        })
+        let asks: Vec<_> =
+            self.sessions.iter().filter(|(id, _)| **id != msg.except).map(|(_, a)| a.send(Describe)).collect();
+        Box::pin(async move { join_all(asks).await.into_iter().filter_map(Result::ok).collect() })
     }
 }
 
@@ -205,9 +191,6 @@ impl Handler<SetConfig> for ClientRegistry {
 impl Handler<GetStats> for ClientRegistry {
     type Result = MessageResult<GetStats>;
     fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(RegistryStats {
-            connected: self.sessions.len(),
-            total_connections: self.total_connections,
-        })
+        MessageResult(RegistryStats { connected: self.sessions.len(), total_connections: self.total_connections })
     }
 }

@@ -22,12 +22,7 @@ impl Server {
     /// Starts the broker's actors on `placement`.
     pub fn start(config: Config, placement: Placement) -> Server {
         let broker = Broker::start(config.clone(), &placement);
-        Server {
-            broker,
-            config,
-            placement,
-            next_id: 0,
-        }
+        Server { broker, config, placement, next_id: 0 }
     }
 
     fn next_id(&mut self) -> ClientId {
@@ -43,14 +38,7 @@ impl Server {
     {
         let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
-        Session::start(
-            id,
-            stream,
-            peer,
-            local,
-            self.broker.clone(),
-            self.config.clone(),
-        )
+        Session::start(id, stream, peer, local, self.broker.clone(), self.config.clone())
     }
 
     /// Starts a session on one of the worker arbiters, round robin.
@@ -75,11 +63,7 @@ impl Server {
 
 /// Runs Herald on `listener` with `threads` worker arbiters until the
 /// process ends: the production entry point (and the integration tests').
-pub fn run_tcp(
-    listener: std::net::TcpListener,
-    config: Config,
-    threads: usize,
-) -> std::io::Result<()> {
+pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let system = System::new();
     let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();

@@ -13,11 +13,7 @@ fn config(addr: String, resp3: bool) -> Config {
     Config {
         resp3,
         client_name: Some("suite".into()),
-        backoff: Backoff {
-            initial: Duration::from_millis(20),
-            max: Duration::from_millis(200),
-            seed: Some(1),
-        },
+        backoff: Backoff { initial: Duration::from_millis(20), max: Duration::from_millis(200), seed: Some(1) },
         ..Config::new(addr)
     }
 }
@@ -30,44 +26,24 @@ async fn message(ps: &mut PubSub) -> Message {
 }
 
 async fn suite(addr: String, resp3: bool) {
-    let client = Client::with_config(config(addr, resp3))
-        .await
-        .expect("connect");
+    let client = Client::with_config(config(addr, resp3)).await.expect("connect");
     client.ping().await.unwrap();
     let mut subscriber = client.subscribe(&["chat:room:1"]).await.unwrap();
-    subscriber
-        .psubscribe(&["events:*:payment_*"])
-        .await
-        .unwrap();
+    subscriber.psubscribe(&["events:*:payment_*"]).await.unwrap();
     subscriber.ssubscribe(&["shard:a"]).await.unwrap();
 
     assert_eq!(
-        client
-            .pubsub_numsub(&["chat:room:1", "none"])
-            .await
-            .unwrap(),
+        client.pubsub_numsub(&["chat:room:1", "none"]).await.unwrap(),
         [("chat:room:1".into(), 1), ("none".into(), 0)]
     );
     assert_eq!(client.pubsub_numpat().await.unwrap(), 1);
-    assert_eq!(
-        client.pubsub_channels(Some("chat:*")).await.unwrap(),
-        ["chat:room:1"]
-    );
+    assert_eq!(client.pubsub_channels(Some("chat:*")).await.unwrap(), ["chat:room:1"]);
 
     assert_eq!(client.publish("chat:room:1", "hi").await.unwrap(), 1);
-    assert_eq!(
-        client
-            .publish("events:orders:payment_failed", b"\x00\xff")
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(client.publish("events:orders:payment_failed", b"\x00\xff").await.unwrap(), 1);
     assert_eq!(client.spublish("shard:a", "s").await.unwrap(), 1);
     let m = message(&mut subscriber).await;
-    assert_eq!(
-        (m.kind, &m.channel[..], &m.payload[..]),
-        (Kind::Channel, &b"chat:room:1"[..], &b"hi"[..])
-    );
+    assert_eq!((m.kind, &m.channel[..], &m.payload[..]), (Kind::Channel, &b"chat:room:1"[..], &b"hi"[..]));
     let m = message(&mut subscriber).await;
     assert_eq!(m.pattern.as_deref(), Some(&b"events:*:payment_*"[..]));
     assert_eq!(&m.payload[..], b"\x00\xff");
@@ -77,21 +53,12 @@ async fn suite(addr: String, resp3: bool) {
     // After unsubscribe() returns, nothing more arrives for the channel.
     subscriber.unsubscribe::<&str>(&[]).await.unwrap();
     assert_eq!(client.publish("chat:room:1", "gone").await.unwrap(), 0);
-    assert_eq!(
-        client
-            .publish("events:x:payment_ok", "still")
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(client.publish("events:x:payment_ok", "still").await.unwrap(), 1);
     assert_eq!(&message(&mut subscriber).await.payload[..], b"still");
 
     let err = client.command(&[b"NOSUCHCOMMAND"]).await.unwrap_err();
     assert!(err.to_string().contains("unknown command"), "{err}");
-    client
-        .ping()
-        .await
-        .expect("the connection survives an error reply");
+    client.ping().await.expect("the connection survives an error reply");
 }
 
 #[tokio::test]
@@ -114,9 +81,7 @@ async fn suite_against_redis_resp2_and_resp3() {
 async fn survives_restart(start: fn(u16) -> Server, resp3: bool) {
     let port = free_port();
     let mut server = start(port);
-    let client = Client::with_config(config(server.addr(), resp3))
-        .await
-        .unwrap();
+    let client = Client::with_config(config(server.addr(), resp3)).await.unwrap();
     let mut sub = client.subscribe(&["news"]).await.unwrap();
     sub.psubscribe(&["alerts:*"]).await.unwrap();
     assert_eq!(client.publish("news", "before").await.unwrap(), 1);
@@ -139,17 +104,12 @@ async fn survives_restart(start: fn(u16) -> Server, resp3: bool) {
     // Reconnected comes after the resubscribe was sent; wait until the
     // server has it, then publish.
     let mut polls = 0;
-    while client.pubsub_numsub(&["news"]).await.unwrap()[0].1 == 0
-        || client.pubsub_numpat().await.unwrap() == 0
-    {
+    while client.pubsub_numsub(&["news"]).await.unwrap()[0].1 == 0 || client.pubsub_numpat().await.unwrap() == 0 {
         polls += 1;
         assert!(polls < 100_000, "the subscriptions never came back");
     }
     assert_eq!(client.publish("news", "after").await.unwrap(), 1);
-    assert_eq!(
-        client.publish("alerts:fire", "pattern back").await.unwrap(),
-        1
-    );
+    assert_eq!(client.publish("alerts:fire", "pattern back").await.unwrap(), 1);
     assert_eq!(&message(&mut sub).await.payload[..], b"after");
     assert_eq!(&message(&mut sub).await.payload[..], b"pattern back");
 }

@@ -210,13 +210,7 @@ fn client_reply_modes() {
 
 #[test]
 fn protocol_errors_close_the_connection() {
-    for raw in [
-        r"*1\r\n+x\r\n",
-        r"*a\r\n",
-        r"*2\r\n$-1\r\n",
-        r"PING \x22a\r\n",
-        r"*1\r\n$99999999999\r\n",
-    ] {
+    for raw in [r"*1\r\n+x\r\n", r"*a\r\n", r"*2\r\n$-1\r\n", r"PING \x22a\r\n", r"*1\r\n$99999999999\r\n"] {
         same_as_redis(&format!("c> raw 2| {raw}"));
     }
     same_as_redis(r"c> raw 3| PING\r\n\r\n*0\r\nECHO 'x y'\r\n*1\r\n$4\r\nPING\r\n");

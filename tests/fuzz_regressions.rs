@@ -6,10 +6,7 @@ use std::path::Path;
 fn replay(target: &str, check: fn(&[u8])) -> usize {
     let mut n = 0;
     for dir in ["seeds", "regressions"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz")
-            .join(dir)
-            .join(target);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir).join(target);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };

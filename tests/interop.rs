@@ -21,10 +21,7 @@ fn redis_cli_subscribe_in_one_process_publish_in_another() {
     let mut next = || lines.next().expect("redis-cli output").expect("utf-8");
     // The confirmation: subscribe / news / 1.
     assert_eq!([next(), next(), next()], ["subscribe", "news", "1"]);
-    let out = Command::new("redis-cli")
-        .args(["-p", &port, "publish", "news", "hello world"])
-        .output()
-        .unwrap();
+    let out = Command::new("redis-cli").args(["-p", &port, "publish", "news", "hello world"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
     assert_eq!([next(), next(), next()], ["message", "news", "hello world"]);
     sub.kill().unwrap();
@@ -39,19 +36,10 @@ fn redis_cli_subscribe_in_one_process_publish_in_another() {
 fn redis_cli_psubscribe_and_plain_commands() {
     let h = herald();
     let port = h.port.to_string();
-    let out = Command::new("redis-cli")
-        .args(["-p", &port, "ping"])
-        .output()
-        .unwrap();
+    let out = Command::new("redis-cli").args(["-p", &port, "ping"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "PONG");
-    let out = Command::new("redis-cli")
-        .args(["-p", &port, "-3", "hello"])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("proto"),
-        "{out:?}"
-    );
+    let out = Command::new("redis-cli").args(["-p", &port, "-3", "hello"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("proto"), "{out:?}");
     let mut sub = Command::new("redis-cli")
         .args(["-p", &port, "psubscribe", "user:*:alerts"])
         .stdout(Stdio::piped())
@@ -59,19 +47,10 @@ fn redis_cli_psubscribe_and_plain_commands() {
         .unwrap();
     let mut lines = BufReader::new(sub.stdout.take().unwrap()).lines();
     let mut next = || lines.next().unwrap().unwrap();
-    assert_eq!(
-        [next(), next(), next()],
-        ["psubscribe", "user:*:alerts", "1"]
-    );
-    let out = Command::new("redis-cli")
-        .args(["-p", &port, "publish", "user:7:alerts", "fire"])
-        .output()
-        .unwrap();
+    assert_eq!([next(), next(), next()], ["psubscribe", "user:*:alerts", "1"]);
+    let out = Command::new("redis-cli").args(["-p", &port, "publish", "user:7:alerts", "fire"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
-    assert_eq!(
-        [next(), next(), next(), next()],
-        ["pmessage", "user:*:alerts", "user:7:alerts", "fire"]
-    );
+    assert_eq!([next(), next(), next(), next()], ["pmessage", "user:*:alerts", "user:7:alerts", "fire"]);
     sub.kill().unwrap();
     sub.wait().unwrap();
 }
@@ -79,14 +58,8 @@ fn redis_cli_psubscribe_and_plain_commands() {
 #[test]
 fn redis_py_pubsub_patterns_and_get_message() {
     let h = herald();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/redis_py_check.py"
-    );
-    let out = Command::new("python3")
-        .args([script, &h.port.to_string()])
-        .output()
-        .expect("python3");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/redis_py_check.py");
+    let out = Command::new("python3").args([script, &h.port.to_string()]).output().expect("python3");
     assert!(
         out.status.success(),
         "redis-py check failed (scripts/test installs redis-py):\n{}\n{}",

@@ -8,11 +8,7 @@ use support::{herald, Conn};
 /// The last bulk string of a frame (the payload).
 fn payload(frame: &[u8]) -> String {
     let text = String::from_utf8_lossy(frame);
-    text.trim_end_matches("\r\n")
-        .rsplit("\r\n")
-        .next()
-        .unwrap()
-        .to_string()
+    text.trim_end_matches("\r\n").rsplit("\r\n").next().unwrap().to_string()
 }
 
 #[test]
@@ -30,32 +26,18 @@ fn one_publisher_many_channels_order_kept_and_message_before_pmessage() {
     let mut raw = Vec::new();
     for i in 0..total {
         let c = channels[i % channels.len()].as_bytes();
-        raw.extend(support::encode_cmd(&[
-            b"PUBLISH",
-            c,
-            format!("{i}").as_bytes(),
-        ]));
+        raw.extend(support::encode_cmd(&[b"PUBLISH", c, format!("{i}").as_bytes()]));
     }
     publisher.send(&raw);
     for _ in 0..total {
-        assert_eq!(
-            publisher.frame().as_ref(),
-            b":2\r\n",
-            "each publish reaches the channel and the pattern"
-        );
+        assert_eq!(publisher.frame().as_ref(), b":2\r\n", "each publish reaches the channel and the pattern");
     }
     for i in 0..total {
         let m = sub.frame();
-        assert!(
-            m.starts_with(b"*3\r\n$7\r\nmessage"),
-            "message {i} first: {m:?}"
-        );
+        assert!(m.starts_with(b"*3\r\n$7\r\nmessage"), "message {i} first: {m:?}");
         assert_eq!(payload(&m), i.to_string(), "message order");
         let p = sub.frame();
-        assert!(
-            p.starts_with(b"*4\r\n$8\r\npmessage"),
-            "then its pmessage {i}: {p:?}"
-        );
+        assert!(p.starts_with(b"*4\r\n$8\r\npmessage"), "then its pmessage {i}: {p:?}");
         assert_eq!(payload(&p), i.to_string(), "pmessage order");
     }
 }
@@ -82,11 +64,7 @@ fn two_publishers_each_keep_their_order() {
         let body = payload(&sub.frame());
         let (p, i) = body.split_once('-').unwrap();
         let p: usize = p.parse().unwrap();
-        assert_eq!(
-            i.parse::<usize>().unwrap(),
-            next[p],
-            "publisher {p} out of order"
-        );
+        assert_eq!(i.parse::<usize>().unwrap(), next[p], "publisher {p} out of order");
         next[p] += 1;
     }
     for w in workers {

@@ -100,11 +100,7 @@ struct Expected {
 
 impl Model {
     fn name(&self, kind: Kind, i: usize) -> Bytes {
-        let list = if kind == Kind::Pattern {
-            PATTERNS
-        } else {
-            CHANNELS
-        };
+        let list = if kind == Kind::Pattern { PATTERNS } else { CHANNELS };
         Bytes::from(format!("{}{}", self.prefix, list[i % list.len()]))
     }
 
@@ -121,12 +117,8 @@ impl Model {
     }
 
     fn apply(&mut self, op: &Op) -> Expected {
-        let fixed = |replies| Expected {
-            replies,
-            any_order_names: false,
-            any_order_items: false,
-            any_order_frames: 0..0,
-        };
+        let fixed =
+            |replies| Expected { replies, any_order_names: false, any_order_items: false, any_order_frames: 0..0 };
         let c = match op {
             Op::Subscribe(c, ..)
             | Op::Unsubscribe(c, ..)
@@ -153,11 +145,7 @@ impl Model {
                         client.subs[Self::slot(*kind)].push(n.clone());
                     }
                     let count = client.count(*kind) as i64;
-                    out.push(Reply::Push(vec![
-                        b(Self::verbs(*kind).0),
-                        Reply::Bulk(n),
-                        Reply::Int(count),
-                    ]));
+                    out.push(Reply::Push(vec![b(Self::verbs(*kind).0), Reply::Bulk(n), Reply::Int(count)]));
                 }
                 fixed(out)
             }
@@ -172,28 +160,15 @@ impl Model {
                 let verb = Self::verbs(*kind).1;
                 if names.is_empty() {
                     let count = client.count(*kind) as i64;
-                    return fixed(vec![Reply::Push(vec![
-                        b(verb),
-                        Reply::Nil,
-                        Reply::Int(count),
-                    ])]);
+                    return fixed(vec![Reply::Push(vec![b(verb), Reply::Nil, Reply::Int(count)])]);
                 }
                 let mut out = Vec::new();
                 for n in names {
                     client.subs[Self::slot(*kind)].retain(|x| *x != n);
                     let count = client.count(*kind) as i64;
-                    out.push(Reply::Push(vec![
-                        b(verb),
-                        Reply::Bulk(n),
-                        Reply::Int(count),
-                    ]));
+                    out.push(Reply::Push(vec![b(verb), Reply::Bulk(n), Reply::Int(count)]));
                 }
-                Expected {
-                    replies: out,
-                    any_order_names: all,
-                    any_order_items: false,
-                    any_order_frames: 0..0,
-                }
+                Expected { replies: out, any_order_names: all, any_order_items: false, any_order_frames: 0..0 }
             }
             Op::Publish(_, ch, msg) | Op::SPublish(_, ch, msg) => {
                 let shard = matches!(op, Op::SPublish(..));
@@ -206,11 +181,7 @@ impl Model {
                 let mut own = Vec::new();
                 for (i, client) in self.clients.iter_mut().enumerate() {
                     let mut group = Vec::new();
-                    let (slot, word) = if shard {
-                        (2, "smessage")
-                    } else {
-                        (0, "message")
-                    };
+                    let (slot, word) = if shard { (2, "smessage") } else { (0, "message") };
                     if client.subs[slot].contains(&channel) {
                         group.push(Reply::Push(vec![
                             b(word),
@@ -238,38 +209,22 @@ impl Model {
                         client.pending.push(group);
                     }
                 }
-                let head = own
-                    .first()
-                    .is_some_and(|r| matches!(r, Reply::Push(v) if v[0] != b("pmessage")))
-                    as usize;
+                let head = own.first().is_some_and(|r| matches!(r, Reply::Push(v) if v[0] != b("pmessage"))) as usize;
                 let any_order_frames = head.min(own.len())..own.len();
                 let mut replies = own;
                 replies.push(Reply::Int(total as i64));
-                Expected {
-                    replies,
-                    any_order_names: false,
-                    any_order_items: false,
-                    any_order_frames,
-                }
+                Expected { replies, any_order_names: false, any_order_items: false, any_order_frames }
             }
             Op::NumSub(_, names) | Op::ShardNumSub(_, names) => {
                 let shard = matches!(op, Op::ShardNumSub(..));
                 if restricted {
-                    return fixed(vec![refuse(if shard {
-                        "pubsub|shardnumsub"
-                    } else {
-                        "pubsub|numsub"
-                    })]);
+                    return fixed(vec![refuse(if shard { "pubsub|shardnumsub" } else { "pubsub|numsub" })]);
                 }
                 let slot = if shard { 2 } else { 0 };
                 let mut out = Vec::new();
                 for i in names {
                     let n = self.name(Kind::Channel, *i);
-                    let count = self
-                        .clients
-                        .iter()
-                        .filter(|cl| cl.subs[slot].contains(&n))
-                        .count();
+                    let count = self.clients.iter().filter(|cl| cl.subs[slot].contains(&n)).count();
                     out.extend([Reply::Bulk(n), Reply::Int(count as i64)]);
                 }
                 fixed(vec![Reply::Array(out)])
@@ -282,11 +237,7 @@ impl Model {
                     Some(p) => self.name(Kind::Pattern, *p),
                     None => Bytes::from(format!("{}*", self.prefix)),
                 };
-                let mut active: Vec<Bytes> = self
-                    .clients
-                    .iter()
-                    .flat_map(|cl| cl.subs[0].iter().cloned())
-                    .collect();
+                let mut active: Vec<Bytes> = self.clients.iter().flat_map(|cl| cl.subs[0].iter().cloned()).collect();
                 active.sort();
                 active.dedup();
                 active.retain(|ch| matches(&pattern, ch));
@@ -349,13 +300,9 @@ fn encode(r: &Reply, resp3: bool) -> Bytes {
 
 /// The elements of an array reply, sorted.
 fn sorted_items(frame: &[u8]) -> Vec<String> {
-    let (decoded, _) = redis_protocol::resp3::decode::complete::decode(frame)
-        .unwrap()
-        .unwrap();
+    let (decoded, _) = redis_protocol::resp3::decode::complete::decode(frame).unwrap().unwrap();
     let mut items: Vec<String> = match decoded {
-        redis_protocol::resp3::types::OwnedFrame::Array { data, .. } => {
-            data.iter().map(|f| format!("{f:?}")).collect()
-        }
+        redis_protocol::resp3::types::OwnedFrame::Array { data, .. } => data.iter().map(|f| format!("{f:?}")).collect(),
         other => vec![format!("not an array: {other:?}")],
     };
     items.sort();
@@ -380,10 +327,7 @@ fn drain(conn: &mut Conn, client: &mut Client) -> Result<(), TestCaseError> {
 /// Runs `ops` on the server at `port` and checks every frame.
 fn run_case(port: u16, prefix: &str, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut conns: Vec<Conn> = (0..CONNS).map(|_| Conn::open(port)).collect();
-    let mut model = Model {
-        prefix: prefix.into(),
-        clients: (0..CONNS).map(|_| Client::default()).collect(),
-    };
+    let mut model = Model { prefix: prefix.into(), clients: (0..CONNS).map(|_| Client::default()).collect() };
     conns[0].cmd(&["HELLO", "3"]);
     model.clients[0].resp3 = true;
     for op in ops {

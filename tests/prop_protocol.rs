@@ -53,10 +53,7 @@ fn reply() -> impl Strategy<Value = Reply> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(Reply::Push),
             // Map keys are distinct ints so RESP3's map keeps them all.
             prop::collection::vec(inner, 0..4).prop_map(|vs| Reply::Map(
-                vs.into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (Reply::Int(i as i64), v))
-                    .collect()
+                vs.into_iter().enumerate().map(|(i, v)| (Reply::Int(i as i64), v)).collect()
             )),
         ]
     })
@@ -70,14 +67,8 @@ fn as_resp2(r: &Reply) -> F2 {
         Reply::Int(i) => F2::Integer(*i),
         Reply::Bulk(b) | Reply::Verbatim(b) => F2::BulkString(b.to_vec()),
         Reply::Nil | Reply::NilArray => F2::Null,
-        Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => {
-            F2::Array(v.iter().map(as_resp2).collect())
-        }
-        Reply::Map(kv) => F2::Array(
-            kv.iter()
-                .flat_map(|(k, v)| [as_resp2(k), as_resp2(v)])
-                .collect(),
-        ),
+        Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => F2::Array(v.iter().map(as_resp2).collect()),
+        Reply::Map(kv) => F2::Array(kv.iter().flat_map(|(k, v)| [as_resp2(k), as_resp2(v)]).collect()),
     }
 }
 
@@ -90,21 +81,12 @@ fn shape3(f: &F3) -> String {
         F3::SimpleError { data, .. } => format!("error({data})"),
         F3::Number { data, .. } => format!("int({data})"),
         F3::Null => "nil".into(),
-        F3::Array { data, .. } => format!(
-            "array[{}]",
-            data.iter().map(shape3).collect::<Vec<_>>().join(",")
-        ),
-        F3::Push { data, .. } => format!(
-            "push[{}]",
-            data.iter().map(shape3).collect::<Vec<_>>().join(",")
-        ),
+        F3::Array { data, .. } => format!("array[{}]", data.iter().map(shape3).collect::<Vec<_>>().join(",")),
+        F3::Push { data, .. } => format!("push[{}]", data.iter().map(shape3).collect::<Vec<_>>().join(",")),
         F3::Map { data, .. } => {
             // redis-protocol's owned decoder does not keep map order (the
             // wire order is checked by the transcript and differential tests).
-            let mut entries: Vec<String> = data
-                .iter()
-                .map(|(k, v)| format!("{}={}", shape3(k), shape3(v)))
-                .collect();
+            let mut entries: Vec<String> = data.iter().map(|(k, v)| format!("{}={}", shape3(k), shape3(v))).collect();
             entries.sort();
             format!("map[{}]", entries.join(","))
         }
@@ -124,10 +106,8 @@ fn expected3(r: &Reply) -> String {
         Reply::Array(v) | Reply::Set(v) => format!("array[{}]", list(v)),
         Reply::Push(v) => format!("push[{}]", list(v)),
         Reply::Map(kv) => {
-            let mut entries: Vec<String> = kv
-                .iter()
-                .map(|(k, v)| format!("{}={}", expected3(k), expected3(v)))
-                .collect();
+            let mut entries: Vec<String> =
+                kv.iter().map(|(k, v)| format!("{}={}", expected3(k), expected3(v))).collect();
             entries.sort();
             format!("map[{}]", entries.join(","))
         }

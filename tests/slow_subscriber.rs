@@ -12,19 +12,10 @@ use support::{herald_with, Conn, Server};
 /// Herald with the given pubsub output limit, and a client subscribed to
 /// `feed` that will never read again.
 fn herald_and_stuck_subscriber(hard: usize, soft: usize, soft_for: Duration) -> (Server, Conn) {
-    let limit = OutputLimit {
-        hard,
-        soft,
-        soft_for,
-    };
-    let h = herald_with(Config {
-        pubsub_output: limit,
-        ..Config::default()
-    });
+    let limit = OutputLimit { hard, soft, soft_for };
+    let h = herald_with(Config { pubsub_output: limit, ..Config::default() });
     let mut stuck = Conn::open(h.port);
-    assert!(stuck
-        .cmd(&["SUBSCRIBE", "feed"])
-        .starts_with(b"*3\r\n$9\r\nsubscribe"));
+    assert!(stuck.cmd(&["SUBSCRIBE", "feed"]).starts_with(b"*3\r\n$9\r\nsubscribe"));
     (h, stuck)
 }
 
@@ -44,11 +35,7 @@ fn never_reading_subscriber_is_dropped_others_get_everything() {
             let frame = reader.frame();
             let expected = format!("{i:05}");
             let at = frame.len() - 2 - 8 * 1024;
-            assert_eq!(
-                &frame[at - 5..at],
-                expected.as_bytes(),
-                "message {i} out of order or missing"
-            );
+            assert_eq!(&frame[at - 5..at], expected.as_bytes(), "message {i} out of order or missing");
         }
         reader
     });
@@ -58,26 +45,17 @@ fn never_reading_subscriber_is_dropped_others_get_everything() {
         let reply = publisher.cmd(&["PUBLISH", "feed", &body]);
         counts.push(String::from_utf8_lossy(&reply).trim().to_string());
     }
-    let mut reader = reader_thread
-        .join()
-        .expect("reader got every message in order");
+    let mut reader = reader_thread.join().expect("reader got every message in order");
 
     // The stuck client was cut off: it holds far less than was published.
     let received = stuck.read_to_eof();
-    assert!(
-        received.len() < total * 8 * 1024 / 2,
-        "stuck subscriber got {} bytes",
-        received.len()
-    );
+    assert!(received.len() < total * 8 * 1024 / 2, "stuck subscriber got {} bytes", received.len());
     // Counts went from 2 to 1 once it was dropped, never back.
     assert_eq!(counts[0], ":2");
     assert_eq!(counts.last().unwrap(), ":1");
     let first_one = counts.iter().position(|c| c == ":1").unwrap();
     assert!(counts[first_one..].iter().all(|c| c == ":1"));
-    assert_eq!(
-        reader.cmd(&["PING"]).as_ref(),
-        b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"
-    );
+    assert_eq!(reader.cmd(&["PING"]).as_ref(), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
 }
 
 #[test]
@@ -96,8 +74,5 @@ fn subscriber_over_the_soft_limit_for_its_period_is_dropped() {
     });
     assert!(dropped, "still subscribed after {published} messages");
     let received = stuck.read_to_eof();
-    assert!(
-        received.len() < published * 512,
-        "it got everything: it was not dropped"
-    );
+    assert!(received.len() < published * 512, "it got everything: it was not dropped");
 }

@@ -6,9 +6,7 @@ use herald_client::{Client, Event};
 
 #[tokio::main]
 async fn main() -> herald_client::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:6379".into());
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:6379".into());
     let room = "chat:room:42";
     let client = Client::connect(addr).await?;
     let mut alice = client.subscribe(&[room]).await?;

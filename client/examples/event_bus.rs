@@ -7,19 +7,14 @@ use herald_client::{Client, Event};
 
 #[tokio::main]
 async fn main() -> herald_client::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:6379".into());
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:6379".into());
     let client = Client::connect(addr).await?;
     let mut orders = client.psubscribe(&["events:order-service:*"]).await?;
     let mut payments = client.psubscribe(&["events:*:payment_*"]).await?;
 
     let events = [
         ("events:order-service:created", "order 1001"),
-        (
-            "events:billing-service:payment_succeeded",
-            "order 1001, 25.00 EUR",
-        ),
+        ("events:billing-service:payment_succeeded", "order 1001, 25.00 EUR"),
         ("events:order-service:payment_failed", "order 1002"),
     ];
     for (channel, body) in events {
@@ -29,11 +24,7 @@ async fn main() -> herald_client::Result<()> {
     for (name, sub, expected) in [("orders", &mut orders, 2), ("payments", &mut payments, 2)] {
         for _ in 0..expected {
             if let Some(Event::Message(m)) = sub.next().await.transpose()? {
-                let pattern = m
-                    .pattern
-                    .as_deref()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
+                let pattern = m.pattern.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
                 println!(
                     "[{name} via {pattern}] {}: {}",
                     String::from_utf8_lossy(&m.channel),

@@ -9,13 +9,8 @@ use herald_client::{Client, Event};
 
 #[tokio::main]
 async fn main() -> herald_client::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:6379".into());
-    let samples: u32 = std::env::args()
-        .nth(2)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10);
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:6379".into());
+    let samples: u32 = std::env::args().nth(2).and_then(|n| n.parse().ok()).unwrap_or(10);
     let client = Client::connect(addr).await?;
     let mut dashboard = client.psubscribe(&["metrics:*"]).await?;
 
@@ -24,10 +19,7 @@ async fn main() -> herald_client::Result<()> {
         for i in 0..samples {
             let cpu = 20.0 + (i as f64 * 7.3) % 60.0;
             // A failed publish is reported, not retried: a retry could count twice.
-            if let Err(e) = publisher
-                .publish("metrics:web-1:cpu", format!("{cpu:.1}"))
-                .await
-            {
+            if let Err(e) = publisher.publish("metrics:web-1:cpu", format!("{cpu:.1}")).await {
                 eprintln!("sample {i} not sent: {e}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -39,11 +31,7 @@ async fn main() -> herald_client::Result<()> {
         match dashboard.next().await.transpose()? {
             Some(Event::Message(m)) => {
                 seen += 1;
-                println!(
-                    "{} = {}%",
-                    String::from_utf8_lossy(&m.channel),
-                    String::from_utf8_lossy(&m.payload)
-                );
+                println!("{} = {}%", String::from_utf8_lossy(&m.channel), String::from_utf8_lossy(&m.payload));
             }
             Some(Event::Disconnected { reason }) => {
                 println!("(lost the server: {reason}; samples may be missing)")

@@ -43,13 +43,7 @@ impl Client {
     /// Connects through `connector` (TLS, or the simulator's network).
     pub async fn with_connector(config: Config, connector: Arc<dyn Connector>) -> Result<Client> {
         let conn = Connection::open(&config, &*connector).await?;
-        Ok(Client {
-            inner: Arc::new(Inner {
-                config,
-                connector,
-                conn: Mutex::new(Some(conn)),
-            }),
-        })
+        Ok(Client { inner: Arc::new(Inner { config, connector, conn: Mutex::new(Some(conn)) }) })
     }
 
     /// Sends any command and returns its reply; error replies become
@@ -81,31 +75,17 @@ impl Client {
 
     async fn integer(&self, args: &[&[u8]]) -> Result<i64> {
         let reply = self.command(args).await?;
-        reply
-            .as_int()
-            .ok_or_else(|| Error::Protocol(format!("expected an integer, got {reply:?}")))
+        reply.as_int().ok_or_else(|| Error::Protocol(format!("expected an integer, got {reply:?}")))
     }
 
     /// Publishes `payload` on `channel`; returns how many subscriptions got it.
-    pub async fn publish(
-        &self,
-        channel: impl AsRef<[u8]>,
-        payload: impl AsRef<[u8]>,
-    ) -> Result<usize> {
-        Ok(self
-            .integer(&[b"PUBLISH", channel.as_ref(), payload.as_ref()])
-            .await? as usize)
+    pub async fn publish(&self, channel: impl AsRef<[u8]>, payload: impl AsRef<[u8]>) -> Result<usize> {
+        Ok(self.integer(&[b"PUBLISH", channel.as_ref(), payload.as_ref()]).await? as usize)
     }
 
     /// Publishes on a shard channel.
-    pub async fn spublish(
-        &self,
-        channel: impl AsRef<[u8]>,
-        payload: impl AsRef<[u8]>,
-    ) -> Result<usize> {
-        Ok(self
-            .integer(&[b"SPUBLISH", channel.as_ref(), payload.as_ref()])
-            .await? as usize)
+    pub async fn spublish(&self, channel: impl AsRef<[u8]>, payload: impl AsRef<[u8]>) -> Result<usize> {
+        Ok(self.integer(&[b"SPUBLISH", channel.as_ref(), payload.as_ref()]).await? as usize)
     }
 
     /// Round trip to the server.
@@ -116,41 +96,26 @@ impl Client {
     /// Active channels, optionally only those matching a glob pattern.
     pub async fn pubsub_channels(&self, pattern: Option<&str>) -> Result<Vec<Bytes>> {
         let reply = match pattern {
-            Some(p) => {
-                self.command(&[b"PUBSUB", b"CHANNELS", p.as_bytes()])
-                    .await?
-            }
+            Some(p) => self.command(&[b"PUBSUB", b"CHANNELS", p.as_bytes()]).await?,
             None => self.command(&[b"PUBSUB", b"CHANNELS"]).await?,
         };
-        let items = reply
-            .items()
-            .ok_or_else(|| Error::Protocol(format!("expected an array, got {reply:?}")))?;
-        Ok(items
-            .iter()
-            .filter_map(Value::as_bytes)
-            .map(Bytes::copy_from_slice)
-            .collect())
+        let items = reply.items().ok_or_else(|| Error::Protocol(format!("expected an array, got {reply:?}")))?;
+        Ok(items.iter().filter_map(Value::as_bytes).map(Bytes::copy_from_slice).collect())
     }
 
     /// Subscriber counts of the given channels (pattern subscriptions not
     /// included), in the order asked.
-    pub async fn pubsub_numsub<N: AsRef<[u8]>>(
-        &self,
-        channels: &[N],
-    ) -> Result<Vec<(Bytes, usize)>> {
+    pub async fn pubsub_numsub<N: AsRef<[u8]>>(&self, channels: &[N]) -> Result<Vec<(Bytes, usize)>> {
         let mut args: Vec<&[u8]> = vec![b"PUBSUB", b"NUMSUB"];
         args.extend(channels.iter().map(|c| c.as_ref()));
         let reply = self.command(&args).await?;
-        let items = reply
-            .items()
-            .ok_or_else(|| Error::Protocol(format!("expected an array, got {reply:?}")))?;
+        let items = reply.items().ok_or_else(|| Error::Protocol(format!("expected an array, got {reply:?}")))?;
         items
             .chunks(2)
             .map(|pair| match pair {
-                [name, Value::Int(n)] if name.as_bytes().is_some() => Ok((
-                    Bytes::copy_from_slice(name.as_bytes().unwrap()),
-                    *n as usize,
-                )),
+                [name, Value::Int(n)] if name.as_bytes().is_some() => {
+                    Ok((Bytes::copy_from_slice(name.as_bytes().unwrap()), *n as usize))
+                }
                 other => Err(Error::Protocol(format!("bad NUMSUB entry {other:?}"))),
             })
             .collect()

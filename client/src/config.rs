@@ -16,11 +16,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_secs(5),
-            seed: None,
-        }
+        Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(5), seed: None }
     }
 }
 
@@ -29,10 +25,7 @@ impl Backoff {
     /// exponential ceiling plus a random part of the other half, so clients
     /// that lost the same server do not come back in lock step.
     pub fn delay(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
-        let ceiling = self
-            .initial
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max);
+        let ceiling = self.initial.saturating_mul(1u32 << attempt.min(16)).min(self.max);
         let half = ceiling / 2;
         half + Duration::from_nanos(rng.u64(0..=half.as_nanos() as u64))
     }
@@ -86,25 +79,14 @@ mod tests {
 
     #[test]
     fn backoff_grows_caps_and_jitters_reproducibly() {
-        let b = Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-            seed: Some(7),
-        };
+        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1), seed: Some(7) };
         let mut rng = fastrand::Rng::with_seed(7);
         let delays: Vec<Duration> = (0..8).map(|a| b.delay(a, &mut rng)).collect();
         for (a, d) in delays.iter().enumerate() {
             let ceiling = (Duration::from_millis(100) * (1 << a)).min(Duration::from_secs(1));
-            assert!(
-                *d >= ceiling / 2 && *d <= ceiling,
-                "attempt {a}: {d:?} outside [{:?}, {ceiling:?}]",
-                ceiling / 2
-            );
+            assert!(*d >= ceiling / 2 && *d <= ceiling, "attempt {a}: {d:?} outside [{:?}, {ceiling:?}]", ceiling / 2);
         }
         let mut again = fastrand::Rng::with_seed(7);
-        assert_eq!(
-            delays,
-            (0..8).map(|a| b.delay(a, &mut again)).collect::<Vec<_>>()
-        );
+        assert_eq!(delays, (0..8).map(|a| b.delay(a, &mut again)).collect::<Vec<_>>());
     }
 }

@@ -31,30 +31,19 @@ impl Connection {
         let stream = tokio::time::timeout(config.connect_timeout, connector.connect(&config.addr))
             .await
             .map_err(|_| Error::Timeout)??;
-        let mut conn = Connection {
-            stream,
-            buf: BytesMut::with_capacity(16 * 1024),
-            resp3: config.resp3,
-        };
+        let mut conn = Connection { stream, buf: BytesMut::with_capacity(16 * 1024), resp3: config.resp3 };
         let proto = if config.resp3 { "3" } else { "2" };
         let mut hello: Vec<Vec<u8>> = vec![b"HELLO".to_vec(), proto.into()];
         if let Some(password) = &config.password {
             let user = config.username.clone().unwrap_or_else(|| "default".into());
-            hello.extend([
-                b"AUTH".to_vec(),
-                user.into_bytes(),
-                password.clone().into_bytes(),
-            ]);
+            hello.extend([b"AUTH".to_vec(), user.into_bytes(), password.clone().into_bytes()]);
         }
         if let Some(name) = &config.client_name {
             hello.extend([b"SETNAME".to_vec(), name.clone().into_bytes()]);
         }
         let args: Vec<&[u8]> = hello.iter().map(Vec::as_slice).collect();
         conn.send(&args).await?;
-        match tokio::time::timeout(config.response_timeout, conn.read())
-            .await
-            .map_err(|_| Error::Timeout)??
-        {
+        match tokio::time::timeout(config.response_timeout, conn.read()).await.map_err(|_| Error::Timeout)?? {
             Value::Error(e) => Err(Error::Server(e)),
             _ => Ok(conn),
         }
@@ -78,15 +67,12 @@ impl Connection {
     }
 
     fn decode(&mut self) -> Result<Option<Value>> {
-        let protocol =
-            |e: redis_protocol::error::RedisProtocolError| Error::Protocol(e.to_string());
+        let protocol = |e: redis_protocol::error::RedisProtocolError| Error::Protocol(e.to_string());
         if self.resp3 {
-            let found = redis_protocol::resp3::decode::complete::decode_bytes_mut(&mut self.buf)
-                .map_err(protocol)?;
+            let found = redis_protocol::resp3::decode::complete::decode_bytes_mut(&mut self.buf).map_err(protocol)?;
             Ok(found.map(|(frame, _, _)| Value::from(frame)))
         } else {
-            let found =
-                redis_protocol::resp2::decode::decode_bytes_mut(&mut self.buf).map_err(protocol)?;
+            let found = redis_protocol::resp2::decode::decode_bytes_mut(&mut self.buf).map_err(protocol)?;
             Ok(found.map(|(frame, _, _)| Value::from(frame)))
         }
     }

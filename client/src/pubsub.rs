@@ -87,16 +87,8 @@ pub enum Event {
 }
 
 enum Command {
-    Subscribe {
-        kind: Kind,
-        names: Vec<Bytes>,
-        done: oneshot::Sender<Result<()>>,
-    },
-    Unsubscribe {
-        kind: Kind,
-        names: Vec<Bytes>,
-        done: oneshot::Sender<Result<()>>,
-    },
+    Subscribe { kind: Kind, names: Vec<Bytes>, done: oneshot::Sender<Result<()>> },
+    Unsubscribe { kind: Kind, names: Vec<Bytes>, done: oneshot::Sender<Result<()>> },
 }
 
 /// A subscriber connection: subscribe and unsubscribe at any time, read
@@ -132,11 +124,7 @@ impl PubSub {
             commands: commands_rx,
         };
         let driver = tokio::spawn(driver.run(conn));
-        Ok(PubSub {
-            commands,
-            events,
-            driver,
-        })
+        Ok(PubSub { commands, events, driver })
     }
 
     async fn call(&self, make: impl FnOnce(oneshot::Sender<Result<()>>) -> Command) -> Result<()> {
@@ -147,21 +135,13 @@ impl PubSub {
     }
 
     async fn subscribe_kind<N: AsRef<[u8]>>(&self, kind: Kind, names: &[N]) -> Result<()> {
-        let names = names
-            .iter()
-            .map(|n| Bytes::copy_from_slice(n.as_ref()))
-            .collect();
-        self.call(|done| Command::Subscribe { kind, names, done })
-            .await
+        let names = names.iter().map(|n| Bytes::copy_from_slice(n.as_ref())).collect();
+        self.call(|done| Command::Subscribe { kind, names, done }).await
     }
 
     async fn unsubscribe_kind<N: AsRef<[u8]>>(&self, kind: Kind, names: &[N]) -> Result<()> {
-        let names = names
-            .iter()
-            .map(|n| Bytes::copy_from_slice(n.as_ref()))
-            .collect();
-        self.call(|done| Command::Unsubscribe { kind, names, done })
-            .await
+        let names = names.iter().map(|n| Bytes::copy_from_slice(n.as_ref())).collect();
+        self.call(|done| Command::Unsubscribe { kind, names, done }).await
     }
 
     /// Subscribes to channels; returns once the server confirmed, so
@@ -241,12 +221,7 @@ impl Driver {
                 Ended::Lost(reason) => reason,
             };
             tracing::debug!(%reason, "subscriber connection lost");
-            if self
-                .events
-                .send(Ok(Event::Disconnected { reason }))
-                .await
-                .is_err()
-            {
+            if self.events.send(Ok(Event::Disconnected { reason })).await.is_err() {
                 return;
             }
             let down_since = Instant::now();
@@ -261,10 +236,7 @@ impl Driver {
                     break fresh;
                 }
             };
-            let back = Event::Reconnected {
-                attempts,
-                down_for: down_since.elapsed(),
-            };
+            let back = Event::Reconnected { attempts, down_for: down_since.elapsed() };
             if self.events.send(Ok(back)).await.is_err() {
                 return;
             }
@@ -284,11 +256,7 @@ impl Driver {
             let mut args: Vec<&[u8]> = vec![verb.as_bytes()];
             args.extend(names.iter().map(|n| n.as_ref()));
             conn.send(&args).await?;
-            self.expect.push_back(Expect {
-                verb,
-                remaining: names.len(),
-                done: Vec::new(),
-            });
+            self.expect.push_back(Expect { verb, remaining: names.len(), done: Vec::new() });
         }
         match self.expect.back_mut() {
             Some(last) => last.done.append(&mut waiting),
@@ -342,11 +310,7 @@ impl Driver {
         let (kind, names, done, subscribe) = match command {
             Command::Subscribe { kind, names, done } => (kind, names, done, true),
             Command::Unsubscribe { kind, names, done } => {
-                let names = if names.is_empty() {
-                    self.wanted[kind.index()].iter().cloned().collect()
-                } else {
-                    names
-                };
+                let names = if names.is_empty() { self.wanted[kind.index()].iter().cloned().collect() } else { names };
                 (kind, names, done, false)
             }
         };
@@ -364,18 +328,10 @@ impl Driver {
                 wanted.remove(n);
             }
         }
-        let verb = if subscribe {
-            kind.verbs().0
-        } else {
-            kind.verbs().1
-        };
+        let verb = if subscribe { kind.verbs().0 } else { kind.verbs().1 };
         let mut args: Vec<&[u8]> = vec![verb.as_bytes()];
         args.extend(names.iter().map(|n| n.as_ref()));
-        self.expect.push_back(Expect {
-            verb,
-            remaining: names.len(),
-            done: vec![done],
-        });
+        self.expect.push_back(Expect { verb, remaining: names.len(), done: vec![done] });
         conn.send(&args).await
     }
 
@@ -393,46 +349,31 @@ impl Driver {
         let Some(items) = value.items() else {
             return true;
         };
-        let kind_word = items
-            .first()
-            .and_then(Value::as_bytes)
-            .map(|b| b.to_ascii_lowercase());
-        let bytes = |i: usize| {
-            items
-                .get(i)
-                .and_then(Value::as_bytes)
-                .map(Bytes::copy_from_slice)
-        };
-        let message = match kind_word.as_deref() {
-            Some(b"message") => bytes(1).zip(bytes(2)).map(|(channel, payload)| Message {
-                kind: Kind::Channel,
-                channel,
-                pattern: None,
-                payload,
-            }),
-            Some(b"smessage") => bytes(1).zip(bytes(2)).map(|(channel, payload)| Message {
-                kind: Kind::Shard,
-                channel,
-                pattern: None,
-                payload,
-            }),
-            Some(b"pmessage") => {
-                bytes(1)
-                    .zip(bytes(2))
-                    .zip(bytes(3))
-                    .map(|((pattern, channel), payload)| Message {
-                        kind: Kind::Pattern,
-                        channel,
-                        pattern: Some(pattern),
-                        payload,
-                    })
-            }
-            Some(verb) => {
-                self.confirmed(verb);
-                None
-            }
-            None => None,
-        };
+        let kind_word = items.first().and_then(Value::as_bytes).map(|b| b.to_ascii_lowercase());
+        let bytes = |i: usize| items.get(i).and_then(Value::as_bytes).map(Bytes::copy_from_slice);
+        let message =
+            match kind_word.as_deref() {
+                Some(b"message") => bytes(1).zip(bytes(2)).map(|(channel, payload)| Message {
+                    kind: Kind::Channel,
+                    channel,
+                    pattern: None,
+                    payload,
+                }),
+                Some(b"smessage") => bytes(1).zip(bytes(2)).map(|(channel, payload)| Message {
+                    kind: Kind::Shard,
+                    channel,
+                    pattern: None,
+                    payload,
+                }),
+                Some(b"pmessage") => bytes(1).zip(bytes(2)).zip(bytes(3)).map(|((pattern, channel), payload)| {
+                    Message { kind: Kind::Pattern, channel, pattern: Some(pattern), payload }
+                }),
+                Some(verb) => {
+                    self.confirmed(verb);
+                    None
+                }
+                None => None,
+            };
         let Some(message) = message else { return true };
         let key = message.pattern.as_ref().unwrap_or(&message.channel);
         if !self.wanted[message.kind.index()].contains(key) {

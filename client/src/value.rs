@@ -76,9 +76,9 @@ impl From<Frame2> for Value {
 impl From<Frame3> for Value {
     fn from(f: Frame3) -> Value {
         match f {
-            Frame3::BlobString { data, .. }
-            | Frame3::VerbatimString { data, .. }
-            | Frame3::BigNumber { data, .. } => Value::Bulk(data),
+            Frame3::BlobString { data, .. } | Frame3::VerbatimString { data, .. } | Frame3::BigNumber { data, .. } => {
+                Value::Bulk(data)
+            }
             Frame3::SimpleString { data, .. } => Value::Simple(text(&data)),
             Frame3::BlobError { data, .. } => Value::Error(text(&data)),
             Frame3::SimpleError { data, .. } => Value::Error(data.to_string()),
@@ -89,11 +89,7 @@ impl From<Frame3> for Value {
             Frame3::Array { data, .. } => Value::Array(data.into_iter().map(Value::from).collect()),
             Frame3::Set { data, .. } => Value::Array(data.into_iter().map(Value::from).collect()),
             Frame3::Push { data, .. } => Value::Push(data.into_iter().map(Value::from).collect()),
-            Frame3::Map { data, .. } => Value::Map(
-                data.into_iter()
-                    .map(|(k, v)| (k.into(), v.into()))
-                    .collect(),
-            ),
+            Frame3::Map { data, .. } => Value::Map(data.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
             // Streamed and hello frames never complete-decode; keep a marker.
             other => Value::Error(format!("unsupported frame {other:?}")),
         }

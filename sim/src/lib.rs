@@ -5,6 +5,7 @@
 //! This is the seam the server core promises: the same `Session`, channel
 //! and pattern actors as production, with only the accept loop swapped.
 
+pub mod chaos;
 pub mod reconnect;
 
 use std::cell::RefCell;
@@ -19,6 +20,7 @@ use herald::config::Config;
 use herald::server::Server;
 use redis_protocol::resp2::decode::decode;
 use redis_protocol::resp2::types::OwnedFrame;
+use redis_protocol::resp3::types::OwnedFrame as Frame3;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
@@ -33,9 +35,7 @@ pub struct Trace {
 impl Trace {
     fn record(&self, who: &str, what: String) {
         let at = turmoil::elapsed().as_micros();
-        self.events
-            .borrow_mut()
-            .push(format!("{at:>9}us {who}: {what}"));
+        self.events.borrow_mut().push(format!("{at:>9}us {who}: {what}"));
     }
 
     /// A hash of the whole trace: equal seeds must give equal hashes.
@@ -50,34 +50,79 @@ impl Trace {
     }
 }
 
-/// A minimal RESP2 client for simulated hosts.
+/// A minimal RESP client for simulated hosts. Replies come back
+/// flattened to their words (`["message", "ch", "payload"]`).
 pub struct SimClient {
     stream: TcpStream,
     buf: BytesMut,
+    resp3: bool,
+}
+
+fn words2(frame: OwnedFrame, out: &mut Vec<String>) {
+    match frame {
+        OwnedFrame::Array(items) => items.into_iter().for_each(|f| words2(f, out)),
+        OwnedFrame::BulkString(b) | OwnedFrame::SimpleString(b) => out.push(String::from_utf8_lossy(&b).into_owned()),
+        OwnedFrame::Integer(i) => out.push(i.to_string()),
+        OwnedFrame::Error(e) => out.push(format!("ERR({e})")),
+        OwnedFrame::Null => out.push("nil".into()),
+    }
+}
+
+fn words3(frame: Frame3, out: &mut Vec<String>) {
+    match frame {
+        Frame3::Array { data, .. } | Frame3::Push { data, .. } => data.into_iter().for_each(|f| words3(f, out)),
+        Frame3::Map { data, .. } => data.into_iter().for_each(|(k, v)| {
+            words3(k, out);
+            words3(v, out);
+        }),
+        Frame3::BlobString { data, .. } | Frame3::SimpleString { data, .. } | Frame3::VerbatimString { data, .. } => {
+            out.push(String::from_utf8_lossy(&data).into_owned())
+        }
+        Frame3::Number { data, .. } => out.push(data.to_string()),
+        Frame3::SimpleError { data, .. } => out.push(format!("ERR({data})")),
+        Frame3::Null => out.push("nil".into()),
+        other => out.push(format!("{other:?}")),
+    }
 }
 
 impl SimClient {
     pub async fn connect() -> std::io::Result<SimClient> {
         let stream = TcpStream::connect(("herald", PORT)).await?;
-        Ok(SimClient {
-            stream,
-            buf: BytesMut::new(),
-        })
+        Ok(SimClient { stream, buf: BytesMut::new(), resp3: false })
+    }
+
+    /// Switches the connection to RESP3.
+    pub async fn hello3(&mut self) -> std::io::Result<()> {
+        self.send(&["HELLO", "3"]).await?;
+        self.resp3 = true;
+        self.frame().await.map(drop)
     }
 
     pub async fn send(&mut self, args: &[&str]) -> std::io::Result<()> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        self.stream.write_all(&out).await
+        self.stream.write_all(&encode(args)).await
     }
 
-    pub async fn frame(&mut self) -> std::io::Result<OwnedFrame> {
+    /// Sends raw bytes (half a command, say).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// The next frame's words. Cancel-safe: bytes read stay buffered.
+    pub async fn frame(&mut self) -> std::io::Result<Vec<String>> {
         loop {
-            if let Some((frame, len)) = decode(&self.buf).map_err(std::io::Error::other)? {
+            let mut out = Vec::new();
+            if self.resp3 {
+                let found =
+                    redis_protocol::resp3::decode::complete::decode(&self.buf).map_err(std::io::Error::other)?;
+                if let Some((frame, len)) = found {
+                    let _ = self.buf.split_to(len);
+                    words3(frame, &mut out);
+                    return Ok(out);
+                }
+            } else if let Some((frame, len)) = decode(&self.buf).map_err(std::io::Error::other)? {
                 let _ = self.buf.split_to(len);
-                return Ok(frame);
+                words2(frame, &mut out);
+                return Ok(out);
             }
             if self.stream.read_buf(&mut self.buf).await? == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -85,33 +130,42 @@ impl SimClient {
         }
     }
 
-    pub async fn cmd(&mut self, args: &[&str]) -> std::io::Result<OwnedFrame> {
+    pub async fn cmd(&mut self, args: &[&str]) -> std::io::Result<Vec<String>> {
         self.send(args).await?;
         self.frame().await
     }
 }
 
-/// The flat text of a reply, for traces and checks.
-pub fn text(frame: &OwnedFrame) -> String {
-    match frame {
-        OwnedFrame::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(" "),
-        OwnedFrame::BulkString(b) | OwnedFrame::SimpleString(b) => {
-            String::from_utf8_lossy(b).into_owned()
-        }
-        OwnedFrame::Integer(i) => i.to_string(),
-        OwnedFrame::Error(e) => format!("ERR({e})"),
-        OwnedFrame::Null => "nil".into(),
+/// A command as RESP bulk strings.
+pub fn encode(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
     }
+    out
+}
+
+/// A reply's words as one line, for traces and checks.
+pub fn text(words: &[String]) -> String {
+    words.join(" ")
 }
 
 /// The Herald host: the production actors on turmoil's listener.
 pub fn add_server(sim: &mut turmoil::Sim<'_>) {
-    sim.host("herald", || async {
-        let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
-        let mut server = Server::start(Config::default(), Placement::Local);
-        loop {
-            let (stream, peer) = listener.accept().await?;
-            server.accept_local(stream, peer.to_string(), format!("herald:{PORT}"));
+    add_server_with(sim, Config::default());
+}
+
+/// The Herald host with its own settings.
+pub fn add_server_with(sim: &mut turmoil::Sim<'_>, config: Config) {
+    sim.host("herald", move || {
+        let config = config.clone();
+        async move {
+            let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+            let mut server = Server::start(config, Placement::Local);
+            loop {
+                let (stream, peer) = listener.accept().await?;
+                server.accept_local(stream, peer.to_string(), format!("herald:{PORT}"));
+            }
         }
     });
 }
@@ -177,14 +231,9 @@ pub fn run_pubsub(seed: u64, per_publisher: usize) -> Result<Trace, String> {
             for seq in 0..2 * per_publisher {
                 let channel = channels[seq % 2];
                 let n = text(&c.cmd(&["PUBLISH", channel, &format!("{p}-{seq}")]).await?);
-                trace.record(
-                    &format!("pub{p}"),
-                    format!("PUBLISH {channel} {p}-{seq} -> {n}"),
-                );
+                trace.record(&format!("pub{p}"), format!("PUBLISH {channel} {p}-{seq} -> {n}"));
                 if n != "2" {
-                    return Err(
-                        format!("pub{p}: PUBLISH reached {n} subscriptions, expected 2").into(),
-                    );
+                    return Err(format!("pub{p}: PUBLISH reached {n} subscriptions, expected 2").into());
                 }
             }
             Ok(())

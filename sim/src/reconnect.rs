@@ -15,9 +15,7 @@ pub struct TurmoilConnector;
 impl Connector for TurmoilConnector {
     fn connect(&self, addr: &str) -> ConnectFuture {
         let addr = addr.to_string();
-        Box::pin(
-            async move { Ok(Box::new(turmoil::net::TcpStream::connect(addr).await?) as BoxStream) },
-        )
+        Box::pin(async move { Ok(Box::new(turmoil::net::TcpStream::connect(addr).await?) as BoxStream) })
     }
 }
 
@@ -28,11 +26,7 @@ fn client_config(seed: u64) -> Config {
         idle_ping: Duration::from_millis(100),
         response_timeout: Duration::from_millis(100),
         connect_timeout: Duration::from_millis(100),
-        backoff: Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(200),
-            seed: Some(seed),
-        },
+        backoff: Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(200), seed: Some(seed) },
         ..Config::new(format!("herald:{PORT}"))
     }
 }
@@ -64,8 +58,7 @@ pub fn run_restart(seed: u64, total: u64) -> Result<RestartLog, String> {
 
     let sub_log = log.clone();
     sim.client("sub", async move {
-        let client =
-            Client::with_connector(client_config(seed), Arc::new(TurmoilConnector)).await?;
+        let client = Client::with_connector(client_config(seed), Arc::new(TurmoilConnector)).await?;
         let mut sub = client.subscribe(&["ticks"]).await?;
         while let Some(event) = sub.next().await {
             let mut log = sub_log.borrow_mut();
@@ -85,18 +78,14 @@ pub fn run_restart(seed: u64, total: u64) -> Result<RestartLog, String> {
 
     let pub_log = log.clone();
     sim.client("pub", async move {
-        let client =
-            Client::with_connector(client_config(seed ^ 1), Arc::new(TurmoilConnector)).await?;
+        let client = Client::with_connector(client_config(seed ^ 1), Arc::new(TurmoilConnector)).await?;
         while client.pubsub_numsub(&["ticks"]).await?[0].1 == 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         for seq in 0..total {
             tokio::time::sleep(Duration::from_millis(5)).await;
             let reached = client.publish("ticks", seq.to_string()).await.ok();
-            pub_log
-                .borrow_mut()
-                .published
-                .push((seq, reached, turmoil::elapsed()));
+            pub_log.borrow_mut().published.push((seq, reached, turmoil::elapsed()));
         }
         // Let the subscriber finish: it stops at "end".
         loop {
@@ -126,9 +115,7 @@ pub fn run_restart(seed: u64, total: u64) -> Result<RestartLog, String> {
             log.borrow_mut().restarted_at = now;
         }
     }
-    let log = Rc::try_unwrap(log)
-        .map_err(|_| "log still shared")?
-        .into_inner();
+    let log = Rc::try_unwrap(log).map_err(|_| "log still shared")?.into_inner();
     check_restart(&log).map_err(|e| format!("seed {seed}: {e}"))?;
     Ok(log)
 }
@@ -136,10 +123,7 @@ pub fn run_restart(seed: u64, total: u64) -> Result<RestartLog, String> {
 /// The client library's promises, from the recorded events alone.
 pub fn check_restart(log: &RestartLog) -> Result<(), String> {
     if !log.received.windows(2).all(|w| w[0] < w[1]) {
-        return Err(format!(
-            "duplicate or out-of-order delivery: {:?}",
-            log.received
-        ));
+        return Err(format!("duplicate or out-of-order delivery: {:?}", log.received));
     }
     // Every outage is announced, and closed, before messages resume.
     let mut connected = true;
@@ -151,9 +135,7 @@ pub fn check_restart(log: &RestartLog) -> Result<(), String> {
                 outages += 1;
             }
             "reconnected" if !connected => connected = true,
-            "disconnected" | "reconnected" => {
-                return Err(format!("unpaired {e} in {:?}", log.events))
-            }
+            "disconnected" | "reconnected" => return Err(format!("unpaired {e} in {:?}", log.events)),
             _ if !connected => return Err(format!("message during an outage: {e}")),
             _ => {}
         }
@@ -168,9 +150,7 @@ pub fn check_restart(log: &RestartLog) -> Result<(), String> {
         if *at > log.restarted_at && *reached == Some(1) {
             after_restart += 1;
             if !log.received.contains(seq) {
-                return Err(format!(
-                    "message {seq} acknowledged after the restart was lost"
-                ));
+                return Err(format!("message {seq} acknowledged after the restart was lost"));
             }
         }
     }

@@ -7,10 +7,7 @@ fn seeds() -> Vec<u64> {
     if let Ok(seed) = std::env::var("HERALD_SEED") {
         return vec![seed.parse().expect("HERALD_SEED is a number")];
     }
-    let n = std::env::var("HERALD_SEEDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20);
+    let n = std::env::var("HERALD_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
     (1..=n).collect()
 }
 
@@ -30,9 +27,13 @@ fn same_seed_same_trace() {
     assert_eq!(a.lines(), b.lines());
     assert_eq!(a.hash(), b.hash());
     let c = run_pubsub(8, 10).expect("run 3");
-    assert_ne!(
-        a.hash(),
-        c.hash(),
-        "different seeds should interleave differently"
-    );
+    assert_ne!(a.hash(), c.hash(), "different seeds should interleave differently");
+}
+
+/// A short run's client-side transcript, reviewed as a snapshot: any change
+/// in what clients see (or when, in simulated time) shows up in review.
+#[test]
+fn short_run_transcript() {
+    let trace = run_pubsub(3, 2).expect("run");
+    insta::assert_snapshot!(trace.lines().join("\n"));
 }

@@ -7,10 +7,7 @@ fn seeds() -> Vec<u64> {
     if let Ok(seed) = std::env::var("HERALD_SEED") {
         return vec![seed.parse().expect("HERALD_SEED is a number")];
     }
-    let n = std::env::var("HERALD_SEEDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20);
+    let n = std::env::var("HERALD_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
     (1..=n).collect()
 }
 
@@ -29,20 +26,13 @@ fn restart_runs_replay_exactly() {
     let b = run_restart(11, 100).unwrap();
     assert_eq!(a.events, b.events);
     assert_eq!(a.published, b.published);
-    let lost = a
-        .published
-        .iter()
-        .filter(|(_, reached, _)| *reached != Some(1))
-        .count();
+    let lost = a.published.iter().filter(|(_, reached, _)| *reached != Some(1)).count();
     eprintln!(
         "seed 11: {} published, {} not acknowledged as delivered, {} received, events {:?}",
         a.published.len(),
         lost,
         a.received.len(),
-        a.events
-            .iter()
-            .filter(|e| !e.starts_with("message"))
-            .collect::<Vec<_>>()
+        a.events.iter().filter(|e| !e.starts_with("message")).collect::<Vec<_>>()
     );
 }
 

@@ -4,7 +4,9 @@ use actix::prelude::*;
 use bytes::Bytes;
 use indexmap::IndexMap;
 
-use super::{fan_out, ClientId, Published, Subscriber};
+use std::sync::Arc;
+
+use super::{fan_out, Census, ClientId, Published, Subscriber};
 use crate::protocol::push::{Frame, Kind};
 
 /// Holds a channel's subscribers and fans its messages out to them. Created
@@ -15,20 +17,25 @@ pub struct ChannelActor {
     kind: Kind,
     name: Bytes,
     subscribers: IndexMap<ClientId, Subscriber>,
+    census: Arc<Census>,
 }
 
 impl ChannelActor {
-    pub fn new(kind: Kind, name: Bytes) -> Self {
-        ChannelActor {
-            kind,
-            name,
-            subscribers: IndexMap::new(),
-        }
+    pub fn new(kind: Kind, name: Bytes, census: Arc<Census>) -> Self {
+        ChannelActor { kind, name, subscribers: IndexMap::new(), census }
     }
 }
 
 impl Actor for ChannelActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        Census::arrive(&self.census.channels);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        Census::leave(&self.census.channels);
+    }
 }
 
 #[derive(Message)]

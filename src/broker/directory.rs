@@ -6,7 +6,9 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 
 use super::channel::{ChannelActor, Fanout, Join, Leave, Stop};
-use super::{ClientId, Published, Subscriber};
+use std::sync::Arc;
+
+use super::{Census, ClientId, Published, Subscriber};
 use crate::glob;
 use crate::protocol::push::Kind;
 
@@ -19,13 +21,17 @@ struct Entry {
 /// shard channels. Sessions subscribe each (channel, session) pair at most
 /// once, so the directory's counts are exact and it can stop a channel's
 /// actor as soon as the count reaches zero.
-#[derive(Default)]
 pub struct ChannelDirectory {
     channels: IndexMap<Bytes, Entry>,
     shard_channels: IndexMap<Bytes, Entry>,
+    census: Arc<Census>,
 }
 
 impl ChannelDirectory {
+    pub fn new(census: Arc<Census>) -> Self {
+        ChannelDirectory { channels: IndexMap::new(), shard_channels: IndexMap::new(), census }
+    }
+
     fn table(&mut self, kind: Kind) -> &mut IndexMap<Bytes, Entry> {
         match kind {
             Kind::Shard => &mut self.shard_channels,
@@ -87,16 +93,14 @@ impl Handler<Subscribe> for ChannelDirectory {
     type Result = ();
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
         let kind = msg.kind;
-        let entry = self
-            .table(kind)
-            .entry(msg.channel.clone())
-            .or_insert_with(|| Entry {
-                actor: ChannelActor::create(|ctx| {
-                    super::unbounded_mailbox(ctx);
-                    ChannelActor::new(kind, msg.channel)
-                }),
-                subscribers: 0,
-            });
+        let census = self.census.clone();
+        let entry = self.table(kind).entry(msg.channel.clone()).or_insert_with(|| Entry {
+            actor: ChannelActor::create(|ctx| {
+                super::unbounded_mailbox(ctx);
+                ChannelActor::new(kind, msg.channel, census)
+            }),
+            subscribers: 0,
+        });
         entry.subscribers += 1;
         entry.actor.do_send(Join(msg.subscriber));
     }
@@ -128,10 +132,7 @@ impl Handler<Publish> for ChannelDirectory {
                 // Enqueued now, so it is ordered after every Join/Leave
                 // already sent; awaited so the publisher's next command
                 // starts only after these pushes are in the mailboxes.
-                let sent = entry.actor.send(Fanout {
-                    payload: msg.payload,
-                    publisher: msg.publisher,
-                });
+                let sent = entry.actor.send(Fanout { payload: msg.payload, publisher: msg.publisher });
                 Box::pin(async move { sent.await.unwrap_or_default() })
             }
         }
@@ -142,12 +143,7 @@ impl Handler<NumSub> for ChannelDirectory {
     type Result = MessageResult<NumSub>;
     fn handle(&mut self, msg: NumSub, _: &mut Context<Self>) -> Self::Result {
         let table = self.table(msg.kind);
-        MessageResult(
-            msg.channels
-                .iter()
-                .map(|c| table.get(c).map_or(0, |e| e.subscribers))
-                .collect(),
-        )
+        MessageResult(msg.channels.iter().map(|c| table.get(c).map_or(0, |e| e.subscribers)).collect())
     }
 }
 

@@ -8,6 +8,7 @@ pub mod channel;
 pub mod directory;
 pub mod pattern_index;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -83,10 +84,11 @@ pub(crate) fn fan_out<'a>(
     out: &mut Published,
 ) {
     for s in subscribers {
-        let deliver = Deliver {
-            token: s.token,
-            frame: frame.clone(),
-        };
+        let deliver = Deliver { token: s.token, frame: frame.clone() };
+        #[cfg(feature = "planted-bug")]
+        if frame.body.len() % 16 == 0 {
+            s.inbox.do_send(deliver.clone());
+        }
         if s.client == publisher {
             out.own.push(deliver);
         } else {
@@ -130,9 +132,7 @@ impl Placement {
         };
         match self {
             Placement::Local => A::create(make),
-            Placement::Arbiters(arbiters) => {
-                A::start_in_arbiter(&arbiters[slot % arbiters.len()], make)
-            }
+            Placement::Arbiters(arbiters) => A::start_in_arbiter(&arbiters[slot % arbiters.len()], make),
         }
     }
 
@@ -144,28 +144,48 @@ impl Placement {
     }
 }
 
+/// How many session and channel actors are alive: INFO reports it and the
+/// simulator checks that nothing outlives its clients. Written only by the
+/// actors' own `started`/`stopped`.
+#[derive(Debug, Default)]
+pub struct Census {
+    pub sessions: AtomicUsize,
+    pub channels: AtomicUsize,
+}
+
+impl Census {
+    pub fn arrive(counter: &AtomicUsize) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn leave(counter: &AtomicUsize) {
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Addresses of the broker's shared actors; cheap to clone into sessions.
 #[derive(Clone)]
 pub struct Broker {
     directories: Arc<[Addr<ChannelDirectory>]>,
     pub patterns: Addr<PatternIndex>,
     pub clients: Addr<ClientRegistry>,
+    pub census: Arc<Census>,
 }
 
 impl Broker {
     /// Starts one channel directory per slot, the pattern index and the
     /// client registry.
     pub fn start(config: Config, placement: &Placement) -> Broker {
+        let census = Arc::new(Census::default());
         let directories: Vec<_> = (0..placement.slots())
-            .map(|i| placement.start(i, |_| ChannelDirectory::default()))
+            .map(|i| {
+                let census = census.clone();
+                placement.start(i, move |_| ChannelDirectory::new(census))
+            })
             .collect();
         let patterns = placement.start(0, |_| PatternIndex::default());
         let clients = placement.start(0, move |_| ClientRegistry::new(config));
-        Broker {
-            directories: directories.into(),
-            patterns,
-            clients,
-        }
+        Broker { directories: directories.into(), patterns, clients, census }
     }
 
     /// The directory that owns `channel` (FNV-1a of the name; stable across

@@ -57,10 +57,7 @@ impl Handler<PSubscribe> for PatternIndex {
     fn handle(&mut self, msg: PSubscribe, _: &mut Context<Self>) {
         let subs = self.patterns.entry(msg.pattern.clone()).or_insert_with(|| {
             let prefix = Bytes::from(glob::literal_prefix(&msg.pattern));
-            self.by_prefix
-                .entry(prefix)
-                .or_default()
-                .insert(msg.pattern.clone());
+            self.by_prefix.entry(prefix).or_default().insert(msg.pattern.clone());
             IndexMap::new()
         });
         subs.insert(msg.subscriber.client, msg.subscriber);

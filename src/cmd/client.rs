@@ -22,97 +22,20 @@ const fn sub(
     args: &'static str,
     run: super::Run,
 ) -> Spec {
-    Spec {
-        flags: FLAGS,
-        acl: ACL,
-        since,
-        summary,
-        args,
-        ..Spec::new(name, arity, "connection", run)
-    }
+    Spec { flags: FLAGS, acl: ACL, since, summary, args, ..Spec::new(name, arity, "connection", run) }
 }
 
 static SUBCOMMANDS: [Spec; 10] = [
-    sub(
-        "id",
-        2,
-        "5.0.0",
-        "Returns the client ID for the current connection",
-        "",
-        id,
-    ),
-    sub(
-        "setname",
-        3,
-        "2.6.9",
-        "Set the current connection name",
-        "connection-name",
-        setname,
-    ),
-    sub(
-        "getname",
-        2,
-        "2.6.9",
-        "Get the current connection name",
-        "",
-        getname,
-    ),
-    sub(
-        "setinfo",
-        4,
-        "7.2.0",
-        "Set client or connection specific info",
-        "attr value",
-        setinfo,
-    ),
-    sub(
-        "info",
-        2,
-        "6.2.0",
-        "Returns information about the current client connection.",
-        "",
-        info,
-    ),
-    sub(
-        "list",
-        -2,
-        "2.4.0",
-        "Get the list of client connections",
-        "[TYPE type] [ID client-id...]",
-        list,
-    ),
-    sub(
-        "kill",
-        -3,
-        "2.4.0",
-        "Kill the connection of a client",
-        "filter...",
-        kill,
-    ),
-    sub(
-        "reply",
-        3,
-        "3.2.0",
-        "Instruct the server whether to reply to commands",
-        "ON|OFF|SKIP",
-        reply,
-    ),
-    sub(
-        "no-evict",
-        3,
-        "7.0.0",
-        "Set client eviction mode for the current connection",
-        "ON|OFF",
-        no_evict,
-    ),
-    sub(
-        "help",
-        2,
-        "5.0.0",
-        "Show helpful text about the different subcommands",
-        "",
-        help,
-    ),
+    sub("id", 2, "5.0.0", "Returns the client ID for the current connection", "", id),
+    sub("setname", 3, "2.6.9", "Set the current connection name", "connection-name", setname),
+    sub("getname", 2, "2.6.9", "Get the current connection name", "", getname),
+    sub("setinfo", 4, "7.2.0", "Set client or connection specific info", "attr value", setinfo),
+    sub("info", 2, "6.2.0", "Returns information about the current client connection.", "", info),
+    sub("list", -2, "2.4.0", "Get the list of client connections", "[TYPE type] [ID client-id...]", list),
+    sub("kill", -3, "2.4.0", "Kill the connection of a client", "filter...", kill),
+    sub("reply", 3, "3.2.0", "Instruct the server whether to reply to commands", "ON|OFF|SKIP", reply),
+    sub("no-evict", 3, "7.0.0", "Set client eviction mode for the current connection", "ON|OFF", no_evict),
+    sub("help", 2, "5.0.0", "Show helpful text about the different subcommands", "", help),
 ];
 
 pub fn spec() -> Spec {
@@ -191,14 +114,9 @@ fn setinfo(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let attr = String::from_utf8_lossy(&args[2]).to_ascii_lowercase();
     let value = String::from_utf8_lossy(&args[3]).into_owned();
     if attr != "lib-name" && attr != "lib-ver" {
-        s.error(format!(
-            "ERR Unrecognized option '{}'",
-            String::from_utf8_lossy(&args[2])
-        ));
+        s.error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&args[2])));
     } else if !valid_client_name(value.as_bytes()) {
-        s.error(format!(
-            "ERR {attr} cannot contain spaces, newlines or special characters."
-        ));
+        s.error(format!("ERR {attr} cannot contain spaces, newlines or special characters."));
     } else {
         if attr == "lib-name" {
             s.lib_name = value;
@@ -264,10 +182,7 @@ fn list(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         let opt = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
         if opt == "type" && i + 1 < args.len() {
             let Some(t) = ClientType::parse(&args[i + 1]) else {
-                s.error(format!(
-                    "ERR Unknown client type '{}'",
-                    String::from_utf8_lossy(&args[i + 1])
-                ));
+                s.error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&args[i + 1])));
                 return Flow::Done;
             };
             kind = Some(t);
@@ -321,10 +236,7 @@ impl KillFilter {
     }
 
     fn parse(args: &[Bytes]) -> Result<KillFilter, &'static str> {
-        let mut f = KillFilter {
-            skip_me: true,
-            ..Default::default()
-        };
+        let mut f = KillFilter { skip_me: true, ..Default::default() };
         for pair in args.chunks(2) {
             let [opt, value] = pair else {
                 return Err("ERR syntax error");
@@ -360,10 +272,7 @@ fn kill(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     // caller; the filter form answers a count and skips the caller by default.
     let old_form = args.len() == 3;
     let filter = if old_form {
-        KillFilter {
-            addr: Some(String::from_utf8_lossy(&args[2]).into_owned()),
-            ..Default::default()
-        }
+        KillFilter { addr: Some(String::from_utf8_lossy(&args[2]).into_owned()), ..Default::default() }
     } else {
         match KillFilter::parse(&args[2..]) {
             Ok(f) => f,
@@ -378,12 +287,7 @@ fn kill(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let work = {
         let all = all_clients(s);
         async move {
-            let matched: Vec<u64> = all
-                .await
-                .into_iter()
-                .filter(|c| filter.matches(c))
-                .map(|c| c.id)
-                .collect();
+            let matched: Vec<u64> = all.await.into_iter().filter(|c| filter.matches(c)).map(|c| c.id).collect();
             let kill_me = matched.contains(&me) && !filter.skip_me;
             let others: Vec<u64> = matched.into_iter().filter(|id| *id != me).collect();
             let n = registry.send(KillClients(others)).await.unwrap_or(0);
@@ -408,10 +312,7 @@ fn kill(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn reply(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    match String::from_utf8_lossy(&args[2])
-        .to_ascii_lowercase()
-        .as_str()
-    {
+    match String::from_utf8_lossy(&args[2]).to_ascii_lowercase().as_str() {
         "on" => {
             s.replies_off = false;
             s.skip_next_reply = false;
@@ -434,10 +335,7 @@ fn reply(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn no_evict(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    match String::from_utf8_lossy(&args[2])
-        .to_ascii_lowercase()
-        .as_str()
-    {
+    match String::from_utf8_lossy(&args[2]).to_ascii_lowercase().as_str() {
         "on" | "off" => s.reply(Reply::ok()),
         _ => s.error("ERR syntax error"),
     }

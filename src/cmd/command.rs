@@ -82,12 +82,7 @@ fn info_of(spec: &Spec, parent: Option<&str>) -> Reply {
         set(spec.acl),
         Reply::Set(vec![]),
         Reply::Array(vec![]),
-        Reply::Array(
-            spec.subcommands
-                .iter()
-                .map(|s| info_of(s, Some(spec.name)))
-                .collect(),
-        ),
+        Reply::Array(spec.subcommands.iter().map(|s| info_of(s, Some(spec.name))).collect()),
     ])
 }
 
@@ -128,25 +123,15 @@ fn docs_of(spec: &Spec) -> Reply {
         fields.push((Reply::text("arguments"), arguments(spec.args)));
     }
     if !spec.subcommands.is_empty() {
-        let subs = spec
-            .subcommands
-            .iter()
-            .map(|s| {
-                (
-                    Reply::text(&format!("{}|{}", spec.name, s.name)),
-                    docs_of(s),
-                )
-            })
-            .collect();
+        let subs =
+            spec.subcommands.iter().map(|s| (Reply::text(&format!("{}|{}", spec.name, s.name)), docs_of(s))).collect();
         fields.push((Reply::text("subcommands"), Reply::Map(subs)));
     }
     Reply::Map(fields)
 }
 
 fn all_info(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(Reply::Array(
-        table().iter().map(|c| info_of(c, None)).collect(),
-    ));
+    s.reply(Reply::Array(table().iter().map(|c| info_of(c, None)).collect()));
     Flow::Done
 }
 
@@ -162,10 +147,7 @@ fn find(name: &[u8]) -> Option<(&'static Spec, Option<&'static str>)> {
         None => lookup(&name).map(|s| (s, None)),
         Some((parent, sub)) => {
             let p = lookup(parent)?;
-            p.subcommands
-                .iter()
-                .find(|s| s.name == sub)
-                .map(|s| (s, Some(p.name)))
+            p.subcommands.iter().find(|s| s.name == sub).map(|s| (s, Some(p.name)))
         }
     }
 }
@@ -174,30 +156,19 @@ fn info(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
     if args.len() == 2 {
         return all_info(s, args, ctx);
     }
-    let replies = args[2..]
-        .iter()
-        .map(|a| find(a).map_or(Reply::Nil, |(c, p)| info_of(c, p)))
-        .collect();
+    let replies = args[2..].iter().map(|a| find(a).map_or(Reply::Nil, |(c, p)| info_of(c, p))).collect();
     s.reply(Reply::Array(replies));
     Flow::Done
 }
 
 fn docs(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let pairs = if args.len() == 2 {
-        table()
-            .iter()
-            .map(|c| (Reply::text(c.name), docs_of(c)))
-            .collect()
+        table().iter().map(|c| (Reply::text(c.name), docs_of(c))).collect()
     } else {
         args[2..]
             .iter()
             .filter_map(|a| {
-                find(a).map(|(c, _)| {
-                    (
-                        Reply::text(&String::from_utf8_lossy(a).to_ascii_lowercase()),
-                        docs_of(c),
-                    )
-                })
+                find(a).map(|(c, _)| (Reply::text(&String::from_utf8_lossy(a).to_ascii_lowercase()), docs_of(c)))
             })
             .collect()
     };
@@ -206,9 +177,7 @@ fn docs(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn list(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(Reply::Array(
-        table().iter().map(|c| Reply::text(c.name)).collect(),
-    ));
+    s.reply(Reply::Array(table().iter().map(|c| Reply::text(c.name)).collect()));
     Flow::Done
 }
 

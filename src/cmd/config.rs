@@ -55,23 +55,17 @@ pub fn spec() -> Spec {
 }
 
 fn get(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    let patterns: Vec<Bytes> = args[2..]
-        .iter()
-        .map(|p| Bytes::from(p.to_ascii_lowercase()))
-        .collect();
-    wait_for(
-        s.broker.clients.send(GetConfig),
-        move |config, s: &mut Session, _| {
-            let config = config.unwrap_or_else(|_| s.settings.clone());
-            let pairs = config
-                .entries()
-                .into_iter()
-                .filter(|(name, _)| patterns.iter().any(|p| glob::matches(p, name.as_bytes())))
-                .map(|(name, value)| (Reply::text(name), Reply::text(&value)))
-                .collect();
-            s.reply(Reply::Map(pairs));
-        },
-    )
+    let patterns: Vec<Bytes> = args[2..].iter().map(|p| Bytes::from(p.to_ascii_lowercase())).collect();
+    wait_for(s.broker.clients.send(GetConfig), move |config, s: &mut Session, _| {
+        let config = config.unwrap_or_else(|_| s.settings.clone());
+        let pairs = config
+            .entries()
+            .into_iter()
+            .filter(|(name, _)| patterns.iter().any(|p| glob::matches(p, name.as_bytes())))
+            .map(|(name, value)| (Reply::text(name), Reply::text(&value)))
+            .collect();
+        s.reply(Reply::Map(pairs));
+    })
 }
 
 fn set(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
@@ -81,21 +75,13 @@ fn set(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     }
     let pairs: Vec<(String, String)> = args[2..]
         .chunks(2)
-        .map(|p| {
-            (
-                String::from_utf8_lossy(&p[0]).to_ascii_lowercase(),
-                String::from_utf8_lossy(&p[1]).into_owned(),
-            )
-        })
+        .map(|p| (String::from_utf8_lossy(&p[0]).to_ascii_lowercase(), String::from_utf8_lossy(&p[1]).into_owned()))
         .collect();
-    wait_for(
-        s.broker.clients.send(SetConfig(pairs)),
-        |result, s: &mut Session, _| match result {
-            Ok(Ok(())) => s.reply(Reply::ok()),
-            Ok(Err(e)) => s.error(e),
-            Err(_) => s.error("ERR server is shutting down"),
-        },
-    )
+    wait_for(s.broker.clients.send(SetConfig(pairs)), |result, s: &mut Session, _| match result {
+        Ok(Ok(())) => s.reply(Reply::ok()),
+        Ok(Err(e)) => s.error(e),
+        Err(_) => s.error("ERR server is shutting down"),
+    })
 }
 
 fn resetstat(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {

@@ -13,24 +13,9 @@ pub const REDIS_VERSION: &str = "7.0.15";
 
 const CONN: &[&str] = &["@fast", "@connection"];
 /// HELLO and AUTH: usable before authentication.
-const HANDSHAKE: &[&str] = &[
-    "noscript",
-    "loading",
-    "stale",
-    "fast",
-    "no_auth",
-    "sentinel",
-    "allow_busy",
-];
+const HANDSHAKE: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"];
 /// QUIT and RESET.
-const CONNECTION_STATE: &[&str] = &[
-    "noscript",
-    "loading",
-    "stale",
-    "fast",
-    "no_auth",
-    "allow_busy",
-];
+const CONNECTION_STATE: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"];
 
 pub fn specs() -> [Spec; 7] {
     [
@@ -203,9 +188,7 @@ fn auth(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 fn select(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     match parse_i64(&args[1]).filter(|v| i32::try_from(*v).is_ok()) {
         None => s.error("ERR value is not an integer or out of range"),
-        Some(db) if db < 0 || db >= s.settings.databases as i64 => {
-            s.error("ERR DB index is out of range")
-        }
+        Some(db) if db < 0 || db >= s.settings.databases as i64 => s.error("ERR DB index is out of range"),
         Some(db) => {
             // Channels are global across databases, as in Redis.
             s.db = db as u32;

@@ -28,53 +28,32 @@ const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "keyspace"];
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
 }
 
 fn info(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    let wanted: Vec<String> = args[1..]
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-        .collect();
+    let wanted: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let show = move |section: &str| {
-        wanted.is_empty()
-            || wanted
-                .iter()
-                .any(|w| w == section || w == "all" || w == "everything" || w == "default")
+        wanted.is_empty() || wanted.iter().any(|w| w == section || w == "all" || w == "everything" || w == "default")
     };
     let stats = s.broker.clients.send(GetStats);
-    let counts = join_all(
-        s.broker
-            .directories()
-            .iter()
-            .map(|d| d.send(CountChannels))
-            .collect::<Vec<_>>(),
-    );
+    let counts = join_all(s.broker.directories().iter().map(|d| d.send(CountChannels)).collect::<Vec<_>>());
     let numpat = s.broker.patterns.send(NumPat);
     let port = s.settings.port;
+    let census = s.broker.census.clone();
     let gather = async move {
         let stats = stats.await.ok();
-        let (channels, shard) = counts
-            .await
-            .into_iter()
-            .flatten()
-            .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+        let (channels, shard) = counts.await.into_iter().flatten().fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
         (stats, channels, shard, numpat.await.unwrap_or(0))
     };
-    wait_for(
-        gather,
-        move |(stats, channels, shard, patterns), s: &mut Session, _| {
-            let mut text = String::new();
-            for section in SECTIONS.iter().filter(|sec| show(sec)) {
-                if !text.is_empty() {
-                    text.push_str("\r\n");
-                }
-                let body = match *section {
+    wait_for(gather, move |(stats, channels, shard, patterns), s: &mut Session, _| {
+        let mut text = String::new();
+        for section in SECTIONS.iter().filter(|sec| show(sec)) {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            let body = match *section {
                 "server" => format!(
                     "# Server\r\nredis_version:{REDIS_VERSION}\r\nherald_version:{}\r\nredis_mode:standalone\r\n\
                      os:{} {}\r\narch_bits:64\r\nmultiplexing_api:tokio\r\nprocess_id:{}\r\ntcp_port:{port}\r\n",
@@ -91,14 +70,16 @@ fn info(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
                 "memory" => format!("# Memory\r\nused_memory_rss:{}\r\n", rss_bytes()),
                 "stats" => format!(
                     "# Stats\r\ntotal_connections_received:{}\r\npubsub_channels:{channels}\r\n\
-                     pubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\n",
-                    stats.map_or(0, |s| s.total_connections)
+                     pubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\n\
+                     herald_session_actors:{}\r\nherald_channel_actors:{}\r\n",
+                    stats.map_or(0, |s| s.total_connections),
+                    census.sessions.load(std::sync::atomic::Ordering::Relaxed),
+                    census.channels.load(std::sync::atomic::Ordering::Relaxed),
                 ),
                 _ => "# Keyspace\r\n".to_string(),
             };
-                text.push_str(&body);
-            }
-            s.reply(Reply::Verbatim(Bytes::from(text)));
-        },
-    )
+            text.push_str(&body);
+        }
+        s.reply(Reply::Verbatim(Bytes::from(text)));
+    })
 }

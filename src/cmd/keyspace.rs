@@ -17,20 +17,8 @@ pub fn specs() -> [Spec; 6] {
         ..Spec::new(name, arity, "server", run)
     };
     [
-        keyspace(
-            "flushdb",
-            -1,
-            "Remove all keys from the current database",
-            "[ASYNC|SYNC]",
-            flush,
-        ),
-        keyspace(
-            "flushall",
-            -1,
-            "Remove all keys from all databases",
-            "[ASYNC|SYNC]",
-            flush,
-        ),
+        keyspace("flushdb", -1, "Remove all keys from the current database", "[ASYNC|SYNC]", flush),
+        keyspace("flushall", -1, "Remove all keys from all databases", "[ASYNC|SYNC]", flush),
         Spec {
             flags: &["readonly", "fast"],
             acl: &["@keyspace", "@read", "@fast"],
@@ -82,9 +70,7 @@ fn none(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn scan(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    if crate::protocol::request::parse_i64(&args[1]).is_none()
-        && args[1].iter().any(|b| !b.is_ascii_digit())
-    {
+    if crate::protocol::request::parse_i64(&args[1]).is_none() && args[1].iter().any(|b| !b.is_ascii_digit()) {
         s.error("ERR invalid cursor");
     } else {
         s.reply(Reply::Array(vec![Reply::text("0"), Reply::Array(vec![])]));

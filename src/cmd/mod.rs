@@ -57,21 +57,11 @@ impl Spec {
     }
 
     pub const fn new(name: &'static str, arity: i32, group: &'static str, run: Run) -> Spec {
-        Spec {
-            run: Some(run),
-            ..Spec::bare(name, arity, group)
-        }
+        Spec { run: Some(run), ..Spec::bare(name, arity, group) }
     }
 
-    pub const fn container(
-        name: &'static str,
-        group: &'static str,
-        subcommands: &'static [Spec],
-    ) -> Spec {
-        Spec {
-            subcommands,
-            ..Spec::bare(name, -2, group)
-        }
+    pub const fn container(name: &'static str, group: &'static str, subcommands: &'static [Spec]) -> Spec {
+        Spec { subcommands, ..Spec::bare(name, -2, group) }
     }
 
     fn arity_ok(&self, argc: usize) -> bool {
@@ -128,10 +118,7 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
         let first = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
         return reject(
             session,
-            format!(
-                "ERR unknown command '{first}', with args beginning with: {}",
-                args_preview(&args[1..])
-            ),
+            format!("ERR unknown command '{first}', with args beginning with: {}", args_preview(&args[1..])),
         );
     };
     let (spec, full_name) = if !base.subcommands.is_empty() && args.len() >= 2 {
@@ -143,10 +130,7 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
                 let text = String::from_utf8_lossy(&args[1][..args[1].len().min(128)]).into_owned();
                 return reject(
                     session,
-                    format!(
-                        "ERR unknown subcommand '{text}'. Try {} HELP.",
-                        base.name.to_uppercase()
-                    ),
+                    format!("ERR unknown subcommand '{text}'. Try {} HELP.", base.name.to_uppercase()),
                 );
             }
         }
@@ -155,10 +139,7 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
     };
     session.last_cmd = full_name.clone();
     if !spec.arity_ok(args.len()) || spec.run.is_none() {
-        return reject(
-            session,
-            format!("ERR wrong number of arguments for '{full_name}' command"),
-        );
+        return reject(session, format!("ERR wrong number of arguments for '{full_name}' command"));
     }
     if session.subs.any() && !session.resp3 && !spec.in_pubsub_context {
         return reject(
@@ -169,10 +150,7 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
         );
     }
     if let Some(multi) = &mut session.multi {
-        if !matches!(
-            name.as_str(),
-            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-        ) {
+        if !matches!(name.as_str(), "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             multi.queued.push(args);
             session.reply(crate::protocol::Reply::Simple("QUEUED"));
             return Flow::Done;

@@ -18,30 +18,9 @@ pub fn specs() -> [Spec; 5] {
         ..Spec::new(name, arity, "transactions", run)
     };
     [
-        tx(
-            "multi",
-            1,
-            "1.2.0",
-            "Mark the start of a transaction block",
-            "",
-            multi,
-        ),
-        tx(
-            "exec",
-            1,
-            "1.2.0",
-            "Execute all commands issued after MULTI",
-            "",
-            exec,
-        ),
-        tx(
-            "discard",
-            1,
-            "2.0.0",
-            "Discard all commands issued after MULTI",
-            "",
-            discard,
-        ),
+        tx("multi", 1, "1.2.0", "Mark the start of a transaction block", "", multi),
+        tx("exec", 1, "1.2.0", "Execute all commands issued after MULTI", "", exec),
+        tx("discard", 1, "2.0.0", "Discard all commands issued after MULTI", "", discard),
         tx(
             "watch",
             -2,
@@ -50,14 +29,7 @@ pub fn specs() -> [Spec; 5] {
             "key...",
             watch,
         ),
-        tx(
-            "unwatch",
-            1,
-            "2.2.0",
-            "Forget about all watched keys",
-            "",
-            unwatch,
-        ),
+        tx("unwatch", 1, "2.2.0", "Forget about all watched keys", "", unwatch),
     ]
 }
 
@@ -74,9 +46,7 @@ fn multi(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 fn exec(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
     match s.multi.take() {
         None => s.error("ERR EXEC without MULTI"),
-        Some(m) if m.failed => {
-            s.error("EXECABORT Transaction discarded because of previous errors.")
-        }
+        Some(m) if m.failed => s.error("EXECABORT Transaction discarded because of previous errors."),
         Some(m) => s.run_exec(m.queued),
     }
     Flow::Done

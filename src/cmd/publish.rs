@@ -47,14 +47,7 @@ fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let patterns = s.broker.patterns.clone();
     let published = async move {
         let direct = direct.await.unwrap_or_default();
-        let matched = patterns
-            .send(PatternPublish {
-                channel,
-                payload,
-                publisher,
-            })
-            .await
-            .unwrap_or_default();
+        let matched = patterns.send(PatternPublish { channel, payload, publisher }).await.unwrap_or_default();
         direct.merge(matched)
     };
     wait_for(published, finish)
@@ -70,13 +63,6 @@ fn finish(published: Published, s: &mut Session, ctx: &mut Context<Session>) {
 
 fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let (channel, payload) = (args[1].clone(), args[2].clone());
-    let direct = s.broker.directory(&channel).send(Publish {
-        kind: Kind::Shard,
-        channel,
-        payload,
-        publisher: s.id,
-    });
-    wait_for(direct, |published, s: &mut Session, ctx| {
-        finish(published.unwrap_or_default(), s, ctx)
-    })
+    let direct = s.broker.directory(&channel).send(Publish { kind: Kind::Shard, channel, payload, publisher: s.id });
+    wait_for(direct, |published, s: &mut Session, ctx| finish(published.unwrap_or_default(), s, ctx))
 }

@@ -101,45 +101,22 @@ fn help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 fn list(s: &mut Session, args: &[Bytes], kind: Kind) -> Flow {
     if args.len() > 3 {
         let sub = String::from_utf8_lossy(&args[1]).into_owned();
-        s.error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try PUBSUB HELP."
-        ));
+        s.error(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try PUBSUB HELP."));
         return Flow::Done;
     }
     let pattern = args.get(2).cloned();
-    let asks: Vec<_> = s
-        .broker
-        .directories()
-        .iter()
-        .map(|d| {
-            d.send(ListChannels {
-                kind,
-                pattern: pattern.clone(),
-            })
-        })
-        .collect();
+    let asks: Vec<_> =
+        s.broker.directories().iter().map(|d| d.send(ListChannels { kind, pattern: pattern.clone() })).collect();
     wait_for(join_all(asks), |lists, s: &mut Session, _| {
-        let names = lists
-            .into_iter()
-            .filter_map(Result::ok)
-            .flatten()
-            .map(Reply::Bulk)
-            .collect();
+        let names = lists.into_iter().filter_map(Result::ok).flatten().map(Reply::Bulk).collect();
         s.reply(Reply::Array(names));
     })
 }
 
 fn count(s: &mut Session, args: &[Bytes], kind: Kind) -> Flow {
     let channels = args[2..].to_vec();
-    let asks: Vec<_> = channels
-        .iter()
-        .map(|c| {
-            s.broker.directory(c).send(NumSub {
-                kind,
-                channels: vec![c.clone()],
-            })
-        })
-        .collect();
+    let asks: Vec<_> =
+        channels.iter().map(|c| s.broker.directory(c).send(NumSub { kind, channels: vec![c.clone()] })).collect();
     wait_for(join_all(asks), move |counts, s: &mut Session, _| {
         let mut out = Vec::with_capacity(channels.len() * 2);
         for (channel, n) in channels.into_iter().zip(counts) {
@@ -168,7 +145,5 @@ fn shardnumsub(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flo
 }
 
 fn numpat(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    wait_for(s.broker.patterns.send(NumPat), |n, s: &mut Session, _| {
-        s.reply(Reply::Int(n.unwrap_or(0) as i64))
-    })
+    wait_for(s.broker.patterns.send(NumPat), |n, s: &mut Session, _| s.reply(Reply::Int(n.unwrap_or(0) as i64)))
 }

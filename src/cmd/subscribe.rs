@@ -30,14 +30,7 @@ pub fn specs() -> [Spec; 6] {
         ..Spec::new(name, arity, "pubsub", run)
     };
     [
-        spec(
-            "subscribe",
-            -2,
-            "2.0.0",
-            "Listen for messages published to the given channels",
-            "channel...",
-            subscribe,
-        ),
+        spec("subscribe", -2, "2.0.0", "Listen for messages published to the given channels", "channel...", subscribe),
         spec(
             "unsubscribe",
             -1,
@@ -83,11 +76,7 @@ pub fn specs() -> [Spec; 6] {
 
 fn confirmation(kind: &'static str, name: Option<Bytes>, count: usize) -> Reply {
     let name = name.map_or(Reply::Nil, Reply::Bulk);
-    Reply::Push(vec![
-        Reply::Bulk(Bytes::from_static(kind.as_bytes())),
-        name,
-        Reply::Int(count as i64),
-    ])
+    Reply::Push(vec![Reply::Bulk(Bytes::from_static(kind.as_bytes())), name, Reply::Int(count as i64)])
 }
 
 fn count_for(s: &Session, kind: Kind) -> usize {
@@ -109,29 +98,13 @@ fn verb(kind: Kind, subscribe: bool) -> &'static str {
 }
 
 /// Subscribes to each name in order, confirming each.
-pub fn join(
-    s: &mut Session,
-    kind: Kind,
-    names: &[Bytes],
-    inbox: actix::Recipient<crate::broker::Deliver>,
-) {
+pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], inbox: actix::Recipient<crate::broker::Deliver>) {
     for name in names {
         if let Some(token) = s.subs.add(kind, name) {
-            let subscriber = Subscriber {
-                client: s.id,
-                token,
-                inbox: inbox.clone(),
-            };
+            let subscriber = Subscriber { client: s.id, token, inbox: inbox.clone() };
             match kind {
-                Kind::Pattern => s.broker.patterns.do_send(PSubscribe {
-                    pattern: name.clone(),
-                    subscriber,
-                }),
-                _ => s.broker.directory(name).do_send(Subscribe {
-                    kind,
-                    channel: name.clone(),
-                    subscriber,
-                }),
+                Kind::Pattern => s.broker.patterns.do_send(PSubscribe { pattern: name.clone(), subscriber }),
+                _ => s.broker.directory(name).do_send(Subscribe { kind, channel: name.clone(), subscriber }),
             }
         }
         let count = count_for(s, kind);
@@ -141,11 +114,7 @@ pub fn join(
 
 /// Unsubscribes from `names`, or from everything of `kind` if empty.
 pub fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
-    let names = if names.is_empty() {
-        s.subs.names(kind)
-    } else {
-        names.to_vec()
-    };
+    let names = if names.is_empty() { s.subs.names(kind) } else { names.to_vec() };
     if names.is_empty() {
         let count = count_for(s, kind);
         s.reply(confirmation(verb(kind, false), None, count));
@@ -154,15 +123,8 @@ pub fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
     for name in names {
         if s.subs.remove(kind, &name) {
             match kind {
-                Kind::Pattern => s.broker.patterns.do_send(PUnsubscribe {
-                    pattern: name.clone(),
-                    client: s.id,
-                }),
-                _ => s.broker.directory(&name).do_send(Unsubscribe {
-                    kind,
-                    channel: name.clone(),
-                    client: s.id,
-                }),
+                Kind::Pattern => s.broker.patterns.do_send(PUnsubscribe { pattern: name.clone(), client: s.id }),
+                _ => s.broker.directory(&name).do_send(Unsubscribe { kind, channel: name.clone(), client: s.id }),
             }
         }
         let count = count_for(s, kind);

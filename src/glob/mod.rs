@@ -169,10 +169,7 @@ mod tests {
             ("a[", "a["),
         ];
         for (p, s) in no {
-            assert!(
-                !matches(p.as_bytes(), s.as_bytes()),
-                "{p} should not match {s}"
-            );
+            assert!(!matches(p.as_bytes(), s.as_bytes()), "{p} should not match {s}");
         }
     }
 

@@ -58,9 +58,7 @@ fn token_matches(t: &Token, c: u8) -> bool {
     match t {
         Token::Star | Token::AnyOne => true,
         Token::Byte(b) => *b == c,
-        Token::Class(negated, ranges) => {
-            ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
-        }
+        Token::Class(negated, ranges) => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated,
     }
 }
 
@@ -104,16 +102,8 @@ mod tests {
             ("a\\", "a\\", true),
             ("h[^e]llo", "hallo", true),
         ] {
-            assert_eq!(
-                matches(p.as_bytes(), s.as_bytes()),
-                want,
-                "reference: {p} vs {s}"
-            );
-            assert_eq!(
-                super::super::matches(p.as_bytes(), s.as_bytes()),
-                want,
-                "port: {p} vs {s}"
-            );
+            assert_eq!(matches(p.as_bytes(), s.as_bytes()), want, "reference: {p} vs {s}");
+            assert_eq!(super::super::matches(p.as_bytes(), s.as_bytes()), want, "port: {p} vs {s}");
         }
     }
 }

@@ -102,11 +102,7 @@ mod tests {
     use super::*;
 
     fn split(s: &str) -> Vec<String> {
-        split_args(s.as_bytes())
-            .unwrap()
-            .iter()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect()
+        split_args(s.as_bytes()).unwrap().iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect()
     }
 
     #[test]

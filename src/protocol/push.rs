@@ -39,9 +39,7 @@ impl Frame {
     /// Encodes `[kind, (pattern,) channel, payload]` once.
     pub fn encode(kind: Kind, pattern: Option<&Bytes>, channel: &Bytes, payload: &Bytes) -> Frame {
         let mut items = Vec::with_capacity(4);
-        items.push(BytesFrame::BulkString(Bytes::from_static(
-            kind.message().as_bytes(),
-        )));
+        items.push(BytesFrame::BulkString(Bytes::from_static(kind.message().as_bytes())));
         if let Some(p) = pattern {
             items.push(BytesFrame::BulkString(p.clone()));
         }
@@ -74,18 +72,10 @@ mod tests {
 
     #[test]
     fn header_plus_body_is_the_whole_frame() {
-        let f = Frame::encode(
-            Kind::Pattern,
-            Some(&"n*".into()),
-            &"news".into(),
-            &"hi".into(),
-        );
+        let f = Frame::encode(Kind::Pattern, Some(&"n*".into()), &"news".into(), &"hi".into());
         let mut whole = f.header(false).to_vec();
         whole.extend_from_slice(&f.body);
-        assert_eq!(
-            whole,
-            b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
-        );
+        assert_eq!(whole, b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
         assert_eq!(&f.header(true)[..], b">4\r\n");
     }
 }

@@ -3,9 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::types::BytesFrame as Frame2;
-use redis_protocol::resp3::types::{
-    BytesFrame as Frame3, FrameMap, FrameSet, VerbatimStringFormat,
-};
+use redis_protocol::resp3::types::{BytesFrame as Frame3, FrameMap, FrameSet, VerbatimStringFormat};
 use redis_protocol::{resp2, resp3};
 
 /// A reply before it is encoded for one connection's protocol.
@@ -66,57 +64,29 @@ impl Reply {
             Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
                 Frame2::Array(items.iter().map(Reply::to_resp2).collect())
             }
-            Reply::Map(pairs) => Frame2::Array(
-                pairs
-                    .iter()
-                    .flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()])
-                    .collect(),
-            ),
+            Reply::Map(pairs) => Frame2::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect()),
         }
     }
 
     fn to_resp3(&self) -> Frame3 {
         let attributes = None;
         match self {
-            Reply::Simple(s) => Frame3::SimpleString {
-                data: Bytes::from_static(s.as_bytes()),
-                attributes,
-            },
-            Reply::Error(e) => Frame3::SimpleError {
-                data: e.as_str().into(),
-                attributes,
-            },
-            Reply::Int(i) => Frame3::Number {
-                data: *i,
-                attributes,
-            },
-            Reply::Bulk(b) => Frame3::BlobString {
-                data: b.clone(),
-                attributes,
-            },
-            Reply::Verbatim(b) => Frame3::VerbatimString {
-                data: b.clone(),
-                format: VerbatimStringFormat::Text,
-                attributes,
-            },
+            Reply::Simple(s) => Frame3::SimpleString { data: Bytes::from_static(s.as_bytes()), attributes },
+            Reply::Error(e) => Frame3::SimpleError { data: e.as_str().into(), attributes },
+            Reply::Int(i) => Frame3::Number { data: *i, attributes },
+            Reply::Bulk(b) => Frame3::BlobString { data: b.clone(), attributes },
+            Reply::Verbatim(b) => {
+                Frame3::VerbatimString { data: b.clone(), format: VerbatimStringFormat::Text, attributes }
+            }
             Reply::Nil | Reply::NilArray => Frame3::Null,
-            Reply::Array(items) => Frame3::Array {
-                data: items.iter().map(Reply::to_resp3).collect(),
-                attributes,
-            },
-            Reply::Push(items) => Frame3::Push {
-                data: items.iter().map(Reply::to_resp3).collect(),
-                attributes,
-            },
+            Reply::Array(items) => Frame3::Array { data: items.iter().map(Reply::to_resp3).collect(), attributes },
+            Reply::Push(items) => Frame3::Push { data: items.iter().map(Reply::to_resp3).collect(), attributes },
             Reply::Set(items) => {
                 let data: FrameSet<Frame3> = items.iter().map(Reply::to_resp3).collect();
                 Frame3::Set { data, attributes }
             }
             Reply::Map(pairs) => {
-                let data: FrameMap<Frame3, Frame3> = pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_resp3(), v.to_resp3()))
-                    .collect();
+                let data: FrameMap<Frame3, Frame3> = pairs.iter().map(|(k, v)| (k.to_resp3(), v.to_resp3())).collect();
                 Frame3::Map { data, attributes }
             }
         }
@@ -131,10 +101,7 @@ mod tests {
         let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
         r.encode(false, &mut a);
         r.encode(true, &mut b);
-        (
-            String::from_utf8_lossy(&a).into_owned(),
-            String::from_utf8_lossy(&b).into_owned(),
-        )
+        (String::from_utf8_lossy(&a).into_owned(), String::from_utf8_lossy(&b).into_owned())
     }
 
     #[test]
@@ -142,18 +109,9 @@ mod tests {
         assert_eq!(both(Reply::Nil), ("$-1\r\n".into(), "_\r\n".into()));
         assert_eq!(both(Reply::NilArray), ("*-1\r\n".into(), "_\r\n".into()));
         let map = Reply::Map(vec![(Reply::text("a"), Reply::Int(1))]);
-        assert_eq!(
-            both(map),
-            (
-                "*2\r\n$1\r\na\r\n:1\r\n".into(),
-                "%1\r\n$1\r\na\r\n:1\r\n".into()
-            )
-        );
+        assert_eq!(both(map), ("*2\r\n$1\r\na\r\n:1\r\n".into(), "%1\r\n$1\r\na\r\n:1\r\n".into()));
         let push = Reply::Push(vec![Reply::text("x")]);
-        assert_eq!(
-            both(push),
-            ("*1\r\n$1\r\nx\r\n".into(), ">1\r\n$1\r\nx\r\n".into())
-        );
+        assert_eq!(both(push), ("*1\r\n$1\r\nx\r\n".into(), ">1\r\n$1\r\nx\r\n".into()));
         assert_eq!(both(Reply::Verbatim("hi".into())).1, "=6\r\ntxt:hi\r\n");
     }
 }

@@ -50,11 +50,7 @@ pub struct RequestDecoder {
 
 impl RequestDecoder {
     pub fn new(max_bulk_len: usize) -> Self {
-        RequestDecoder {
-            max_bulk_len,
-            partial: None,
-            failed: false,
-        }
+        RequestDecoder { max_bulk_len, partial: None, failed: false }
     }
 
     fn fail(&mut self, reason: &'static str, got: Option<u8>) -> Option<Request> {
@@ -96,11 +92,8 @@ impl RequestDecoder {
                             continue;
                         }
                         let n = n as usize;
-                        self.partial = Some(Multibulk {
-                            remaining: n,
-                            args: Vec::with_capacity(n.min(1024)),
-                            bulk_len: None,
-                        });
+                        self.partial =
+                            Some(Multibulk { remaining: n, args: Vec::with_capacity(n.min(1024)), bulk_len: None });
                     }
                     _ => return self.fail("invalid multibulk length", None),
                 }
@@ -185,11 +178,7 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
             return None;
         }
         let d = (d - b'0') as i64;
-        v = if neg {
-            v.checked_mul(10)?.checked_sub(d)?
-        } else {
-            v.checked_mul(10)?.checked_add(d)?
-        };
+        v = if neg { v.checked_mul(10)?.checked_sub(d)? } else { v.checked_mul(10)?.checked_add(d)? };
     }
     Some(v)
 }
@@ -223,20 +212,13 @@ mod tests {
     }
 
     fn cmd(args: &[&str]) -> Request {
-        Request::Command(
-            args.iter()
-                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-                .collect(),
-        )
+        Request::Command(args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect())
     }
 
     #[test]
     fn multibulk_and_inline_mix() {
         let got = all(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n\r\n*0\r\n*1\r\n$4\r\nPING\r\n");
-        assert_eq!(
-            got,
-            vec![cmd(&["ECHO", "hi"]), cmd(&["PING"]), cmd(&["PING"])]
-        );
+        assert_eq!(got, vec![cmd(&["ECHO", "hi"]), cmd(&["PING"]), cmd(&["PING"])]);
     }
 
     #[test]
@@ -248,11 +230,7 @@ mod tests {
             let mut out: Vec<Request> = std::iter::from_fn(|| d.next(&mut buf)).collect();
             buf.extend_from_slice(&input[cut..]);
             out.extend(std::iter::from_fn(|| d.next(&mut buf)));
-            assert_eq!(
-                out,
-                vec![cmd(&["PUBLISH", "a", "hello"]), cmd(&["PING", "x"])],
-                "cut at {cut}"
-            );
+            assert_eq!(out, vec![cmd(&["PUBLISH", "a", "hello"]), cmd(&["PING", "x"])], "cut at {cut}");
         }
     }
 
@@ -260,38 +238,15 @@ mod tests {
     fn errors_are_redis_errors() {
         let long_inline = vec![b'a'; INLINE_MAX + 1];
         let cases: [(&[u8], Request); 6] = [
-            (
-                b"*a\r\n",
-                Request::Invalid("invalid multibulk length", None),
-            ),
-            (
-                b"*2\r\n$-1\r\n",
-                Request::Invalid("invalid bulk length", None),
-            ),
-            (
-                b"*1\r\n+x\r\n",
-                Request::Invalid("expected '$', got", Some(b'+')),
-            ),
-            (
-                b"*1\r\n$999999999999\r\n",
-                Request::Invalid("invalid bulk length", None),
-            ),
-            (
-                b"PING \"a\r\n",
-                Request::Invalid("unbalanced quotes in request", None),
-            ),
-            (
-                &long_inline,
-                Request::Invalid("too big inline request", None),
-            ),
+            (b"*a\r\n", Request::Invalid("invalid multibulk length", None)),
+            (b"*2\r\n$-1\r\n", Request::Invalid("invalid bulk length", None)),
+            (b"*1\r\n+x\r\n", Request::Invalid("expected '$', got", Some(b'+'))),
+            (b"*1\r\n$999999999999\r\n", Request::Invalid("invalid bulk length", None)),
+            (b"PING \"a\r\n", Request::Invalid("unbalanced quotes in request", None)),
+            (&long_inline, Request::Invalid("too big inline request", None)),
         ];
         for (input, expected) in cases {
-            assert_eq!(
-                all(input),
-                vec![expected],
-                "input {:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(all(input), vec![expected], "input {:?}", String::from_utf8_lossy(input));
         }
     }
 

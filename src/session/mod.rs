@@ -11,6 +11,7 @@ pub mod subscriptions;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::{Bytes, BytesMut};
@@ -20,7 +21,7 @@ use tokio_util::codec::FramedRead;
 
 use crate::broker::directory::Unsubscribe;
 use crate::broker::pattern_index::PUnsubscribe;
-use crate::broker::{Broker, ClientId, Deliver};
+use crate::broker::{Broker, Census, ClientId, Deliver};
 use crate::cmd;
 use crate::config::Config;
 use crate::protocol::push::Kind;
@@ -41,16 +42,11 @@ pub enum Flow {
 }
 
 /// Wraps a future whose answer `finish` turns into replies.
-pub fn wait_for<F, T>(
-    fut: F,
-    finish: impl FnOnce(T, &mut Session, &mut Context<Session>) + 'static,
-) -> Flow
+pub fn wait_for<F, T>(fut: F, finish: impl FnOnce(T, &mut Session, &mut Context<Session>) + 'static) -> Flow
 where
     F: std::future::Future<Output = T> + 'static,
 {
-    Flow::Wait(Box::pin(
-        actix::fut::wrap_future::<_, Session>(fut).map(finish),
-    ))
+    Flow::Wait(Box::pin(actix::fut::wrap_future::<_, Session>(fut).map(finish)))
 }
 
 enum Step {
@@ -91,6 +87,7 @@ pub struct Session {
     closing: bool,
     created: Instant,
     last_active: Instant,
+    idle_check: Option<SpawnHandle>,
     pub last_cmd: String,
 }
 
@@ -137,6 +134,7 @@ impl Session {
                 closing: false,
                 created: now,
                 last_active: now,
+                idle_check: None,
                 last_cmd: "NULL".into(),
             }
         })
@@ -211,18 +209,14 @@ impl Session {
 
     fn execute(&mut self, args: Vec<Bytes>, ctx: &mut Context<Self>) -> Flow {
         self.last_active = Instant::now();
-        self.muted = self.exec_replies.is_none()
-            && (self.replies_off || std::mem::take(&mut self.skip_next_reply));
+        self.muted = self.exec_replies.is_none() && (self.replies_off || std::mem::take(&mut self.skip_next_reply));
         cmd::dispatch(self, args, ctx)
     }
 
     /// Queues an EXEC's commands to run next, replies collected.
     pub fn run_exec(&mut self, queued: Vec<Vec<Bytes>>) {
         self.exec_replies = Some(Vec::with_capacity(queued.len()));
-        let steps = queued
-            .into_iter()
-            .map(Step::Command)
-            .chain(std::iter::once(Step::ExecEnd));
+        let steps = queued.into_iter().map(Step::Command).chain(std::iter::once(Step::ExecEnd));
         for (i, step) in steps.enumerate() {
             self.queue.insert(i, step);
         }
@@ -274,6 +268,29 @@ impl Session {
         self.enforce_output_limit(ctx);
     }
 
+    /// Keeps a once-a-second idle check running while a timeout is set.
+    fn arm_idle_check(&mut self, ctx: &mut Context<Self>) {
+        match (self.settings.idle_timeout.is_zero(), self.idle_check.take()) {
+            (true, Some(handle)) => {
+                ctx.cancel_future(handle);
+            }
+            (false, None) => {
+                let period = self.settings.idle_timeout.min(Duration::from_secs(1));
+                self.idle_check = Some(ctx.run_interval(period, |act, ctx| act.close_if_idle(ctx)));
+            }
+            (_, handle) => self.idle_check = handle,
+        }
+    }
+
+    /// Redis' `timeout`: idle connections go, subscribers stay.
+    fn close_if_idle(&mut self, ctx: &mut Context<Self>) {
+        let timeout = self.settings.idle_timeout;
+        if !timeout.is_zero() && !self.subs.any() && self.last_active.elapsed() > timeout {
+            tracing::debug!(client = self.id, addr = %self.peer, "closing idle client");
+            self.close_now(ctx);
+        }
+    }
+
     /// What CLIENT LIST / CLIENT INFO show for this connection.
     pub fn info(&self) -> ClientInfo {
         let now = Instant::now();
@@ -291,11 +308,7 @@ impl Session {
             id: self.id,
             addr: self.peer.clone(),
             laddr: self.local.clone(),
-            name: self
-                .name
-                .as_ref()
-                .map(|n| String::from_utf8_lossy(n).into_owned())
-                .unwrap_or_default(),
+            name: self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
             age_secs: now.duration_since(self.created).as_secs(),
             idle_secs: now.duration_since(self.last_active).as_secs(),
             flags,
@@ -317,19 +330,12 @@ impl Session {
         for kind in [Kind::Channel, Kind::Shard] {
             for channel in self.subs.names(kind) {
                 self.subs.remove(kind, &channel);
-                self.broker.directory(&channel).do_send(Unsubscribe {
-                    kind,
-                    channel,
-                    client: self.id,
-                });
+                self.broker.directory(&channel).do_send(Unsubscribe { kind, channel, client: self.id });
             }
         }
         for pattern in self.subs.names(Kind::Pattern) {
             self.subs.remove(Kind::Pattern, &pattern);
-            self.broker.patterns.do_send(PUnsubscribe {
-                pattern,
-                client: self.id,
-            });
+            self.broker.patterns.do_send(PUnsubscribe { pattern, client: self.id });
         }
     }
 }
@@ -338,25 +344,20 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let register = self.broker.clients.send(Register {
-            id: self.id,
-            addr: ctx.address(),
-        });
-        ctx.wait(
-            actix::fut::wrap_future::<_, Self>(register).map(|settings, act, ctx| {
-                if let Ok(settings) = settings {
-                    act.settings = settings;
-                }
-                let read = act.read.take().expect("read half");
-                ctx.add_stream(FramedRead::new(
-                    read,
-                    RequestDecoder::new(act.settings.proto_max_bulk_len),
-                ));
-            }),
-        );
+        Census::arrive(&self.broker.census.sessions);
+        let register = self.broker.clients.send(Register { id: self.id, addr: ctx.address() });
+        ctx.wait(actix::fut::wrap_future::<_, Self>(register).map(|settings, act, ctx| {
+            if let Ok(settings) = settings {
+                act.settings = settings;
+            }
+            act.arm_idle_check(ctx);
+            let read = act.read.take().expect("read half");
+            ctx.add_stream(FramedRead::new(read, RequestDecoder::new(act.settings.proto_max_bulk_len)));
+        }));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        Census::leave(&self.broker.census.sessions);
         self.drop_subscriptions();
         self.broker.clients.do_send(Deregister(self.id));
         self.out.close();
@@ -369,8 +370,7 @@ impl StreamHandler<Result<Request, std::io::Error>> for Session {
         match item {
             Ok(Request::Command(args)) => self.queue.push_back(Step::Command(args)),
             Ok(Request::Invalid(reason, got)) => {
-                self.queue
-                    .push_back(Step::Invalid(Request::error_text(reason, got)));
+                self.queue.push_back(Step::Invalid(Request::error_text(reason, got)));
             }
             Err(_) => return self.close_now(ctx),
         }
@@ -423,6 +423,7 @@ impl Handler<SettingsChanged> for Session {
     type Result = ();
     fn handle(&mut self, SettingsChanged(settings): SettingsChanged, ctx: &mut Context<Self>) {
         self.settings = settings;
+        self.arm_idle_check(ctx);
         self.enforce_output_limit(ctx);
     }
 }

@@ -38,12 +38,7 @@ impl Output {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Rc::new(Cell::new(0));
         let writer = tokio::task::spawn_local(write_loop(rx, write, pending.clone(), on_error));
-        Output {
-            tx: Some(tx),
-            pending,
-            writer,
-            over_soft_since: None,
-        }
+        Output { tx: Some(tx), pending, writer, over_soft_since: None }
     }
 
     /// Queues bytes; they are written in the order queued.
@@ -123,10 +118,7 @@ async fn write_loop(
     let _ = w.shutdown().await;
 }
 
-async fn write_all(
-    w: &mut (dyn AsyncWrite + Unpin),
-    batch: &mut Vec<Bytes>,
-) -> std::io::Result<()> {
+async fn write_all(w: &mut (dyn AsyncWrite + Unpin), batch: &mut Vec<Bytes>) -> std::io::Result<()> {
     let mut first = 0;
     while first < batch.len() {
         let slices: Vec<IoSlice<'_>> = batch[first..].iter().map(|b| IoSlice::new(b)).collect();

@@ -58,11 +58,7 @@ pub fn herald_with(config: Config) -> Server {
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts Debian's redis-server on a free port (installed by scripts/test).
@@ -71,22 +67,9 @@ pub fn redis() -> Server {
 }
 
 pub fn redis_on(port: u16) -> Server {
-    let args = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ];
-    let child = Command::new("redis-server")
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn();
-    let child = child
-        .expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
+    let args = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+    let child = Command::new("redis-server").args(args).stdout(Stdio::piped()).spawn();
+    let child = child.expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
     started(child, port, "Ready to accept connections")
 }
 
@@ -106,16 +89,10 @@ pub fn herald_process_on(port: u16) -> Server {
 /// then keeps draining the log so it never blocks on a full pipe.
 fn started(mut child: Child, port: u16, ready: &str) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let is_ready = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains(ready));
+    let is_ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains(ready));
     assert!(is_ready, "server on port {port} exited before it was ready");
     std::thread::spawn(move || lines.for_each(drop));
-    Server {
-        port,
-        child: Some(child),
-    }
+    Server { port, child: Some(child) }
 }
 
 /// A raw client connection that reads whole RESP frames.
@@ -129,10 +106,7 @@ impl Conn {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        Conn {
-            stream,
-            buf: BytesMut::new(),
-        }
+        Conn { stream, buf: BytesMut::new() }
     }
 
     pub fn send(&mut self, raw: &[u8]) {
@@ -153,8 +127,7 @@ impl Conn {
 
     /// The next whole frame, exactly as received.
     pub fn frame(&mut self) -> Bytes {
-        self.try_frame()
-            .expect("connection closed while waiting for a reply")
+        self.try_frame().expect("connection closed while waiting for a reply")
     }
 
     /// The next frame, or `None` at EOF.
@@ -173,10 +146,16 @@ impl Conn {
         }
     }
 
-    /// Reads until the server closes; returns everything read.
+    /// Reads until the server closes; returns everything read. Fails if
+    /// the server keeps the connection open past the reply timeout.
     pub fn read_to_eof(&mut self) -> Vec<u8> {
         let mut all = self.buf.split().to_vec();
-        let _ = self.stream.read_to_end(&mut all);
+        match self.stream.read_to_end(&mut all) {
+            Ok(_) => {}
+            // Closed with our unread bytes in its buffer: a reset, still a close.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("the server did not close the connection: {e}"),
+        }
         all
     }
 }
@@ -244,14 +223,8 @@ pub fn unescape(s: &str) -> Vec<u8> {
 pub fn run_script(port: u16, script: &str) -> String {
     let mut conns: Vec<(String, Conn)> = Vec::new();
     let mut out = String::new();
-    for line in script
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        let (name, rest) = line
-            .split_once("> ")
-            .unwrap_or_else(|| panic!("bad script line {line}"));
+    for line in script.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (name, rest) = line.split_once("> ").unwrap_or_else(|| panic!("bad script line {line}"));
         if !conns.iter().any(|(n, _)| n == name) {
             conns.push((name.to_string(), Conn::open(port)));
         }

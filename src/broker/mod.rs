@@ -18,6 +18,9 @@ pub use channel::ChannelActor;
 pub use directory::ChannelDirectory;
 pub use pattern_index::PatternIndex;
 
+use bytes::Bytes;
+use pattern_index::{PSubscribe, PUnsubscribe};
+
 use crate::config::Config;
 use crate::protocol::push::Frame;
 use crate::registry::ClientRegistry;
@@ -151,6 +154,10 @@ impl Placement {
 pub struct Census {
     pub sessions: AtomicUsize,
     pub channels: AtomicUsize,
+    /// Pattern subscriptions, counted by the sessions: raised before a
+    /// PSUBSCRIBE is confirmed, lowered after a PUNSUBSCRIBE is sent. While
+    /// it is zero no pattern can match, and PUBLISH skips the pattern index.
+    pub patterns: AtomicUsize,
 }
 
 impl Census {
@@ -186,6 +193,23 @@ impl Broker {
         let patterns = placement.start(0, |_| PatternIndex::default());
         let clients = placement.start(0, move |_| ClientRegistry::new(config));
         Broker { directories: directories.into(), patterns, clients, census }
+    }
+
+    /// Registers a pattern subscription (see [`Census::patterns`]).
+    pub fn psubscribe(&self, pattern: Bytes, subscriber: Subscriber) {
+        self.census.patterns.fetch_add(1, Ordering::SeqCst);
+        self.patterns.do_send(PSubscribe { pattern, subscriber });
+    }
+
+    pub fn punsubscribe(&self, pattern: Bytes, client: ClientId) {
+        self.patterns.do_send(PUnsubscribe { pattern, client });
+        self.census.patterns.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether any pattern subscription may exist; false means a publish
+    /// need not ask the pattern index.
+    pub fn any_patterns(&self) -> bool {
+        self.census.patterns.load(Ordering::SeqCst) > 0
     }
 
     /// The directory that owns `channel` (FNV-1a of the name; stable across

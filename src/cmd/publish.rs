@@ -44,9 +44,10 @@ fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         payload: payload.clone(),
         publisher,
     });
-    let patterns = s.broker.patterns.clone();
+    let patterns = s.broker.any_patterns().then(|| s.broker.patterns.clone());
     let published = async move {
         let direct = direct.await.unwrap_or_default();
+        let Some(patterns) = patterns else { return direct };
         let matched = patterns.send(PatternPublish { channel, payload, publisher }).await.unwrap_or_default();
         direct.merge(matched)
     };

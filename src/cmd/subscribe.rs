@@ -10,7 +10,6 @@ use bytes::Bytes;
 
 use super::Spec;
 use crate::broker::directory::{Subscribe, Unsubscribe};
-use crate::broker::pattern_index::{PSubscribe, PUnsubscribe};
 use crate::broker::Subscriber;
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
@@ -103,7 +102,7 @@ pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], inbox: actix::Recipien
         if let Some(token) = s.subs.add(kind, name) {
             let subscriber = Subscriber { client: s.id, token, inbox: inbox.clone() };
             match kind {
-                Kind::Pattern => s.broker.patterns.do_send(PSubscribe { pattern: name.clone(), subscriber }),
+                Kind::Pattern => s.broker.psubscribe(name.clone(), subscriber),
                 _ => s.broker.directory(name).do_send(Subscribe { kind, channel: name.clone(), subscriber }),
             }
         }
@@ -123,7 +122,7 @@ pub fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
     for name in names {
         if s.subs.remove(kind, &name) {
             match kind {
-                Kind::Pattern => s.broker.patterns.do_send(PUnsubscribe { pattern: name.clone(), client: s.id }),
+                Kind::Pattern => s.broker.punsubscribe(name.clone(), s.id),
                 _ => s.broker.directory(&name).do_send(Unsubscribe { kind, channel: name.clone(), client: s.id }),
             }
         }

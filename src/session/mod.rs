@@ -20,7 +20,6 @@ use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 
 use crate::broker::directory::Unsubscribe;
-use crate::broker::pattern_index::PUnsubscribe;
 use crate::broker::{Broker, Census, ClientId, Deliver};
 use crate::cmd;
 use crate::config::Config;
@@ -335,7 +334,7 @@ impl Session {
         }
         for pattern in self.subs.names(Kind::Pattern) {
             self.subs.remove(Kind::Pattern, &pattern);
-            self.broker.patterns.do_send(PUnsubscribe { pattern, client: self.id });
+            self.broker.punsubscribe(pattern, self.id);
         }
     }
 }

@@ -43,6 +43,10 @@ fn main() -> std::io::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
+    // One descriptor per client: take what the system allows, as Redis does.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "could not raise the open-file limit");
+    }
     let config = config_from(&args).map_err(std::io::Error::other)?;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listener = std::net::TcpListener::bind((config.bind.as_str(), config.port))?;

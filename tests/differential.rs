@@ -230,3 +230,10 @@ fn pipelined_publishes_and_inline_commands() {
         "
     ));
 }
+
+/// Found by fuzzing: a command name with CR/LF in it must not break the
+/// error line (Redis turns them into spaces).
+#[test]
+fn newlines_in_echoed_arguments_stay_on_one_line() {
+    same_as_redis(r"c> raw 2| *2\r\n$4\r\na\r\nb\r\n$3\r\nx\ny\r\nPING\r\n");
+}

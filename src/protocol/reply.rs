@@ -54,7 +54,7 @@ impl Reply {
     fn to_resp2(&self) -> Frame2 {
         match self {
             Reply::Simple(s) => Frame2::SimpleString(Bytes::from_static(s.as_bytes())),
-            Reply::Error(e) => Frame2::Error(e.as_str().into()),
+            Reply::Error(e) => Frame2::Error(one_line(e).into()),
             Reply::Int(i) => Frame2::Integer(*i),
             Reply::Bulk(b) | Reply::Verbatim(b) => Frame2::BulkString(b.clone()),
             Reply::Nil => Frame2::Null,
@@ -72,7 +72,7 @@ impl Reply {
         let attributes = None;
         match self {
             Reply::Simple(s) => Frame3::SimpleString { data: Bytes::from_static(s.as_bytes()), attributes },
-            Reply::Error(e) => Frame3::SimpleError { data: e.as_str().into(), attributes },
+            Reply::Error(e) => Frame3::SimpleError { data: one_line(e).into(), attributes },
             Reply::Int(i) => Frame3::Number { data: *i, attributes },
             Reply::Bulk(b) => Frame3::BlobString { data: b.clone(), attributes },
             Reply::Verbatim(b) => {
@@ -93,6 +93,13 @@ impl Reply {
     }
 }
 
+/// Error texts echo client input (command names, arguments); a CR or LF in
+/// them would end the line early and corrupt the stream. Redis' reply
+/// functions turn them into spaces, and so does Herald.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +109,13 @@ mod tests {
         r.encode(false, &mut a);
         r.encode(true, &mut b);
         (String::from_utf8_lossy(&a).into_owned(), String::from_utf8_lossy(&b).into_owned())
+    }
+
+    #[test]
+    fn errors_stay_on_one_line() {
+        let (two, three) = both(Reply::Error("ERR unknown command 'a\r\nb'".into()));
+        assert_eq!(two, "-ERR unknown command 'a  b'\r\n");
+        assert_eq!(three, two);
     }
 
     #[test]

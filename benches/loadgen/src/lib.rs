@@ -1,0 +1,294 @@
+//! A pub/sub load generator for any RESP address.
+//!
+//! Subscribers (channel or pattern) read as fast as they can; publishers
+//! send pipelined PUBLISH batches for a fixed time. Every payload carries
+//! its publisher, sequence number and send time, so the subscribers measure
+//! latency and count duplicates, reorders and losses against what the
+//! PUBLISH replies promised.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use hdrhistogram::Histogram;
+use redis_protocol::resp2::decode::decode_bytes_mut;
+use redis_protocol::resp2::types::BytesFrame;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// One load shape.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub subscribers: usize,
+    /// Subscribers use `PSUBSCRIBE bench:*` instead of a channel each.
+    pub pattern_subscribers: bool,
+    /// Channels published to (subscriber i listens on channel i % channels).
+    pub channels: usize,
+    pub publishers: usize,
+    pub pipeline: usize,
+    pub payload: usize,
+    /// Non-matching patterns held by one extra connection.
+    pub idle_patterns: usize,
+    pub duration: Duration,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: "default".into(),
+            subscribers: 1,
+            pattern_subscribers: false,
+            channels: 1,
+            publishers: 1,
+            pipeline: 1,
+            payload: 64,
+            idle_patterns: 0,
+            duration: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub published: u64,
+    pub published_per_sec: f64,
+    /// Deliveries PUBLISH replies promised.
+    pub expected: u64,
+    pub delivered: u64,
+    pub deliveries_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub duplicates: u64,
+    pub reorders: u64,
+    pub lost: i64,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "published={} published/s={:.0} delivered={} deliveries/s={:.0} p50_us={:.1} p99_us={:.1} \
+             p999_us={:.1} max_us={:.1} duplicates={} reorders={} lost={}",
+            self.published,
+            self.published_per_sec,
+            self.delivered,
+            self.deliveries_per_sec,
+            self.p50_us,
+            self.p99_us,
+            self.p999_us,
+            self.max_us,
+            self.duplicates,
+            self.reorders,
+            self.lost
+        )
+    }
+}
+
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn { stream, buf: BytesMut::with_capacity(256 * 1024) })
+    }
+
+    async fn frame(&mut self) -> std::io::Result<BytesFrame> {
+        loop {
+            if let Some((frame, _, _)) = decode_bytes_mut(&mut self.buf).map_err(std::io::Error::other)? {
+                return Ok(frame);
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+}
+
+fn channel(i: usize) -> String {
+    format!("bench:{i}")
+}
+
+struct SubscriberResult {
+    delivered: u64,
+    /// When (since the epoch) the last message arrived.
+    last_at: Duration,
+    duplicates: u64,
+    reorders: u64,
+    latency: Histogram<u64>,
+}
+
+/// Parses `publisher:seq:sent_nanos:` from the front of a payload.
+fn header(payload: &[u8]) -> Option<(usize, u64, u64)> {
+    let mut parts = payload.splitn(4, |b| *b == b':');
+    let mut num = || std::str::from_utf8(parts.next()?).ok()?.parse::<u64>().ok();
+    Some((num()? as usize, num()?, num()?))
+}
+
+async fn subscriber(
+    addr: String,
+    cmd: Vec<u8>,
+    epoch: Instant,
+    publishers: usize,
+    ready: mpsc::UnboundedSender<()>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<SubscriberResult> {
+    let mut c = Conn::open(&addr).await?;
+    c.stream.write_all(&cmd).await?;
+    // Once confirmed, everything published is ours to receive.
+    c.frame().await?;
+    let _ = ready.send(());
+    let mut r = SubscriberResult {
+        delivered: 0,
+        last_at: Duration::ZERO,
+        duplicates: 0,
+        reorders: 0,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
+    };
+    let mut last = vec![None::<u64>; publishers];
+    loop {
+        let frame = match tokio::time::timeout(Duration::from_millis(300), c.frame()).await {
+            Ok(frame) => frame?,
+            Err(_) if stop.load(Ordering::Relaxed) => return Ok(r),
+            Err(_) => continue,
+        };
+        let BytesFrame::Array(items) = frame else { continue };
+        let Some(BytesFrame::BulkString(payload)) = items.last() else { continue };
+        let Some((p, seq, sent)) = header(payload) else { continue };
+        let now = epoch.elapsed();
+        let _ = r.latency.record(((now.as_nanos() as u64).saturating_sub(sent) / 1000).max(1));
+        r.delivered += 1;
+        r.last_at = now;
+        match last[p] {
+            Some(prev) if seq == prev => r.duplicates += 1,
+            Some(prev) if seq < prev => r.reorders += 1,
+            _ => last[p] = Some(seq),
+        }
+    }
+}
+
+async fn publisher(
+    addr: String,
+    me: usize,
+    s: Scenario,
+    epoch: Instant,
+    deadline: Instant,
+) -> std::io::Result<(u64, u64)> {
+    let mut c = Conn::open(&addr).await?;
+    let (mut published, mut promised, mut seq) = (0u64, 0u64, 0u64);
+    let mut wire = Vec::new();
+    while Instant::now() < deadline {
+        wire.clear();
+        for _ in 0..s.pipeline {
+            let head = format!("{me}:{seq}:{}:", epoch.elapsed().as_nanos());
+            let mut payload = head.into_bytes();
+            payload.resize(s.payload.max(payload.len()), b'x');
+            let ch = channel((seq as usize + me) % s.channels);
+            wire.extend(command(&[b"PUBLISH", ch.as_bytes(), &payload]));
+            seq += 1;
+        }
+        c.stream.write_all(&wire).await?;
+        for _ in 0..s.pipeline {
+            if let BytesFrame::Integer(n) = c.frame().await? {
+                promised += n as u64;
+            }
+            published += 1;
+        }
+    }
+    Ok((published, promised))
+}
+
+/// Holds `n` non-matching patterns on one connection; returned so the
+/// caller decides when to let them go.
+pub async fn idle_patterns(addr: &str, n: usize) -> std::io::Result<Option<TcpStream>> {
+    if n == 0 {
+        return Ok(None);
+    }
+    let mut c = Conn::open(addr).await?;
+    let names: Vec<String> = (0..n).map(|i| format!("idle:{i}:*")).collect();
+    for chunk in names.chunks(1000) {
+        let mut args: Vec<&[u8]> = vec![b"PSUBSCRIBE"];
+        args.extend(chunk.iter().map(|s| s.as_bytes()));
+        c.stream.write_all(&command(&args)).await?;
+        for _ in 0..chunk.len() {
+            c.frame().await?;
+        }
+    }
+    Ok(Some(c.stream))
+}
+
+/// Runs `s` against `addr`.
+pub async fn run(addr: &str, s: &Scenario) -> std::io::Result<Report> {
+    let _idle = idle_patterns(addr, s.idle_patterns).await?;
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, mut ready) = mpsc::unbounded_channel();
+    let mut subs = Vec::new();
+    for i in 0..s.subscribers {
+        let cmd = if s.pattern_subscribers {
+            command(&[b"PSUBSCRIBE", b"bench:*"])
+        } else {
+            command(&[b"SUBSCRIBE", channel(i % s.channels).as_bytes()])
+        };
+        let task = subscriber(addr.to_string(), cmd, epoch, s.publishers, ready_tx.clone(), stop.clone());
+        subs.push(tokio::spawn(task));
+    }
+    drop(ready_tx);
+    for _ in 0..s.subscribers {
+        if ready.recv().await.is_none() {
+            return Err(std::io::Error::other("a subscriber failed before subscribing"));
+        }
+    }
+    let started = Instant::now();
+    let deadline = started + s.duration;
+    let pubs: Vec<_> =
+        (0..s.publishers).map(|p| tokio::spawn(publisher(addr.to_string(), p, s.clone(), epoch, deadline))).collect();
+    let (mut published, mut expected) = (0, 0);
+    for p in pubs {
+        let (n, promised) = p.await.expect("publisher task")?;
+        published += n;
+        expected += promised;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut report = Report { published, expected, ..Report::default() };
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let mut last_at = Duration::ZERO;
+    for sub in subs {
+        let r = sub.await.expect("subscriber task")?;
+        report.delivered += r.delivered;
+        report.duplicates += r.duplicates;
+        report.reorders += r.reorders;
+        last_at = last_at.max(r.last_at);
+        latency.add(&r.latency).expect("same bounds");
+    }
+    // Deliveries over the time from the first publish to the last delivery.
+    let delivering = last_at.saturating_sub(started - epoch).as_secs_f64().max(elapsed);
+    report.published_per_sec = published as f64 / elapsed;
+    report.deliveries_per_sec = report.delivered as f64 / delivering;
+    report.p50_us = latency.value_at_quantile(0.5) as f64;
+    report.p99_us = latency.value_at_quantile(0.99) as f64;
+    report.p999_us = latency.value_at_quantile(0.999) as f64;
+    report.max_us = latency.max() as f64;
+    report.lost = expected as i64 - report.delivered as i64;
+    Ok(report)
+}

@@ -1,0 +1,297 @@
+//! Herald and Debian's redis-server side by side, in one run:
+//! `cargo bench --bench pubsub` (optionally a scenario name filter after
+//! `--`). Each scenario runs twice per server, alternating which goes first;
+//! the table shows the mean of both runs, server CPU seconds and RSS.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use herald_bench::{idle_patterns, run, Report, Scenario};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Server {
+    name: &'static str,
+    port: u16,
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(name: &'static str, port: u16, mut cmd: Command, ready: &str) -> Server {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.by_ref().map_while(Result::ok).any(|l| l.contains(ready)), "{name} did not start");
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { name, port, child }
+}
+
+fn herald() -> Server {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
+    cmd.args(["--port", &port.to_string()]).env("RUST_LOG", "info");
+    start("herald", port, cmd, "ready to accept connections")
+}
+
+fn redis() -> Server {
+    let port = free_port();
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--maxclients", "15000"]);
+    start("redis", port, cmd, "Ready to accept connections")
+}
+
+/// (CPU seconds so far, resident bytes) of a process, from /proc.
+fn usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    (ticks / 100.0, rss_kb * 1024)
+}
+
+#[derive(Default, Clone)]
+struct Row {
+    report: Report,
+    cpu: f64,
+    rss: u64,
+}
+
+fn mean(rows: &[Row]) -> Row {
+    let n = rows.len() as f64;
+    let avg = |f: &dyn Fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / n;
+    let mut out = rows[0].clone();
+    out.report.published_per_sec = avg(&|r| r.report.published_per_sec);
+    out.report.deliveries_per_sec = avg(&|r| r.report.deliveries_per_sec);
+    out.report.p50_us = avg(&|r| r.report.p50_us);
+    out.report.p99_us = avg(&|r| r.report.p99_us);
+    out.report.p999_us = avg(&|r| r.report.p999_us);
+    out.report.max_us = rows.iter().map(|r| r.report.max_us).fold(0.0, f64::max);
+    out.report.duplicates = rows.iter().map(|r| r.report.duplicates).sum();
+    out.report.reorders = rows.iter().map(|r| r.report.reorders).sum();
+    out.report.lost = rows.iter().map(|r| r.report.lost).sum();
+    out.cpu = avg(&|r| r.cpu);
+    out.rss = rows.iter().map(|r| r.rss).max().unwrap_or(0);
+    out
+}
+
+fn ratio(h: f64, r: f64) -> String {
+    if r == 0.0 {
+        "-".into()
+    } else {
+        format!("{:.2}", h / r)
+    }
+}
+
+fn print_row(name: &str, h: &Row, r: &Row) {
+    let (hr, rr) = (&h.report, &r.report);
+    println!(
+        "| {name} | {:.0} / {:.0} ({}) | {:.0} / {:.0} ({}) | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.1} / {:.1} | {}/{}/{} , {}/{}/{} |",
+        hr.published_per_sec,
+        rr.published_per_sec,
+        ratio(hr.published_per_sec, rr.published_per_sec),
+        hr.deliveries_per_sec,
+        rr.deliveries_per_sec,
+        ratio(hr.deliveries_per_sec, rr.deliveries_per_sec),
+        hr.p50_us,
+        rr.p50_us,
+        hr.p99_us,
+        rr.p99_us,
+        h.cpu,
+        r.cpu,
+        h.rss as f64 / 1048576.0,
+        r.rss as f64 / 1048576.0,
+        hr.duplicates,
+        hr.reorders,
+        hr.lost,
+        rr.duplicates,
+        rr.reorders,
+        rr.lost
+    );
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let s = |name: &str, f: &dyn Fn(&mut Scenario)| {
+        let mut sc = Scenario { name: name.into(), duration: Duration::from_secs(3), ..Scenario::default() };
+        f(&mut sc);
+        sc
+    };
+    vec![
+        s("1 pub -> 1 sub, no pipelining", &|_| {}),
+        s("10 subs / 10 ch / 2 pubs, pipeline 32", &|x| {
+            x.subscribers = 10;
+            x.channels = 10;
+            x.publishers = 2;
+            x.pipeline = 32;
+        }),
+        s("fan-out 1 ch -> 100 subs", &|x| {
+            x.subscribers = 100;
+            x.pipeline = 8;
+        }),
+        s("fan-out 1 ch -> 1000 subs", &|x| {
+            x.subscribers = 1000;
+            x.pipeline = 8;
+        }),
+        s("10 pattern subs matching all", &|x| {
+            x.subscribers = 10;
+            x.pattern_subscribers = true;
+            x.channels = 10;
+            x.pipeline = 32;
+        }),
+        s("publish, 0 idle patterns", &|x| x.pipeline = 32),
+        s("publish, 1k idle patterns", &|x| {
+            x.pipeline = 32;
+            x.idle_patterns = 1_000;
+        }),
+        s("publish, 10k idle patterns", &|x| {
+            x.pipeline = 32;
+            x.idle_patterns = 10_000;
+        }),
+        s("publish, 100k idle patterns", &|x| {
+            x.pipeline = 32;
+            x.idle_patterns = 100_000;
+        }),
+        s("64 KiB payloads -> 100 subs", &|x| {
+            x.subscribers = 100;
+            x.payload = 64 * 1024;
+            x.pipeline = 4;
+        }),
+    ]
+}
+
+/// Publishing after 100k patterns were subscribed and released, as a
+/// fraction of the rate before.
+async fn released_patterns(port: u16) -> (f64, f64) {
+    let addr = format!("127.0.0.1:{port}");
+    let sc = Scenario { pipeline: 32, duration: Duration::from_secs(3), ..Scenario::default() };
+    let before = run(&addr, &sc).await.unwrap().published_per_sec;
+    let held = idle_patterns(&addr, 100_000).await.unwrap();
+    drop(held);
+    // Wait until the server has let them go.
+    let mut probe = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = vec![0u8; 64];
+    loop {
+        probe.write_all(b"PUBSUB NUMPAT\r\n").await.unwrap();
+        let n = probe.read(&mut buf).await.unwrap();
+        if &buf[..n] == b":0\r\n" {
+            break;
+        }
+    }
+    let after = run(&addr, &sc).await.unwrap().published_per_sec;
+    (before, after)
+}
+
+/// Server memory per idle subscriber connection, and per channel
+/// subscription on one connection.
+async fn memory(server: &Server) -> (f64, f64) {
+    let addr = format!("127.0.0.1:{}", server.port);
+    let pid = server.child.id();
+    let (_, base) = usage(pid);
+    let mut conns = Vec::new();
+    for i in 0..10_000 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(format!("SUBSCRIBE idle:{i}\r\n").as_bytes()).await.unwrap();
+        conns.push(c);
+    }
+    let mut buf = vec![0u8; 256];
+    for c in conns.iter_mut() {
+        let _ = c.read(&mut buf).await.unwrap();
+    }
+    let (_, with_conns) = usage(pid);
+    drop(conns);
+    let per_conn = (with_conns.saturating_sub(base)) as f64 / 10_000.0;
+
+    let (_, base) = usage(pid);
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let names: Vec<String> = (0..100_000).map(|i| format!("subscription:{i}")).collect();
+    for chunk in names.chunks(1000) {
+        let mut cmd = String::from("SUBSCRIBE");
+        for n in chunk {
+            cmd.push(' ');
+            cmd.push_str(n);
+        }
+        cmd.push_str("\r\n");
+        c.write_all(cmd.as_bytes()).await.unwrap();
+    }
+    // Each confirmation ends with the running count; wait for the last.
+    let mut seen = Vec::new();
+    let last = b":100000\r\n";
+    while !seen.ends_with(last) {
+        let n = c.read(&mut buf).await.unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        if seen.len() > 64 {
+            seen.drain(..seen.len() - 64);
+        }
+    }
+    let (_, with_subs) = usage(pid);
+    (per_conn, with_subs.saturating_sub(base) as f64 / 100_000.0)
+}
+
+fn main() {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let servers = [herald(), redis()];
+    println!("Herald vs redis-server {}, same machine, same run. Cells: herald / redis (ratio).", redis_version());
+    println!("| scenario | published/s | deliveries/s | p50 µs | p99 µs | server CPU s | RSS MiB | dup/reorder/lost |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for sc in scenarios() {
+        if filter.as_ref().is_some_and(|f| !sc.name.contains(f.as_str())) {
+            continue;
+        }
+        let mut rows: [Vec<Row>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..2 {
+            let order = if round == 0 { [0, 1] } else { [1, 0] };
+            for i in order {
+                let s = &servers[i];
+                let (cpu0, _) = usage(s.child.id());
+                let report = rt
+                    .block_on(run(&format!("127.0.0.1:{}", s.port), &sc))
+                    .unwrap_or_else(|e| panic!("{} on {}: {e}", sc.name, s.name));
+                let (cpu1, rss) = usage(s.child.id());
+                rows[i].push(Row { report, cpu: cpu1 - cpu0, rss });
+            }
+        }
+        print_row(&sc.name, &mean(&rows[0]), &mean(&rows[1]));
+    }
+    if filter.as_ref().is_none_or(|f| "released".contains(f.as_str())) {
+        let h = rt.block_on(released_patterns(servers[0].port));
+        let r = rt.block_on(released_patterns(servers[1].port));
+        println!(
+            "\n100k patterns subscribed then released — publish/s before → after: herald {:.0} → {:.0} ({:.0}%), redis {:.0} → {:.0} ({:.0}%)",
+            h.0,
+            h.1,
+            100.0 * h.1 / h.0,
+            r.0,
+            r.1,
+            100.0 * r.1 / r.0
+        );
+    }
+    if filter.as_ref().is_none_or(|f| "memory".contains(f.as_str())) {
+        let h = rt.block_on(memory(&servers[0]));
+        let r = rt.block_on(memory(&servers[1]));
+        println!(
+            "memory — per idle subscriber connection: herald {:.0} B, redis {:.0} B; per channel subscription (100k on one connection): herald {:.0} B, redis {:.0} B",
+            h.0, r.0, h.1, r.1
+        );
+    }
+}
+
+fn redis_version() -> String {
+    let out = Command::new("redis-server").arg("--version").output().map(|o| o.stdout).unwrap_or_default();
+    String::from_utf8_lossy(&out).split_whitespace().find_map(|w| w.strip_prefix("v=")).unwrap_or("?").to_string()
+}

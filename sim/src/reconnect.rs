@@ -66,18 +66,17 @@ pub fn run_restart(seed: u64, total: u64) -> Result<RestartLog, String> {
         let client = Client::with_connector(client_config(seed), Arc::new(TurmoilConnector)).await?;
         let mut sub = client.subscribe(&["ticks"]).await?;
         while let Some(event) = sub.next().await {
-            let mut log = sub_log.borrow_mut();
             match event? {
                 Event::Message(m) if &m.payload[..] == b"end" => return Ok(()),
                 Event::Message(m) => {
                     let seq: u64 = String::from_utf8_lossy(&m.payload).parse()?;
+                    let mut log = sub_log.borrow_mut();
                     log.received.push(seq);
                     log.events.push(format!("message {seq}"));
                 }
-                Event::Disconnected { .. } => log.events.push("disconnected".into()),
+                Event::Disconnected { .. } => sub_log.borrow_mut().events.push("disconnected".into()),
                 Event::Reconnected { .. } => {
-                    log.events.push("reconnected".into());
-                    drop(log);
+                    sub_log.borrow_mut().events.push("reconnected".into());
                     sub.subscribe(&["ticks"]).await?;
                     sub_log.borrow_mut().resubscribed_at.push(turmoil::elapsed());
                 }

@@ -101,6 +101,10 @@ async fn write_loop(
     let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
+        // Let the session (and its neighbours on this thread) run once more
+        // before writing: under load that gathers many messages into one
+        // write call; when idle it costs one scheduler turn.
+        tokio::task::yield_now().await;
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(chunk) => batch.push(chunk),

@@ -197,8 +197,10 @@ async fn released_patterns(port: u16) -> (f64, f64) {
 }
 
 /// Server memory per idle subscriber connection, and per channel
-/// subscription on one connection.
-async fn memory(server: &Server) -> (f64, f64) {
+/// subscription on one connection, each on a fresh server (so the
+/// allocator has nothing cached from earlier scenarios).
+async fn memory(start: fn() -> Server) -> (f64, f64) {
+    let server = start();
     let addr = format!("127.0.0.1:{}", server.port);
     let pid = server.child.id();
     let (_, base) = usage(pid);
@@ -215,7 +217,11 @@ async fn memory(server: &Server) -> (f64, f64) {
     let (_, with_conns) = usage(pid);
     drop(conns);
     let per_conn = (with_conns.saturating_sub(base)) as f64 / 10_000.0;
+    drop(server);
 
+    let server = start();
+    let addr = format!("127.0.0.1:{}", server.port);
+    let pid = server.child.id();
     let (_, base) = usage(pid);
     let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let names: Vec<String> = (0..100_000).map(|i| format!("subscription:{i}")).collect();
@@ -282,8 +288,8 @@ fn main() {
         );
     }
     if filter.as_ref().is_none_or(|f| "memory".contains(f.as_str())) {
-        let h = rt.block_on(memory(&servers[0]));
-        let r = rt.block_on(memory(&servers[1]));
+        let h = rt.block_on(memory(herald));
+        let r = rt.block_on(memory(redis));
         println!(
             "memory — per idle subscriber connection: herald {:.0} B, redis {:.0} B; per channel subscription (100k on one connection): herald {:.0} B, redis {:.0} B",
             h.0, r.0, h.1, r.1

@@ -71,3 +71,45 @@ fn two_publishers_each_keep_their_order() {
         w.join().unwrap();
     }
 }
+
+/// Pipelined publishes with no pattern subscription anywhere go out in
+/// runs (one message per stretch of the same directory); the order across
+/// channels must hold all the same, and so must the replies.
+#[test]
+fn pipelined_runs_across_channels_keep_order() {
+    let h = herald();
+    let channels: Vec<String> = (0..16).map(|i| format!("run:{i}")).collect();
+    let mut sub = Conn::open(h.port);
+    for c in &channels {
+        sub.cmd(&["SUBSCRIBE", c]);
+    }
+    let mut other = Conn::open(h.port);
+    other.cmd(&["SUBSCRIBE", "run:3"]);
+    let mut publisher = Conn::open(h.port);
+    let total = 5000;
+    let mut raw = Vec::new();
+    for i in 0..total {
+        let c = channels[(i * 7) % channels.len()].as_bytes();
+        raw.extend(support::encode_cmd(&[b"PUBLISH", c, format!("{i}").as_bytes()]));
+        if i % 100 == 0 {
+            raw.extend(support::encode_cmd(&[b"PUBLISH", b"nobody", b"x"]));
+        }
+    }
+    publisher.send(&raw);
+    for i in 0..total {
+        let want: &[u8] = if (i * 7) % 16 == 3 { b":2\r\n" } else { b":1\r\n" };
+        assert_eq!(publisher.frame().as_ref(), want, "reply {i}");
+        if i % 100 == 0 {
+            assert_eq!(publisher.frame().as_ref(), b":0\r\n", "reply after {i} (nobody)");
+        }
+    }
+    for i in 0..total {
+        assert_eq!(payload(&sub.frame()), i.to_string(), "message order");
+    }
+    let mut last = None;
+    for _ in 0..(0..total).filter(|i| (i * 7) % 16 == 3).count() {
+        let n: usize = payload(&other.frame()).parse().unwrap();
+        assert!(last.is_none_or(|l| l < n));
+        last = Some(n);
+    }
+}

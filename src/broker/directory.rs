@@ -70,6 +70,16 @@ pub struct Publish {
     pub publisher: ClientId,
 }
 
+/// Several publishes from one client, delivered strictly one after the
+/// other; answers each one's outcome, in order.
+#[derive(Message)]
+#[rtype(result = "Vec<Published>")]
+pub struct PublishRun {
+    /// (kind, channel, payload).
+    pub items: Vec<(Kind, Bytes, Bytes)>,
+    pub publisher: ClientId,
+}
+
 #[derive(Message)]
 #[rtype(result = "Vec<usize>")]
 pub struct NumSub {
@@ -136,6 +146,33 @@ impl Handler<Publish> for ChannelDirectory {
                 Box::pin(async move { sent.await.unwrap_or_default() })
             }
         }
+    }
+}
+
+impl Handler<PublishRun> for ChannelDirectory {
+    type Result = ResponseFuture<Vec<Published>>;
+    fn handle(&mut self, run: PublishRun, _: &mut Context<Self>) -> Self::Result {
+        // Channel actors are looked up now: a channel created after this
+        // point was subscribed to after these publishes were received.
+        let targets: Vec<_> = run
+            .items
+            .into_iter()
+            .map(|(kind, channel, payload)| (self.table(kind).get(&channel).map(|e| e.actor.clone()), payload))
+            .collect();
+        let publisher = run.publisher;
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(targets.len());
+            for (actor, payload) in targets {
+                // Each waits for the previous one's pushes: two channel
+                // actors on this arbiter need not run in the order sent.
+                let published = match actor {
+                    Some(actor) => actor.send(Fanout { payload, publisher }).await.unwrap_or_default(),
+                    None => Published::default(),
+                };
+                out.push(published);
+            }
+            out
+        })
     }
 }
 

@@ -4,12 +4,15 @@ use actix::Context;
 use bytes::Bytes;
 
 use super::Spec;
-use crate::broker::directory::Publish;
+use actix::{ActorFutureExt, Addr};
+
+use crate::broker::directory::{Publish, PublishRun};
 use crate::broker::pattern_index::PatternPublish;
+use crate::broker::ChannelDirectory;
 use crate::broker::Published;
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
-use crate::session::{wait_for, Flow, Session};
+use crate::session::{wait_for, Flow, Pending, Session};
 
 pub fn specs() -> [Spec; 2] {
     [
@@ -66,4 +69,39 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let (channel, payload) = (args[1].clone(), args[2].clone());
     let direct = s.broker.directory(&channel).send(Publish { kind: Kind::Shard, channel, payload, publisher: s.id });
     wait_for(direct, |published, s: &mut Session, ctx| finish(published.unwrap_or_default(), s, ctx))
+}
+
+/// A run of pipelined PUBLISH/SPUBLISH (see `Session::can_batch`): one
+/// message per stretch going to the same directory instead of one round
+/// trip per publish. Stretches run one after another, so this client's
+/// order holds across channels as for single publishes.
+pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
+    let publisher = s.id;
+    s.last_cmd = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" }.into();
+    let mut stretches: Vec<(Addr<ChannelDirectory>, Vec<(Kind, Bytes, Bytes)>)> = Vec::new();
+    for args in run {
+        let kind = if args[0].eq_ignore_ascii_case(b"spublish") { Kind::Shard } else { Kind::Channel };
+        let directory = s.broker.directory(&args[1]);
+        let item = (kind, args[1].clone(), args[2].clone());
+        match stretches.last_mut() {
+            Some((d, items)) if d == directory => items.push(item),
+            _ => stretches.push((directory.clone(), vec![item])),
+        }
+    }
+    let all = async move {
+        let mut out = Vec::new();
+        for (directory, items) in stretches {
+            let n = items.len();
+            match directory.send(PublishRun { items, publisher }).await {
+                Ok(results) => out.extend(results),
+                Err(_) => out.extend((0..n).map(|_| Published::default())),
+            }
+        }
+        out
+    };
+    Box::pin(actix::fut::wrap_future::<_, Session>(all).map(|results, s: &mut Session, ctx| {
+        for published in results {
+            finish(published, s, ctx);
+        }
+    }))
 }

@@ -7,4 +7,4 @@ pub mod reply;
 pub mod request;
 
 pub use reply::Reply;
-pub use request::{Request, RequestDecoder};
+pub use request::{PipelineDecoder, Request, RequestDecoder};

@@ -183,6 +183,30 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     Some(v)
 }
 
+/// Yields every request already complete in the buffer as one batch, so a
+/// session sees a client's whole pipeline at once (and can forward runs of
+/// PUBLISH together).
+#[derive(Debug)]
+pub struct PipelineDecoder(pub RequestDecoder);
+
+impl Decoder for PipelineDecoder {
+    type Item = Vec<Request>;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Request>>, std::io::Error> {
+        let batch: Vec<Request> = std::iter::from_fn(|| self.0.next(buf)).collect();
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Request>>, std::io::Error> {
+        let batch = self.decode(buf)?;
+        if batch.is_none() {
+            buf.clear();
+        }
+        Ok(batch)
+    }
+}
+
 impl Decoder for RequestDecoder {
     type Item = Request;
     type Error = std::io::Error;

@@ -24,7 +24,7 @@ use crate::broker::{Broker, Census, ClientId, Deliver};
 use crate::cmd;
 use crate::config::Config;
 use crate::protocol::push::Kind;
-use crate::protocol::{Reply, Request, RequestDecoder};
+use crate::protocol::{PipelineDecoder, Reply, Request, RequestDecoder};
 use crate::registry::{ClientInfo, Deregister, Register};
 use output::Output;
 use subscriptions::Subscriptions;
@@ -188,6 +188,20 @@ impl Session {
             // Muting (CLIENT REPLY) lasts one command, waits included.
             self.muted = false;
             match step {
+                Step::Command(args) if self.can_batch(&args) => {
+                    let mut run = vec![args];
+                    while let Some(Step::Command(next)) = self.queue.front() {
+                        if !self.can_batch(next) {
+                            break;
+                        }
+                        let Some(Step::Command(next)) = self.queue.pop_front() else { unreachable!() };
+                        run.push(next);
+                    }
+                    self.last_active = Instant::now();
+                    let pending = cmd::publish::publish_run(self, run);
+                    ctx.wait(pending.map(|_, act: &mut Session, ctx| act.pump(ctx)));
+                    return;
+                }
                 Step::Command(args) => {
                     if let Flow::Wait(pending) = self.execute(args, ctx) {
                         ctx.wait(pending.map(|_, act: &mut Session, ctx| act.pump(ctx)));
@@ -210,6 +224,22 @@ impl Session {
         self.last_active = Instant::now();
         self.muted = self.exec_replies.is_none() && (self.replies_off || std::mem::take(&mut self.skip_next_reply));
         cmd::dispatch(self, args, ctx)
+    }
+
+    /// A pipelined PUBLISH/SPUBLISH that can go out with its neighbours:
+    /// well-formed, allowed here, not inside MULTI/EXEC, replies not
+    /// muted, and no pattern subscription anywhere (a pmessage must follow
+    /// its own message before the next message, which batching would not
+    /// keep).
+    fn can_batch(&self, args: &[Bytes]) -> bool {
+        args.len() == 3
+            && (args[0].eq_ignore_ascii_case(b"publish") || args[0].eq_ignore_ascii_case(b"spublish"))
+            && self.multi.is_none()
+            && self.exec_replies.is_none()
+            && !self.replies_off
+            && !self.skip_next_reply
+            && (self.resp3 || !self.subs.any())
+            && !self.broker.any_patterns()
     }
 
     /// Queues an EXEC's commands to run next, replies collected.
@@ -351,7 +381,8 @@ impl Actor for Session {
             }
             act.arm_idle_check(ctx);
             let read = act.read.take().expect("read half");
-            ctx.add_stream(FramedRead::new(read, RequestDecoder::new(act.settings.proto_max_bulk_len)));
+            let decoder = PipelineDecoder(RequestDecoder::new(act.settings.proto_max_bulk_len));
+            ctx.add_stream(FramedRead::new(read, decoder));
         }));
     }
 
@@ -364,14 +395,14 @@ impl Actor for Session {
     }
 }
 
-impl StreamHandler<Result<Request, std::io::Error>> for Session {
-    fn handle(&mut self, item: Result<Request, std::io::Error>, ctx: &mut Context<Self>) {
-        match item {
-            Ok(Request::Command(args)) => self.queue.push_back(Step::Command(args)),
-            Ok(Request::Invalid(reason, got)) => {
-                self.queue.push_back(Step::Invalid(Request::error_text(reason, got)));
-            }
-            Err(_) => return self.close_now(ctx),
+impl StreamHandler<Result<Vec<Request>, std::io::Error>> for Session {
+    fn handle(&mut self, batch: Result<Vec<Request>, std::io::Error>, ctx: &mut Context<Self>) {
+        let Ok(batch) = batch else { return self.close_now(ctx) };
+        for request in batch {
+            self.queue.push_back(match request {
+                Request::Command(args) => Step::Command(args),
+                Request::Invalid(reason, got) => Step::Invalid(Request::error_text(reason, got)),
+            });
         }
         self.pump(ctx);
     }

@@ -71,6 +71,9 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     wait_for(direct, |published, s: &mut Session, ctx| finish(published.unwrap_or_default(), s, ctx))
 }
 
+/// Publishes bound for one directory: (kind, channel, payload) each.
+type Stretch = (Addr<ChannelDirectory>, Vec<(Kind, Bytes, Bytes)>);
+
 /// A run of pipelined PUBLISH/SPUBLISH (see `Session::can_batch`): one
 /// message per stretch going to the same directory instead of one round
 /// trip per publish. Stretches run one after another, so this client's
@@ -78,7 +81,7 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
     let publisher = s.id;
     s.last_cmd = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" }.into();
-    let mut stretches: Vec<(Addr<ChannelDirectory>, Vec<(Kind, Bytes, Bytes)>)> = Vec::new();
+    let mut stretches: Vec<Stretch> = Vec::new();
     for args in run {
         let kind = if args[0].eq_ignore_ascii_case(b"spublish") { Kind::Shard } else { Kind::Channel };
         let directory = s.broker.directory(&args[1]);

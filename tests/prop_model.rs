@@ -36,6 +36,22 @@ enum Op {
     Ping(usize),
 }
 
+impl Op {
+    /// The connection it runs on.
+    fn conn(&self) -> usize {
+        match self {
+            Op::Subscribe(c, ..)
+            | Op::Unsubscribe(c, ..)
+            | Op::Publish(c, ..)
+            | Op::SPublish(c, ..)
+            | Op::NumSub(c, _)
+            | Op::ShardNumSub(c, _)
+            | Op::Channels(c, _)
+            | Op::Ping(c) => *c,
+        }
+    }
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let conn = 0..CONNS;
     let kind = prop_oneof![Just(Kind::Channel), Just(Kind::Pattern), Just(Kind::Shard)];
@@ -119,16 +135,7 @@ impl Model {
     fn apply(&mut self, op: &Op) -> Expected {
         let fixed =
             |replies| Expected { replies, any_order_names: false, any_order_items: false, any_order_frames: 0..0 };
-        let c = match op {
-            Op::Subscribe(c, ..)
-            | Op::Unsubscribe(c, ..)
-            | Op::Publish(c, ..)
-            | Op::SPublish(c, ..)
-            | Op::NumSub(c, _)
-            | Op::ShardNumSub(c, _)
-            | Op::Channels(c, _)
-            | Op::Ping(c) => *c,
-        };
+        let c = op.conn();
         let restricted = self.clients[c].subscribed() && !self.clients[c].resp3;
         let refuse = |cmd: &str| {
             Reply::Error(format!(
@@ -332,16 +339,7 @@ fn run_case(port: u16, prefix: &str, ops: &[Op]) -> Result<(), TestCaseError> {
     model.clients[0].resp3 = true;
     for op in ops {
         let expected = model.apply(op);
-        let c = match op {
-            Op::Subscribe(c, ..)
-            | Op::Unsubscribe(c, ..)
-            | Op::Publish(c, ..)
-            | Op::SPublish(c, ..)
-            | Op::NumSub(c, _)
-            | Op::ShardNumSub(c, _)
-            | Op::Channels(c, _)
-            | Op::Ping(c) => *c,
-        };
+        let c = op.conn();
         let conn = &mut conns[c];
         let client = &mut model.clients[c];
         drain(conn, client)?;

@@ -138,11 +138,17 @@ impl SimClient {
 
 /// A command as RESP bulk strings.
 pub fn encode(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    herald::protocol::request::encode_command(args)
+}
+
+/// The seeds a test runs: `HERALD_SEED` replays one, `HERALD_SEEDS` sets
+/// how many (a soak), else `default` of them.
+pub fn seeds(default: u64) -> Vec<u64> {
+    if let Ok(seed) = std::env::var("HERALD_SEED") {
+        return vec![seed.parse().expect("HERALD_SEED is a number")];
     }
-    out
+    let n = std::env::var("HERALD_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(default);
+    (1..=n).collect()
 }
 
 /// A reply's words as one line, for traces and checks.

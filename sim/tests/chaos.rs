@@ -6,18 +6,10 @@ use std::time::Instant;
 
 use herald_sim::chaos::{check, run, run_checked, Fault};
 
-fn seeds(default: u64) -> Vec<u64> {
-    if let Ok(seed) = std::env::var("HERALD_SEED") {
-        return vec![seed.parse().expect("HERALD_SEED is a number")];
-    }
-    let n = std::env::var("HERALD_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(default);
-    (1..=n).collect()
-}
-
 #[test]
 fn chaos_invariants_hold_on_every_seed() {
     let started = Instant::now();
-    let seeds = seeds(80);
+    let seeds = herald_sim::seeds(80);
     let mut faults = std::collections::BTreeMap::<String, usize>::new();
     for &seed in &seeds {
         match run_checked(seed) {

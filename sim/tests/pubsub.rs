@@ -3,17 +3,9 @@
 
 use herald_sim::run_pubsub;
 
-fn seeds() -> Vec<u64> {
-    if let Ok(seed) = std::env::var("HERALD_SEED") {
-        return vec![seed.parse().expect("HERALD_SEED is a number")];
-    }
-    let n = std::env::var("HERALD_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
-    (1..=n).collect()
-}
-
 #[test]
 fn every_message_in_publisher_order_on_every_seed() {
-    for seed in seeds() {
+    for seed in herald_sim::seeds(20) {
         if let Err(e) = run_pubsub(seed, 25) {
             panic!("{e}\nreplay: HERALD_SEED={seed} cargo test -p herald-sim");
         }

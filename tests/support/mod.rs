@@ -173,13 +173,7 @@ fn frame_len(buf: &[u8]) -> Option<usize> {
 }
 
 pub fn encode_cmd(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
+    herald::protocol::request::encode_command(args)
 }
 
 /// Bytes as printable text: `\r\n` kept visible, other controls escaped.

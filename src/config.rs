@@ -33,6 +33,12 @@ pub struct Config {
     /// Close connections idle this long (Redis' `timeout`; zero: never).
     /// Like Redis, never applied to connections with subscriptions.
     pub idle_timeout: Duration,
+    /// Connections beyond this many are refused with Redis' error.
+    pub maxclients: usize,
+    /// TCP keepalive probes after this much silence (Redis' `tcp-keepalive`;
+    /// zero: off), so peers that vanished without closing are found even
+    /// when nothing is written to them. Applies to new connections.
+    pub tcp_keepalive: Duration,
 }
 
 impl Default for Config {
@@ -45,6 +51,8 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             databases: 16,
             idle_timeout: Duration::ZERO,
+            maxclients: 10_000,
+            tcp_keepalive: Duration::from_secs(300),
         }
     }
 }
@@ -70,6 +78,8 @@ impl Config {
             ("proto-max-bulk-len", self.proto_max_bulk_len.to_string()),
             ("databases", self.databases.to_string()),
             ("timeout", self.idle_timeout.as_secs().to_string()),
+            ("maxclients", self.maxclients.to_string()),
+            ("tcp-keepalive", self.tcp_keepalive.as_secs().to_string()),
             ("save", String::new()),
             ("appendonly", "no".into()),
         ]
@@ -118,6 +128,20 @@ impl Config {
             "timeout" => match value.parse::<u64>() {
                 Ok(secs) => {
                     self.idle_timeout = Duration::from_secs(secs);
+                    Ok(())
+                }
+                Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
+            },
+            "maxclients" => match value.parse::<usize>() {
+                Ok(n) if n >= 1 => {
+                    self.maxclients = n;
+                    Ok(())
+                }
+                _ => Err(invalid("argument must be between 1 and 4294967295 inclusive")),
+            },
+            "tcp-keepalive" => match value.parse::<u64>() {
+                Ok(secs) => {
+                    self.tcp_keepalive = Duration::from_secs(secs);
                     Ok(())
                 }
                 Err(_) => Err(invalid("argument couldn't be parsed into an integer")),

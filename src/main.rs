@@ -25,6 +25,9 @@ struct Args {
     /// subscriptions are exempt, as in Redis.
     #[arg(long, default_value_t = 0, env = "HERALD_TIMEOUT")]
     timeout: u64,
+    /// Refuse connections beyond this many, as Redis' `maxclients`.
+    #[arg(long, default_value_t = 10_000, env = "HERALD_MAXCLIENTS")]
+    maxclients: usize,
 }
 
 fn config_from(args: &Args) -> Result<Config, String> {
@@ -32,6 +35,7 @@ fn config_from(args: &Args) -> Result<Config, String> {
         bind: args.bind.clone(),
         port: args.port,
         idle_timeout: std::time::Duration::from_secs(args.timeout),
+        maxclients: args.maxclients,
         ..Config::default()
     };
     config.set("client-output-buffer-limit", &format!("pubsub {}", args.pubsub_output_limit))?;

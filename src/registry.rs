@@ -83,9 +83,10 @@ impl Actor for ClientRegistry {
     type Context = Context<Self>;
 }
 
-/// A new session; answers the settings it must follow.
+/// A new session; answers the settings it must follow, or `None` if
+/// `maxclients` sessions are already connected (it is then not registered).
 #[derive(Message)]
-#[rtype(result = "Config")]
+#[rtype(result = "Option<Config>")]
 pub struct Register {
     pub id: ClientId,
     pub addr: Addr<Session>,
@@ -129,9 +130,12 @@ pub struct GetStats;
 impl Handler<Register> for ClientRegistry {
     type Result = MessageResult<Register>;
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
-        self.sessions.insert(msg.id, msg.addr);
         self.total_connections += 1;
-        MessageResult(self.config.clone())
+        if self.sessions.len() >= self.config.maxclients {
+            return MessageResult(None);
+        }
+        self.sessions.insert(msg.id, msg.addr);
+        MessageResult(Some(self.config.clone()))
     }
 }
 

@@ -71,6 +71,7 @@ pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) 
     system.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         tracing::info!(local = %listener.local_addr()?, threads, "Herald ready to accept connections");
+        let keepalive = config.tcp_keepalive;
         let mut server = Server::start(config, Placement::Arbiters(handles));
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -81,6 +82,10 @@ pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) 
                 }
             };
             let _ = stream.set_nodelay(true);
+            if !keepalive.is_zero() {
+                let probe = socket2::TcpKeepalive::new().with_time(keepalive);
+                let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&probe);
+            }
             let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
             server.accept(stream, peer.to_string(), local);
         }

@@ -376,8 +376,14 @@ impl Actor for Session {
         Census::arrive(&self.broker.census.sessions);
         let register = self.broker.clients.send(Register { id: self.id, addr: ctx.address() });
         ctx.wait(actix::fut::wrap_future::<_, Self>(register).map(|settings, act, ctx| {
-            if let Ok(settings) = settings {
-                act.settings = settings;
+            match settings {
+                Ok(Some(settings)) => act.settings = settings,
+                Ok(None) => {
+                    // Redis answers before reading anything, then closes.
+                    act.error("ERR max number of clients reached");
+                    return act.close_after_reply(ctx);
+                }
+                Err(_) => return act.close_now(ctx),
             }
             act.arm_idle_check(ctx);
             let read = act.read.take().expect("read half");

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::broker::{Broker, ClientId, Placement};
 use crate::config::Config;
-use crate::session::Session;
+use crate::session::{Origin, Session};
 
 /// A running broker plus the counter that names new connections.
 pub struct Server {
@@ -38,7 +38,8 @@ impl Server {
     {
         let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
-        Session::start(id, stream, peer, local, self.broker.clone(), self.config.clone())
+        let origin = Origin { id, peer, local, slot: 0 };
+        Session::start(origin, stream, self.broker.clone(), self.config.clone())
     }
 
     /// Starts a session on one of the worker arbiters, round robin.
@@ -51,12 +52,13 @@ impl Server {
             return;
         };
         // The arbiter for the id about to be handed out.
-        let arbiter = arbiters[(self.next_id as usize + 1) % arbiters.len()].clone();
+        let slot = (self.next_id as usize + 1) % arbiters.len();
+        let arbiter = arbiters[slot].clone();
         let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
         let (broker, config) = (self.broker.clone(), self.config.clone());
         arbiter.spawn_fn(move || {
-            Session::start(id, stream, peer, local, broker, config);
+            Session::start(Origin { id, peer, local, slot }, stream, broker, config);
         });
     }
 }

@@ -6,7 +6,8 @@ use indexmap::IndexMap;
 
 use std::sync::Arc;
 
-use super::{fan_out, Census, ClientId, Published, Subscriber};
+use super::postman::Mail;
+use super::{fan_out, Census, ClientId, Postman, Published, Subscriber};
 use crate::protocol::push::{Frame, Kind};
 
 /// Holds a channel's subscribers and fans its messages out to them. Created
@@ -18,11 +19,12 @@ pub struct ChannelActor {
     name: Bytes,
     subscribers: IndexMap<ClientId, Subscriber>,
     census: Arc<Census>,
+    postmen: Arc<[Addr<Postman>]>,
 }
 
 impl ChannelActor {
-    pub fn new(kind: Kind, name: Bytes, census: Arc<Census>) -> Self {
-        ChannelActor { kind, name, subscribers: IndexMap::new(), census }
+    pub fn new(kind: Kind, name: Bytes, census: Arc<Census>, postmen: Arc<[Addr<Postman>]>) -> Self {
+        ChannelActor { kind, name, subscribers: IndexMap::new(), census, postmen }
     }
 }
 
@@ -79,7 +81,9 @@ impl Handler<Fanout> for ChannelActor {
         let mut out = Published::default();
         if !self.subscribers.is_empty() {
             let frame = Frame::encode(self.kind, None, &self.name, &msg.payload);
-            fan_out(&frame, self.subscribers.values(), msg.publisher, &mut out);
+            let mut mail = Mail::new(self.postmen.len());
+            fan_out(&frame, self.subscribers.values(), msg.publisher, &mut out, &mut mail);
+            mail.post(&self.postmen);
         }
         out
     }

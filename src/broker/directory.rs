@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use super::channel::{ChannelActor, Fanout, Join, Leave, Stop};
 use std::sync::Arc;
 
-use super::{Census, ClientId, Published, Subscriber};
+use super::{Census, ClientId, Postman, Published, Subscriber};
 use crate::glob;
 use crate::protocol::push::Kind;
 
@@ -25,11 +25,12 @@ pub struct ChannelDirectory {
     channels: IndexMap<Bytes, Entry>,
     shard_channels: IndexMap<Bytes, Entry>,
     census: Arc<Census>,
+    postmen: Arc<[Addr<Postman>]>,
 }
 
 impl ChannelDirectory {
-    pub fn new(census: Arc<Census>) -> Self {
-        ChannelDirectory { channels: IndexMap::new(), shard_channels: IndexMap::new(), census }
+    pub fn new(census: Arc<Census>, postmen: Arc<[Addr<Postman>]>) -> Self {
+        ChannelDirectory { channels: IndexMap::new(), shard_channels: IndexMap::new(), census, postmen }
     }
 
     fn table(&mut self, kind: Kind) -> &mut IndexMap<Bytes, Entry> {
@@ -103,11 +104,11 @@ impl Handler<Subscribe> for ChannelDirectory {
     type Result = ();
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
         let kind = msg.kind;
-        let census = self.census.clone();
+        let (census, postmen) = (self.census.clone(), self.postmen.clone());
         let entry = self.table(kind).entry(msg.channel.clone()).or_insert_with(|| Entry {
             actor: ChannelActor::create(|ctx| {
                 super::unbounded_mailbox(ctx);
-                ChannelActor::new(kind, msg.channel, census)
+                ChannelActor::new(kind, msg.channel, census, postmen)
             }),
             subscribers: 0,
         });

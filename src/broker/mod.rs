@@ -7,6 +7,7 @@
 pub mod channel;
 pub mod directory;
 pub mod pattern_index;
+pub mod postman;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use actix_rt::ArbiterHandle;
 pub use channel::ChannelActor;
 pub use directory::ChannelDirectory;
 pub use pattern_index::PatternIndex;
+use postman::Mail;
+pub use postman::Postman;
 
 use bytes::Bytes;
 use pattern_index::{PSubscribe, PUnsubscribe};
@@ -44,6 +47,8 @@ pub struct Subscriber {
     pub client: ClientId,
     pub token: u64,
     pub inbox: Recipient<Deliver>,
+    /// The arbiter the session runs on (whose postman delivers to it).
+    pub slot: usize,
 }
 
 /// The outcome of a publish: how many subscriptions it reached, and the
@@ -78,26 +83,26 @@ where
     }
 }
 
-/// Pushes one frame to each subscriber (the publisher's own copy goes into
-/// `out.own`); counts every one.
+/// Adds one frame for each subscriber to `mail` (the publisher's own copy
+/// goes into `out.own`); counts every one. A session on its way out is
+/// counted too until its unsubscribe arrives, as in Redis.
 pub(crate) fn fan_out<'a>(
     frame: &Frame,
     subscribers: impl Iterator<Item = &'a Subscriber>,
     publisher: ClientId,
     out: &mut Published,
+    mail: &mut Mail,
 ) {
     for s in subscribers {
         let deliver = Deliver { token: s.token, frame: frame.clone() };
         #[cfg(feature = "planted-bug")]
         if frame.body.len() % 16 == 0 {
-            s.inbox.do_send(deliver.clone());
+            mail.add(s.slot, s.inbox.clone(), deliver.clone());
         }
         if s.client == publisher {
             out.own.push(deliver);
         } else {
-            // A closed inbox is a session on its way out; Redis counts it
-            // too until its unsubscribe arrives.
-            s.inbox.do_send(deliver);
+            mail.add(s.slot, s.inbox.clone(), deliver);
         }
         out.count += 1;
     }
@@ -174,6 +179,7 @@ impl Census {
 #[derive(Clone)]
 pub struct Broker {
     directories: Arc<[Addr<ChannelDirectory>]>,
+    pub postmen: Arc<[Addr<Postman>]>,
     pub patterns: Addr<PatternIndex>,
     pub clients: Addr<ClientRegistry>,
     pub census: Arc<Census>,
@@ -184,15 +190,18 @@ impl Broker {
     /// client registry.
     pub fn start(config: Config, placement: &Placement) -> Broker {
         let census = Arc::new(Census::default());
+        let postmen: Arc<[Addr<Postman>]> =
+            (0..placement.slots()).map(|i| placement.start(i, |_| Postman)).collect::<Vec<_>>().into();
         let directories: Vec<_> = (0..placement.slots())
             .map(|i| {
-                let census = census.clone();
-                placement.start(i, move |_| ChannelDirectory::new(census))
+                let (census, postmen) = (census.clone(), postmen.clone());
+                placement.start(i, move |_| ChannelDirectory::new(census, postmen))
             })
             .collect();
-        let patterns = placement.start(0, |_| PatternIndex::default());
+        let pattern_postmen = postmen.clone();
+        let patterns = placement.start(0, move |_| PatternIndex::new(pattern_postmen));
         let clients = placement.start(0, move |_| ClientRegistry::new(config));
-        Broker { directories: directories.into(), patterns, clients, census }
+        Broker { directories: directories.into(), postmen, patterns, clients, census }
     }
 
     /// Registers a pattern subscription (see [`Census::patterns`]).

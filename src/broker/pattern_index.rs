@@ -6,7 +6,10 @@ use actix::prelude::*;
 use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
 
-use super::{fan_out, ClientId, Published, Subscriber};
+use std::sync::Arc;
+
+use super::postman::Mail;
+use super::{fan_out, ClientId, Postman, Published, Subscriber};
 use crate::glob;
 use crate::protocol::push::{Frame, Kind};
 
@@ -14,10 +17,16 @@ use crate::protocol::push::{Frame, Kind};
 /// against patterns whose literal prefix (the part before the first `*`, `?`
 /// or `[`) is a prefix of the channel, so idle patterns under other prefixes
 /// cost nothing, and a released pattern leaves no trace.
-#[derive(Default)]
 pub struct PatternIndex {
     patterns: IndexMap<Bytes, IndexMap<ClientId, Subscriber>>,
     by_prefix: BTreeMap<Bytes, IndexSet<Bytes>>,
+    postmen: Arc<[Addr<Postman>]>,
+}
+
+impl PatternIndex {
+    pub fn new(postmen: Arc<[Addr<Postman>]>) -> Self {
+        PatternIndex { patterns: IndexMap::new(), by_prefix: BTreeMap::new(), postmen }
+    }
 }
 
 impl Actor for PatternIndex {
@@ -91,6 +100,7 @@ impl Handler<PatternPublish> for PatternIndex {
         if self.patterns.is_empty() {
             return out;
         }
+        let mut mail = Mail::new(self.postmen.len());
         for end in 0..=msg.channel.len() {
             let Some(candidates) = self.by_prefix.get(&msg.channel[..end]) else {
                 continue;
@@ -101,9 +111,10 @@ impl Handler<PatternPublish> for PatternIndex {
                 }
                 let subs = &self.patterns[pattern];
                 let frame = Frame::encode(Kind::Pattern, Some(pattern), &msg.channel, &msg.payload);
-                fan_out(&frame, subs.values(), msg.publisher, &mut out);
+                fan_out(&frame, subs.values(), msg.publisher, &mut out, &mut mail);
             }
         }
+        mail.post(&self.postmen);
         out
     }
 }

@@ -100,7 +100,7 @@ fn verb(kind: Kind, subscribe: bool) -> &'static str {
 pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], inbox: actix::Recipient<crate::broker::Deliver>) {
     for name in names {
         if let Some(token) = s.subs.add(kind, name) {
-            let subscriber = Subscriber { client: s.id, token, inbox: inbox.clone() };
+            let subscriber = Subscriber { client: s.id, token, inbox: inbox.clone(), slot: s.slot };
             match kind {
                 Kind::Pattern => s.broker.psubscribe(name.clone(), subscriber),
                 _ => s.broker.directory(name).do_send(Subscribe { kind, channel: name.clone(), subscriber }),

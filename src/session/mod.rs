@@ -62,11 +62,21 @@ pub struct Multi {
     pub failed: bool,
 }
 
+/// Who a session serves and where it runs.
+pub struct Origin {
+    pub id: ClientId,
+    pub peer: String,
+    pub local: String,
+    /// Its arbiter's index (0 on a single host).
+    pub slot: usize,
+}
+
 /// A client connection: its protocol state, subscriptions and output.
 pub struct Session {
     pub id: ClientId,
     pub peer: String,
     pub local: String,
+    pub slot: usize,
     pub broker: Broker,
     pub settings: Config,
     pub resp3: bool,
@@ -92,15 +102,8 @@ pub struct Session {
 
 impl Session {
     /// Starts a session for an accepted connection on the current arbiter
-    /// (or simulated host).
-    pub fn start<S>(
-        id: ClientId,
-        stream: S,
-        peer: String,
-        local: String,
-        broker: Broker,
-        settings: Config,
-    ) -> Addr<Session>
+    /// (or simulated host), which must be arbiter `origin.slot`.
+    pub fn start<S>(origin: Origin, stream: S, broker: Broker, settings: Config) -> Addr<Session>
     where
         S: AsyncRead + AsyncWrite + 'static,
     {
@@ -110,10 +113,12 @@ impl Session {
             let me = ctx.address();
             let out = Output::start(Box::new(write), move || me.do_send(WriterFailed));
             let now = Instant::now();
+            let Origin { id, peer, local, slot } = origin;
             Session {
                 id,
                 peer,
                 local,
+                slot,
                 broker,
                 settings,
                 resp3: false,

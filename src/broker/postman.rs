@@ -1,0 +1,58 @@
+//! One postman per arbiter: takes a publish's deliveries for the sessions
+//! on its arbiter as one message and hands them out locally.
+
+use actix::prelude::*;
+
+use super::Deliver;
+
+/// Hands bundles of deliveries to the sessions of its arbiter. Every
+/// delivery to a session goes through that session's arbiter's postman, a
+/// single FIFO, so the order channel and pattern actors sent them in is the
+/// order sessions receive them; and a fan-out to many sessions on another
+/// thread costs one cross-thread message, not one per session.
+#[derive(Default)]
+pub struct Postman;
+
+impl Actor for Postman {
+    type Context = Context<Self>;
+}
+
+/// Deliveries for sessions on this postman's arbiter.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Bundle(pub Vec<(Recipient<Deliver>, Deliver)>);
+
+impl Handler<Bundle> for Postman {
+    type Result = ();
+    fn handle(&mut self, Bundle(items): Bundle, _: &mut Context<Self>) {
+        for (inbox, deliver) in items {
+            // A closed inbox is a session on its way out.
+            inbox.do_send(deliver);
+        }
+    }
+}
+
+/// A publish's deliveries sorted by arbiter, posted once the fan-out is
+/// complete.
+pub struct Mail {
+    bags: Vec<Vec<(Recipient<Deliver>, Deliver)>>,
+}
+
+impl Mail {
+    pub fn new(arbiters: usize) -> Mail {
+        Mail { bags: (0..arbiters).map(|_| Vec::new()).collect() }
+    }
+
+    pub fn add(&mut self, slot: usize, inbox: Recipient<Deliver>, deliver: Deliver) {
+        let n = self.bags.len();
+        self.bags[slot % n].push((inbox, deliver));
+    }
+
+    pub fn post(self, postmen: &[Addr<Postman>]) {
+        for (bag, postman) in self.bags.into_iter().zip(postmen) {
+            if !bag.is_empty() {
+                postman.do_send(Bundle(bag));
+            }
+        }
+    }
+}

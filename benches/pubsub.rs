@@ -40,6 +40,10 @@ fn herald() -> Server {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
     cmd.args(["--port", &port.to_string()]).env("RUST_LOG", "info");
+    // Extra flags for experiments, e.g. HERALD_BENCH_ARGS="--threads 1".
+    if let Ok(extra) = std::env::var("HERALD_BENCH_ARGS") {
+        cmd.args(extra.split_whitespace());
+    }
     start("herald", port, cmd, "ready to accept connections")
 }
 

@@ -6,8 +6,7 @@ use indexmap::IndexMap;
 
 use std::sync::Arc;
 
-use super::postman::Mail;
-use super::{fan_out, Census, ClientId, Postman, Published, Subscriber};
+use super::{fan_out, Census, ClientId, Fanned, Mail, Published, ReplyTo, Subscriber};
 use crate::protocol::push::{Frame, Kind};
 
 /// Holds a channel's subscribers and fans its messages out to them. Created
@@ -19,12 +18,11 @@ pub struct ChannelActor {
     name: Bytes,
     subscribers: IndexMap<ClientId, Subscriber>,
     census: Arc<Census>,
-    postmen: Arc<[Addr<Postman>]>,
 }
 
 impl ChannelActor {
-    pub fn new(kind: Kind, name: Bytes, census: Arc<Census>, postmen: Arc<[Addr<Postman>]>) -> Self {
-        ChannelActor { kind, name, subscribers: IndexMap::new(), census, postmen }
+    pub fn new(kind: Kind, name: Bytes, census: Arc<Census>) -> Self {
+        ChannelActor { kind, name, subscribers: IndexMap::new(), census }
     }
 }
 
@@ -48,13 +46,14 @@ pub struct Join(pub Subscriber);
 #[rtype(result = "()")]
 pub struct Leave(pub ClientId);
 
-/// Deliver `payload` to every subscriber; answers once every push is in its
-/// subscriber's mailbox.
+/// Fan `payloads`, in order, out to every subscriber; the outcome goes to
+/// `reply`.
 #[derive(Message)]
-#[rtype(result = "Published")]
+#[rtype(result = "()")]
 pub struct Fanout {
-    pub payload: Bytes,
+    pub payloads: Vec<Bytes>,
     pub publisher: ClientId,
+    pub reply: ReplyTo<Fanned>,
 }
 
 #[derive(Message)]
@@ -76,16 +75,19 @@ impl Handler<Leave> for ChannelActor {
 }
 
 impl Handler<Fanout> for ChannelActor {
-    type Result = Published;
-    fn handle(&mut self, msg: Fanout, _: &mut Context<Self>) -> Published {
-        let mut out = Published::default();
-        if !self.subscribers.is_empty() {
-            let frame = Frame::encode(self.kind, None, &self.name, &msg.payload);
-            let mut mail = Mail::new(self.postmen.len());
-            fan_out(&frame, self.subscribers.values(), msg.publisher, &mut out, &mut mail);
-            mail.post(&self.postmen);
+    type Result = ();
+    fn handle(&mut self, msg: Fanout, _: &mut Context<Self>) {
+        let n = msg.payloads.len();
+        if self.subscribers.is_empty() {
+            let _ = msg.reply.send(Fanned::empty(n));
+            return;
         }
-        out
+        let frames: Arc<[Frame]> = msg.payloads.iter().map(|p| Frame::encode(self.kind, None, &self.name, p)).collect();
+        let mut mail = Mail::default();
+        let (count, own) = fan_out(&frames, self.subscribers.values(), msg.publisher, &mut mail);
+        let published = frames.iter().map(|frame| Published::one(count, own, frame)).collect();
+        // A dropped receiver is a publisher gone; its deliveries go with it.
+        let _ = msg.reply.send(Fanned { published, mail });
     }
 }
 

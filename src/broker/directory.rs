@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use super::channel::{ChannelActor, Fanout, Join, Leave, Stop};
 use std::sync::Arc;
 
-use super::{Census, ClientId, Postman, Published, Subscriber};
+use super::{Census, ClientId, Fanned, ReplyTo, Subscriber};
 use crate::glob;
 use crate::protocol::push::Kind;
 
@@ -25,12 +25,11 @@ pub struct ChannelDirectory {
     channels: IndexMap<Bytes, Entry>,
     shard_channels: IndexMap<Bytes, Entry>,
     census: Arc<Census>,
-    postmen: Arc<[Addr<Postman>]>,
 }
 
 impl ChannelDirectory {
-    pub fn new(census: Arc<Census>, postmen: Arc<[Addr<Postman>]>) -> Self {
-        ChannelDirectory { channels: IndexMap::new(), shard_channels: IndexMap::new(), census, postmen }
+    pub fn new(census: Arc<Census>) -> Self {
+        ChannelDirectory { channels: IndexMap::new(), shard_channels: IndexMap::new(), census }
     }
 
     fn table(&mut self, kind: Kind) -> &mut IndexMap<Bytes, Entry> {
@@ -61,23 +60,21 @@ pub struct Unsubscribe {
     pub client: ClientId,
 }
 
-/// Answers the number of subscribers the message was pushed to.
-#[derive(Message)]
-#[rtype(result = "Published")]
-pub struct Publish {
+/// Consecutive publishes from one client to one channel.
+pub struct Group {
     pub kind: Kind,
     pub channel: Bytes,
-    pub payload: Bytes,
-    pub publisher: ClientId,
+    pub payloads: Vec<Bytes>,
+    pub reply: ReplyTo<Fanned>,
 }
 
-/// Several publishes from one client, delivered strictly one after the
-/// other; answers each one's outcome, in order.
+/// Publishes from one client, each group forwarded to its channel's actor
+/// (which answers the client directly) or answered here if the channel has
+/// no subscribers.
 #[derive(Message)]
-#[rtype(result = "Vec<Published>")]
-pub struct PublishRun {
-    /// (kind, channel, payload).
-    pub items: Vec<(Kind, Bytes, Bytes)>,
+#[rtype(result = "()")]
+pub struct Publish {
+    pub groups: Vec<Group>,
     pub publisher: ClientId,
 }
 
@@ -104,11 +101,11 @@ impl Handler<Subscribe> for ChannelDirectory {
     type Result = ();
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
         let kind = msg.kind;
-        let (census, postmen) = (self.census.clone(), self.postmen.clone());
+        let census = self.census.clone();
         let entry = self.table(kind).entry(msg.channel.clone()).or_insert_with(|| Entry {
             actor: ChannelActor::create(|ctx| {
                 super::unbounded_mailbox(ctx);
-                ChannelActor::new(kind, msg.channel, census, postmen)
+                ChannelActor::new(kind, msg.channel, census)
             }),
             subscribers: 0,
         });
@@ -135,45 +132,22 @@ impl Handler<Unsubscribe> for ChannelDirectory {
 }
 
 impl Handler<Publish> for ChannelDirectory {
-    type Result = ResponseFuture<Published>;
-    fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
-        match self.table(msg.kind).get(&msg.channel) {
-            None => Box::pin(async { Published::default() }),
-            Some(entry) => {
-                // Enqueued now, so it is ordered after every Join/Leave
-                // already sent; awaited so the publisher's next command
-                // starts only after these pushes are in the mailboxes.
-                let sent = entry.actor.send(Fanout { payload: msg.payload, publisher: msg.publisher });
-                Box::pin(async move { sent.await.unwrap_or_default() })
+    type Result = ();
+    fn handle(&mut self, msg: Publish, _: &mut Context<Self>) {
+        // Forwarded now, so each is ordered after every Join/Leave already
+        // sent to its channel: a channel created after this point was
+        // subscribed to after these publishes were received.
+        for group in msg.groups {
+            match self.table(group.kind).get(&group.channel) {
+                Some(entry) => {
+                    let Group { payloads, reply, .. } = group;
+                    entry.actor.do_send(Fanout { payloads, publisher: msg.publisher, reply })
+                }
+                None => {
+                    let _ = group.reply.send(Fanned::empty(group.payloads.len()));
+                }
             }
         }
-    }
-}
-
-impl Handler<PublishRun> for ChannelDirectory {
-    type Result = ResponseFuture<Vec<Published>>;
-    fn handle(&mut self, run: PublishRun, _: &mut Context<Self>) -> Self::Result {
-        // Channel actors are looked up now: a channel created after this
-        // point was subscribed to after these publishes were received.
-        let targets: Vec<_> = run
-            .items
-            .into_iter()
-            .map(|(kind, channel, payload)| (self.table(kind).get(&channel).map(|e| e.actor.clone()), payload))
-            .collect();
-        let publisher = run.publisher;
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(targets.len());
-            for (actor, payload) in targets {
-                // Each waits for the previous one's pushes: two channel
-                // actors on this arbiter need not run in the order sent.
-                let published = match actor {
-                    Some(actor) => actor.send(Fanout { payload, publisher }).await.unwrap_or_default(),
-                    None => Published::default(),
-                };
-                out.push(published);
-            }
-            out
-        })
     }
 }
 

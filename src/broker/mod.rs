@@ -1,8 +1,10 @@
 //! The broker's actors and the handle sessions use to reach them.
 //!
 //! A PUBLISH goes Session → [`ChannelDirectory`] (the one owning the
-//! channel's name) → [`ChannelActor`] → each subscriber's Session, then
-//! Session → [`PatternIndex`] → each pattern subscriber's Session.
+//! channel's name) → [`ChannelActor`], and at the same time Session →
+//! [`PatternIndex`]; both answer the session with their deliveries, which
+//! the session posts, in order, to each arbiter's [`Postman`] → each
+//! subscriber's Session.
 
 pub mod channel;
 pub mod directory;
@@ -18,8 +20,7 @@ use actix_rt::ArbiterHandle;
 pub use channel::ChannelActor;
 pub use directory::ChannelDirectory;
 pub use pattern_index::PatternIndex;
-use postman::Mail;
-pub use postman::Postman;
+pub use postman::{Mail, Postman};
 
 use bytes::Bytes;
 use pattern_index::{PSubscribe, PUnsubscribe};
@@ -31,14 +32,16 @@ use crate::registry::ClientRegistry;
 /// A client connection's id, as CLIENT ID reports it.
 pub type ClientId = u64;
 
-/// One message delivered to one subscription of a session.
+/// Messages delivered to one subscription of a session: one frame, or a
+/// run of consecutive publishes to the same channel (shared by every
+/// subscriber, so a run costs each session one mailbox message).
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
 pub struct Deliver {
     /// The subscription it was sent for; a session drops deliveries for
     /// subscriptions it has since left.
     pub token: u64,
-    pub frame: Frame,
+    pub frames: Arc<[Frame]>,
 }
 
 /// A session's subscription to one channel or pattern.
@@ -64,48 +67,66 @@ pub struct Published {
 }
 
 impl Published {
-    pub fn merge(mut self, other: Published) -> Published {
+    /// A publish of `frame` that reached `count` subscriptions, the
+    /// publisher's own among them if `own` names it.
+    pub fn one(count: usize, own: Option<u64>, frame: &Frame) -> Published {
+        let own = own.map(|token| Deliver { token, frames: Arc::from([frame.clone()]) }).into_iter().collect();
+        Published { count, own }
+    }
+
+    pub fn merge(&mut self, other: Published) {
         self.count += other.count;
         self.own.extend(other.own);
-        self
     }
 }
 
-impl<A, M> actix::dev::MessageResponse<A, M> for Published
-where
-    A: Actor,
-    M: Message<Result = Published>,
-{
-    fn handle(self, _: &mut A::Context, tx: Option<actix::dev::OneshotSender<Published>>) {
-        if let Some(tx) = tx {
-            let _ = tx.send(self);
-        }
+/// What fanning out some publishes produced: each publish's outcome, and
+/// the deliveries to the other sessions, not yet posted.
+///
+/// The publishing session posts them itself, in the order it received the
+/// publishes, so fan-outs to different channels can run at the same time
+/// and still reach every postman in the publisher's order.
+pub struct Fanned {
+    pub published: Vec<Published>,
+    pub mail: Mail,
+}
+
+impl Fanned {
+    /// `n` publishes that reached no one.
+    pub fn empty(n: usize) -> Fanned {
+        Fanned { published: (0..n).map(|_| Published::default()).collect(), mail: Mail::default() }
     }
 }
 
-/// Adds one frame for each subscriber to `mail` (the publisher's own copy
-/// goes into `out.own`); counts every one. A session on its way out is
-/// counted too until its unsubscribe arrives, as in Redis.
+/// Where a fan-out's outcome goes: straight back to the publishing session.
+pub type ReplyTo<T> = tokio::sync::oneshot::Sender<T>;
+
+/// Adds `frames` for each subscriber but the publisher to `mail`. Returns
+/// how many subscribers there are (a session on its way out is counted
+/// until its unsubscribe arrives, as in Redis) and the publisher's own
+/// subscription token, if it is one of them: its copies travel back with
+/// the reply (see [`Published`]).
 pub(crate) fn fan_out<'a>(
-    frame: &Frame,
+    frames: &Arc<[Frame]>,
     subscribers: impl Iterator<Item = &'a Subscriber>,
     publisher: ClientId,
-    out: &mut Published,
     mail: &mut Mail,
-) {
+) -> (usize, Option<u64>) {
+    let (mut count, mut own) = (0, None);
     for s in subscribers {
-        let deliver = Deliver { token: s.token, frame: frame.clone() };
+        count += 1;
+        if s.client == publisher {
+            own = Some(s.token);
+            continue;
+        }
+        let deliver = Deliver { token: s.token, frames: frames.clone() };
         #[cfg(feature = "planted-bug")]
-        if frame.body.len() % 16 == 0 {
+        if frames[0].body.len() % 16 == 0 {
             mail.add(s.slot, s.inbox.clone(), deliver.clone());
         }
-        if s.client == publisher {
-            out.own.push(deliver);
-        } else {
-            mail.add(s.slot, s.inbox.clone(), deliver);
-        }
-        out.count += 1;
+        mail.add(s.slot, s.inbox.clone(), deliver);
     }
+    (count, own)
 }
 
 /// Lets `Addr::send` enqueue at once, whatever the queue length.
@@ -194,12 +215,11 @@ impl Broker {
             (0..placement.slots()).map(|i| placement.start(i, |_| Postman)).collect::<Vec<_>>().into();
         let directories: Vec<_> = (0..placement.slots())
             .map(|i| {
-                let (census, postmen) = (census.clone(), postmen.clone());
-                placement.start(i, move |_| ChannelDirectory::new(census, postmen))
+                let census = census.clone();
+                placement.start(i, move |_| ChannelDirectory::new(census))
             })
             .collect();
-        let pattern_postmen = postmen.clone();
-        let patterns = placement.start(0, move |_| PatternIndex::new(pattern_postmen));
+        let patterns = placement.start(0, |_| PatternIndex::new());
         let clients = placement.start(0, move |_| ClientRegistry::new(config));
         Broker { directories: directories.into(), postmen, patterns, clients, census }
     }
@@ -221,14 +241,19 @@ impl Broker {
         self.census.patterns.load(Ordering::SeqCst) > 0
     }
 
-    /// The directory that owns `channel` (FNV-1a of the name; stable across
-    /// runs, unlike std's hasher).
+    /// The directory that owns `channel`.
     pub fn directory(&self, channel: &[u8]) -> &Addr<ChannelDirectory> {
+        &self.directories[self.directory_index(channel)]
+    }
+
+    /// Its index: FNV-1a of the name (stable across runs, unlike std's
+    /// hasher).
+    pub fn directory_index(&self, channel: &[u8]) -> usize {
         let mut h: u64 = 0xcbf29ce484222325;
         for &b in channel {
             h = (h ^ b as u64).wrapping_mul(0x100000001b3);
         }
-        &self.directories[(h % self.directories.len() as u64) as usize]
+        (h % self.directories.len() as u64) as usize
     }
 
     pub fn directories(&self) -> &[Addr<ChannelDirectory>] {

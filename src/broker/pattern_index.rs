@@ -8,8 +8,7 @@ use indexmap::{IndexMap, IndexSet};
 
 use std::sync::Arc;
 
-use super::postman::Mail;
-use super::{fan_out, ClientId, Postman, Published, Subscriber};
+use super::{fan_out, ClientId, Fanned, Mail, Published, ReplyTo, Subscriber};
 use crate::glob;
 use crate::protocol::push::{Frame, Kind};
 
@@ -20,12 +19,38 @@ use crate::protocol::push::{Frame, Kind};
 pub struct PatternIndex {
     patterns: IndexMap<Bytes, IndexMap<ClientId, Subscriber>>,
     by_prefix: BTreeMap<Bytes, IndexSet<Bytes>>,
-    postmen: Arc<[Addr<Postman>]>,
 }
 
 impl PatternIndex {
-    pub fn new(postmen: Arc<[Addr<Postman>]>) -> Self {
-        PatternIndex { patterns: IndexMap::new(), by_prefix: BTreeMap::new(), postmen }
+    pub fn new() -> Self {
+        PatternIndex { patterns: IndexMap::new(), by_prefix: BTreeMap::new() }
+    }
+
+    /// Fans one publish out to every matching pattern subscription.
+    fn fan_out(&self, channel: &Bytes, payload: &Bytes, publisher: ClientId) -> Fanned {
+        let mut published = Published::default();
+        let mut mail = Mail::default();
+        for end in 0..=channel.len() {
+            let Some(candidates) = self.by_prefix.get(&channel[..end]) else {
+                continue;
+            };
+            for pattern in candidates {
+                if !glob::matches(pattern, channel) {
+                    continue;
+                }
+                let subs = &self.patterns[pattern];
+                let frame = Frame::encode(Kind::Pattern, Some(pattern), channel, payload);
+                let (count, own) = fan_out(&Arc::from([frame.clone()]), subs.values(), publisher, &mut mail);
+                published.merge(Published::one(count, own, &frame));
+            }
+        }
+        Fanned { published: vec![published], mail }
+    }
+}
+
+impl Default for PatternIndex {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -47,13 +72,14 @@ pub struct PUnsubscribe {
     pub client: ClientId,
 }
 
-/// Delivers to every matching pattern subscription.
+/// Publishes from one client, as (channel, payload): each one's matches
+/// are answered, in order, to `reply`.
 #[derive(Message)]
-#[rtype(result = "Published")]
+#[rtype(result = "()")]
 pub struct PatternPublish {
-    pub channel: Bytes,
-    pub payload: Bytes,
+    pub items: Vec<(Bytes, Bytes)>,
     pub publisher: ClientId,
+    pub reply: ReplyTo<Vec<Fanned>>,
 }
 
 /// The number of distinct patterns (PUBSUB NUMPAT, Redis 7 semantics).
@@ -94,28 +120,10 @@ impl Handler<PUnsubscribe> for PatternIndex {
 }
 
 impl Handler<PatternPublish> for PatternIndex {
-    type Result = Published;
-    fn handle(&mut self, msg: PatternPublish, _: &mut Context<Self>) -> Published {
-        let mut out = Published::default();
-        if self.patterns.is_empty() {
-            return out;
-        }
-        let mut mail = Mail::new(self.postmen.len());
-        for end in 0..=msg.channel.len() {
-            let Some(candidates) = self.by_prefix.get(&msg.channel[..end]) else {
-                continue;
-            };
-            for pattern in candidates {
-                if !glob::matches(pattern, &msg.channel) {
-                    continue;
-                }
-                let subs = &self.patterns[pattern];
-                let frame = Frame::encode(Kind::Pattern, Some(pattern), &msg.channel, &msg.payload);
-                fan_out(&frame, subs.values(), msg.publisher, &mut out, &mut mail);
-            }
-        }
-        mail.post(&self.postmen);
-        out
+    type Result = ();
+    fn handle(&mut self, msg: PatternPublish, _: &mut Context<Self>) {
+        let fanned = msg.items.iter().map(|(channel, payload)| self.fan_out(channel, payload, msg.publisher)).collect();
+        let _ = msg.reply.send(fanned);
     }
 }
 

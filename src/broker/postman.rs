@@ -32,22 +32,36 @@ impl Handler<Bundle> for Postman {
     }
 }
 
-/// A publish's deliveries sorted by arbiter, posted once the fan-out is
-/// complete.
+/// Deliveries sorted by the arbiter of their session, in the order added.
+#[derive(Default)]
 pub struct Mail {
     bags: Vec<Vec<(Recipient<Deliver>, Deliver)>>,
 }
 
 impl Mail {
-    pub fn new(arbiters: usize) -> Mail {
-        Mail { bags: (0..arbiters).map(|_| Vec::new()).collect() }
-    }
-
     pub fn add(&mut self, slot: usize, inbox: Recipient<Deliver>, deliver: Deliver) {
-        let n = self.bags.len();
-        self.bags[slot % n].push((inbox, deliver));
+        if self.bags.len() <= slot {
+            self.bags.resize_with(slot + 1, Vec::new);
+        }
+        self.bags[slot].push((inbox, deliver));
     }
 
+    /// Adds `other`'s deliveries after this one's.
+    pub fn append(&mut self, other: Mail) {
+        if self.bags.is_empty() {
+            self.bags = other.bags;
+            return;
+        }
+        for (slot, bag) in other.bags.into_iter().enumerate() {
+            if slot >= self.bags.len() {
+                self.bags.push(bag);
+            } else {
+                self.bags[slot].extend(bag);
+            }
+        }
+    }
+
+    /// One bundle to each postman with deliveries.
     pub fn post(self, postmen: &[Addr<Postman>]) {
         for (bag, postman) in self.bags.into_iter().zip(postmen) {
             if !bag.is_empty() {

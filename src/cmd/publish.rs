@@ -1,18 +1,16 @@
 //! PUBLISH and SPUBLISH.
 
-use actix::Context;
+use actix::{ActorFutureExt, Context};
 use bytes::Bytes;
+use tokio::sync::oneshot::{self, Receiver};
 
 use super::Spec;
-use actix::{ActorFutureExt, Addr};
-
-use crate::broker::directory::{Publish, PublishRun};
+use crate::broker::directory::{Group, Publish};
 use crate::broker::pattern_index::PatternPublish;
-use crate::broker::ChannelDirectory;
-use crate::broker::Published;
+use crate::broker::{Fanned, Mail, Published};
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
-use crate::session::{wait_for, Flow, Pending, Session};
+use crate::session::{Flow, Pending, Session};
 
 pub fn specs() -> [Spec; 2] {
     [
@@ -35,26 +33,106 @@ pub fn specs() -> [Spec; 2] {
     ]
 }
 
-/// Channel subscribers first, then pattern subscribers, as Redis; the reply
-/// waits until every delivery is in its subscriber's mailbox, which is what
-/// orders this publisher's next message after this one everywhere.
+/// PUBLISH: a run of one (see [`publish_run`]).
 fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    let (channel, payload) = (args[1].clone(), args[2].clone());
+    Flow::Wait(publish_run(s, vec![args.to_vec()]))
+}
+
+fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    Flow::Wait(publish_run(s, vec![args.to_vec()]))
+}
+
+/// Runs PUBLISH/SPUBLISH commands (a pipelined run of them, see
+/// `Session::can_batch`, or just one) and writes their replies.
+///
+/// Every publish is sent off at once: each channel's directory forwards it
+/// to the channel's actor, and the pattern index gets the channels too. The
+/// fan-outs run wherever their actors live, in any order; each answers
+/// this session with its deliveries, which the session then posts in the
+/// order the publishes came in (for each publish, channel subscribers
+/// before pattern subscribers, as in Redis). Posting from one place, in
+/// order, is what keeps this client's messages in order everywhere.
+///
+/// Consecutive publishes to one channel travel as one group, unless
+/// patterns exist: then each pmessage must follow its own message, so each
+/// publish is its own group.
+pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
     let publisher = s.id;
-    let direct = s.broker.directory(&channel).send(Publish {
-        kind: Kind::Channel,
-        channel: channel.clone(),
-        payload: payload.clone(),
-        publisher,
+    let patterns = s.broker.any_patterns();
+    s.last_cmd = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" }.into();
+
+    let mut by_directory: Vec<Vec<Group>> = (0..s.broker.directories().len()).map(|_| Vec::new()).collect();
+    let mut last: Option<(usize, Kind)> = None;
+    // Each group's answer, and whether the pattern index answers for it too.
+    let mut answers: Vec<(usize, Receiver<Fanned>, bool)> = Vec::new();
+    let mut pattern_items = Vec::new();
+    for mut args in run {
+        let payload = args.pop().expect("arity 3");
+        let channel = args.pop().expect("arity 3");
+        let kind = if args[0].eq_ignore_ascii_case(b"spublish") { Kind::Shard } else { Kind::Channel };
+        let d = s.broker.directory_index(&channel);
+        if let Some((ld, lk)) = last {
+            let group = by_directory[ld].last_mut().expect("last group");
+            if !patterns && ld == d && lk == kind && group.channel == channel {
+                group.payloads.push(payload);
+                answers.last_mut().expect("last answer").0 += 1;
+                continue;
+            }
+        }
+        let matched = patterns && kind == Kind::Channel;
+        if matched {
+            pattern_items.push((channel.clone(), payload.clone()));
+        }
+        let (reply, answer) = oneshot::channel();
+        by_directory[d].push(Group { kind, channel, payloads: vec![payload], reply });
+        answers.push((1, answer, matched));
+        last = Some((d, kind));
+    }
+    for (groups, directory) in by_directory.into_iter().zip(s.broker.directories()) {
+        if !groups.is_empty() {
+            directory.do_send(Publish { groups, publisher });
+        }
+    }
+    let pattern_answer = (!pattern_items.is_empty()).then(|| {
+        let (reply, answer) = oneshot::channel();
+        s.broker.patterns.do_send(PatternPublish { items: pattern_items, publisher, reply });
+        answer
     });
-    let patterns = s.broker.any_patterns().then(|| s.broker.patterns.clone());
-    let published = async move {
-        let direct = direct.await.unwrap_or_default();
-        let Some(patterns) = patterns else { return direct };
-        let matched = patterns.send(PatternPublish { channel, payload, publisher }).await.unwrap_or_default();
-        direct.merge(matched)
+
+    let all = async move {
+        let mut fanned = Vec::with_capacity(answers.len());
+        for (n, answer, matched) in answers {
+            fanned.push((answer.await.unwrap_or_else(|_| Fanned::empty(n)), matched));
+        }
+        let by_pattern = match pattern_answer {
+            Some(answer) => answer.await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        (fanned, by_pattern)
     };
-    wait_for(published, finish)
+    Box::pin(actix::fut::wrap_future::<_, Session>(all).map(|(fanned, by_pattern), s: &mut Session, ctx| {
+        let mut by_pattern = by_pattern.into_iter();
+        let mut mail = Mail::default();
+        let mut results = Vec::new();
+        for (direct, matched) in fanned {
+            mail.append(direct.mail);
+            let mut published = direct.published;
+            if matched {
+                // A publisher gone mid-way answers nothing; no match then.
+                if let Some(p) = by_pattern.next() {
+                    mail.append(p.mail);
+                    for (one, more) in published.iter_mut().zip(p.published) {
+                        one.merge(more);
+                    }
+                }
+            }
+            results.extend(published);
+        }
+        mail.post(&s.broker.postmen);
+        for published in results {
+            finish(published, s, ctx);
+        }
+    }))
 }
 
 /// Own deliveries first, then the count, as Redis writes them.
@@ -63,48 +141,4 @@ fn finish(published: Published, s: &mut Session, ctx: &mut Context<Session>) {
         s.deliver(own, ctx);
     }
     s.reply(Reply::Int(published.count as i64));
-}
-
-fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    let (channel, payload) = (args[1].clone(), args[2].clone());
-    let direct = s.broker.directory(&channel).send(Publish { kind: Kind::Shard, channel, payload, publisher: s.id });
-    wait_for(direct, |published, s: &mut Session, ctx| finish(published.unwrap_or_default(), s, ctx))
-}
-
-/// Publishes bound for one directory: (kind, channel, payload) each.
-type Stretch = (Addr<ChannelDirectory>, Vec<(Kind, Bytes, Bytes)>);
-
-/// A run of pipelined PUBLISH/SPUBLISH (see `Session::can_batch`): one
-/// message per stretch going to the same directory instead of one round
-/// trip per publish. Stretches run one after another, so this client's
-/// order holds across channels as for single publishes.
-pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
-    let publisher = s.id;
-    s.last_cmd = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" }.into();
-    let mut stretches: Vec<Stretch> = Vec::new();
-    for args in run {
-        let kind = if args[0].eq_ignore_ascii_case(b"spublish") { Kind::Shard } else { Kind::Channel };
-        let directory = s.broker.directory(&args[1]);
-        let item = (kind, args[1].clone(), args[2].clone());
-        match stretches.last_mut() {
-            Some((d, items)) if d == directory => items.push(item),
-            _ => stretches.push((directory.clone(), vec![item])),
-        }
-    }
-    let all = async move {
-        let mut out = Vec::new();
-        for (directory, items) in stretches {
-            let n = items.len();
-            match directory.send(PublishRun { items, publisher }).await {
-                Ok(results) => out.extend(results),
-                Err(_) => out.extend((0..n).map(|_| Published::default())),
-            }
-        }
-        out
-    };
-    Box::pin(actix::fut::wrap_future::<_, Session>(all).map(|results, s: &mut Session, ctx| {
-        for published in results {
-            finish(published, s, ctx);
-        }
-    }))
 }

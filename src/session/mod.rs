@@ -233,9 +233,7 @@ impl Session {
 
     /// A pipelined PUBLISH/SPUBLISH that can go out with its neighbours:
     /// well-formed, allowed here, not inside MULTI/EXEC, replies not
-    /// muted, and no pattern subscription anywhere (a pmessage must follow
-    /// its own message before the next message, which batching would not
-    /// keep).
+    /// muted.
     fn can_batch(&self, args: &[Bytes]) -> bool {
         args.len() == 3
             && (args[0].eq_ignore_ascii_case(b"publish") || args[0].eq_ignore_ascii_case(b"spublish"))
@@ -244,7 +242,6 @@ impl Session {
             && !self.replies_off
             && !self.skip_next_reply
             && (self.resp3 || !self.subs.any())
-            && !self.broker.any_patterns()
     }
 
     /// Queues an EXEC's commands to run next, replies collected.
@@ -297,8 +294,10 @@ impl Session {
         if !self.subs.is_live(msg.token) || self.out.is_closed() {
             return;
         }
-        self.out.push(msg.frame.header(self.resp3));
-        self.out.push(msg.frame.body);
+        for frame in msg.frames.iter() {
+            self.out.push(frame.header(self.resp3));
+            self.out.push(frame.body.clone());
+        }
         self.enforce_output_limit(ctx);
     }
 

@@ -5,11 +5,9 @@ use actix::prelude::*;
 
 use super::Deliver;
 
-/// Hands bundles of deliveries to the sessions of its arbiter. Every
-/// delivery to a session goes through that session's arbiter's postman, a
-/// single FIFO, so the order channel and pattern actors sent them in is the
-/// order sessions receive them; and a fan-out to many sessions on another
-/// thread costs one cross-thread message, not one per session.
+/// Hands bundles of deliveries to the sessions of its arbiter: a fan-out
+/// to many sessions on another thread costs one cross-thread message, not
+/// one per session. Bundles from one publisher arrive in the order posted.
 #[derive(Default)]
 pub struct Postman;
 
@@ -24,8 +22,14 @@ pub struct Bundle(pub Vec<(Recipient<Deliver>, Deliver)>);
 
 impl Handler<Bundle> for Postman {
     type Result = ();
-    fn handle(&mut self, Bundle(items): Bundle, _: &mut Context<Self>) {
-        for (inbox, deliver) in items {
+    fn handle(&mut self, bundle: Bundle, _: &mut Context<Self>) {
+        bundle.hand_out();
+    }
+}
+
+impl Bundle {
+    fn hand_out(self) {
+        for (inbox, deliver) in self.0 {
             // A closed inbox is a session on its way out.
             inbox.do_send(deliver);
         }
@@ -61,10 +65,15 @@ impl Mail {
         }
     }
 
-    /// One bundle to each postman with deliveries.
-    pub fn post(self, postmen: &[Addr<Postman>]) {
-        for (bag, postman) in self.bags.into_iter().zip(postmen) {
-            if !bag.is_empty() {
+    /// Posts from arbiter `here`: one bundle to each other arbiter's
+    /// postman; deliveries to sessions on `here` go straight to their
+    /// inboxes. Either way, a given sender reaches a given session by one
+    /// FIFO route, which is all per-publisher order needs.
+    pub fn post(self, postmen: &[Addr<Postman>], here: usize) {
+        for (slot, (bag, postman)) in self.bags.into_iter().zip(postmen).enumerate() {
+            if slot == here {
+                Bundle(bag).hand_out();
+            } else if !bag.is_empty() {
                 postman.do_send(Bundle(bag));
             }
         }

@@ -128,7 +128,7 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
             }
             results.extend(published);
         }
-        mail.post(&s.broker.postmen);
+        mail.post(&s.broker.postmen, s.slot);
         for published in results {
             finish(published, s, ctx);
         }

@@ -99,6 +99,9 @@ fn verb(kind: Kind, subscribe: bool) -> &'static str {
 /// Subscribes to each name in order, confirming each.
 pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], inbox: actix::Recipient<crate::broker::Deliver>) {
     for name in names {
+        // Its own allocation: a slice of the read buffer would keep the
+        // whole buffer alive for as long as the subscription lasts.
+        let name = &Bytes::copy_from_slice(name);
         if let Some(token) = s.subs.add(kind, name) {
             let subscriber = Subscriber { client: s.id, token, inbox: inbox.clone(), slot: s.slot };
             match kind {

@@ -392,7 +392,9 @@ impl Actor for Session {
             act.arm_idle_check(ctx);
             let read = act.read.take().expect("read half");
             let decoder = PipelineDecoder(RequestDecoder::new(act.settings.proto_max_bulk_len));
-            ctx.add_stream(FramedRead::new(read, decoder));
+            // Small to start: most connections are idle subscribers; it grows
+            // (and stays grown) for clients that pipeline.
+            ctx.add_stream(FramedRead::with_capacity(read, decoder, 1024));
         }));
     }
 

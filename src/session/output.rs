@@ -1,13 +1,15 @@
-//! A session's outgoing bytes: an unbounded queue drained by a writer task,
-//! with the pending byte count the output-buffer limits are checked against.
+//! A session's outgoing bytes: a queue drained by a writer task on the same
+//! thread, with the pending byte count the output-buffer limits are checked
+//! against.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::rc::Rc;
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -16,10 +18,20 @@ use crate::config::OutputLimit;
 /// How many queued chunks one vectored write takes at most.
 const BATCH: usize = 64;
 
+/// What the session and its writer task share. Nothing is allocated until
+/// there is something to write: most connections are idle subscribers.
+#[derive(Default)]
+struct Queue {
+    chunks: VecDeque<Bytes>,
+    /// Bytes queued or being written.
+    pending: usize,
+    closed: bool,
+}
+
 /// The session's end of its connection's write half.
 pub struct Output {
-    tx: Option<mpsc::UnboundedSender<Bytes>>,
-    pending: Rc<Cell<usize>>,
+    queue: Rc<RefCell<Queue>>,
+    wake: Rc<Notify>,
     writer: JoinHandle<()>,
     over_soft_since: Option<Instant>,
 }
@@ -35,23 +47,28 @@ impl Output {
     /// Starts the writer task on the current thread. `on_error` runs if a
     /// write fails (the peer is gone).
     pub fn start(write: Box<dyn AsyncWrite + Unpin>, on_error: impl FnOnce() + 'static) -> Output {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let pending = Rc::new(Cell::new(0));
-        let writer = tokio::task::spawn_local(write_loop(rx, write, pending.clone(), on_error));
-        Output { tx: Some(tx), pending, writer, over_soft_since: None }
+        let queue = Rc::new(RefCell::new(Queue::default()));
+        let wake = Rc::new(Notify::new());
+        let writer = tokio::task::spawn_local(write_loop(queue.clone(), wake.clone(), write, on_error));
+        Output { queue, wake, writer, over_soft_since: None }
     }
 
     /// Queues bytes; they are written in the order queued.
     pub fn push(&mut self, chunk: Bytes) {
-        if let Some(tx) = &self.tx {
-            self.pending.set(self.pending.get() + chunk.len());
-            let _ = tx.send(chunk);
+        let mut q = self.queue.borrow_mut();
+        if q.closed {
+            return;
         }
+        q.pending += chunk.len();
+        if q.chunks.is_empty() {
+            self.wake.notify_one();
+        }
+        q.chunks.push_back(chunk);
     }
 
     /// Bytes queued and not yet written to the socket.
     pub fn pending(&self) -> usize {
-        self.pending.get()
+        self.queue.borrow().pending
     }
 
     /// Checks `limit` as Redis' `checkClientOutputBufferLimits` does.
@@ -77,46 +94,56 @@ impl Output {
 
     /// Writes what is queued, then closes the write side.
     pub fn close(&mut self) {
-        self.tx = None;
+        self.queue.borrow_mut().closed = true;
+        self.wake.notify_one();
     }
 
     /// Drops what is queued and closes now.
     pub fn abort(&mut self) {
-        self.tx = None;
         self.writer.abort();
-        self.pending.set(0);
+        *self.queue.borrow_mut() = Queue { closed: true, ..Queue::default() };
     }
 
     pub fn is_closed(&self) -> bool {
-        self.tx.is_none()
+        self.queue.borrow().closed
     }
 }
 
 async fn write_loop(
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    queue: Rc<RefCell<Queue>>,
+    wake: Rc<Notify>,
     mut w: Box<dyn AsyncWrite + Unpin>,
-    pending: Rc<Cell<usize>>,
     on_error: impl FnOnce(),
 ) {
-    let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
+    let mut batch: Vec<Bytes> = Vec::new();
+    loop {
+        loop {
+            let q = queue.borrow();
+            if !q.chunks.is_empty() || q.closed {
+                break;
+            }
+            drop(q);
+            wake.notified().await;
+        }
         // Let the session (and its neighbours on this thread) run once more
         // before writing: under load that gathers many messages into one
         // write call; when idle it costs one scheduler turn.
         tokio::task::yield_now().await;
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(chunk) => batch.push(chunk),
-                Err(_) => break,
-            }
+        {
+            let mut q = queue.borrow_mut();
+            let n = q.chunks.len().min(BATCH);
+            batch.extend(q.chunks.drain(..n));
+        }
+        if batch.is_empty() {
+            break;
         }
         let total: usize = batch.iter().map(Bytes::len).sum();
         if write_all(&mut w, &mut batch).await.is_err() {
             on_error();
             return;
         }
-        pending.set(pending.get().saturating_sub(total));
+        let mut q = queue.borrow_mut();
+        q.pending = q.pending.saturating_sub(total);
     }
     let _ = w.flush().await;
     let _ = w.shutdown().await;

@@ -29,6 +29,8 @@ pub struct Config {
     /// Applies to other connections (Redis' `normal` class: unlimited).
     pub normal_output: OutputLimit,
     pub proto_max_bulk_len: usize,
+    /// The most one command may hold (Redis' `client-query-buffer-limit`).
+    pub query_buffer_limit: usize,
     pub databases: u32,
     /// Close connections idle this long (Redis' `timeout`; zero: never).
     /// Like Redis, never applied to connections with subscriptions.
@@ -49,6 +51,7 @@ impl Default for Config {
             pubsub_output: OutputLimit::REDIS_PUBSUB_DEFAULT,
             normal_output: OutputLimit::UNLIMITED,
             proto_max_bulk_len: 512 * 1024 * 1024,
+            query_buffer_limit: crate::protocol::request::QUERY_LIMIT_DEFAULT,
             databases: 16,
             idle_timeout: Duration::ZERO,
             maxclients: 10_000,
@@ -76,6 +79,7 @@ impl Config {
                 ),
             ),
             ("proto-max-bulk-len", self.proto_max_bulk_len.to_string()),
+            ("client-query-buffer-limit", self.query_buffer_limit.to_string()),
             ("databases", self.databases.to_string()),
             ("timeout", self.idle_timeout.as_secs().to_string()),
             ("maxclients", self.maxclients.to_string()),
@@ -117,9 +121,13 @@ impl Config {
                 *self = next;
                 Ok(())
             }
-            "proto-max-bulk-len" => match parse_memory(value) {
+            "proto-max-bulk-len" | "client-query-buffer-limit" => match parse_memory(value) {
                 Some(n) if n >= 1024 * 1024 => {
-                    self.proto_max_bulk_len = n as usize;
+                    let field = match name {
+                        "proto-max-bulk-len" => &mut self.proto_max_bulk_len,
+                        _ => &mut self.query_buffer_limit,
+                    };
+                    *field = n as usize;
                     Ok(())
                 }
                 Some(_) => Err(invalid("argument must be between 1048576 and 9223372036854775807 inclusive")),

@@ -21,6 +21,9 @@ pub enum Request {
     Command(Vec<Bytes>),
     /// A protocol error; Redis replies `-ERR Protocol error: …` and closes.
     Invalid(&'static str, Option<u8>),
+    /// The command being received would pass `client-query-buffer-limit`;
+    /// Redis closes such a client without a reply.
+    TooBig,
 }
 
 impl Request {
@@ -37,6 +40,8 @@ impl Request {
 struct Multibulk {
     remaining: usize,
     args: Vec<Bytes>,
+    /// The arguments' bytes so far.
+    bytes: usize,
     bulk_len: Option<usize>,
 }
 
@@ -44,13 +49,22 @@ struct Multibulk {
 #[derive(Debug)]
 pub struct RequestDecoder {
     max_bulk_len: usize,
+    max_query: usize,
     partial: Option<Multibulk>,
     failed: bool,
 }
 
+/// Redis' default `client-query-buffer-limit`.
+pub const QUERY_LIMIT_DEFAULT: usize = 1 << 30;
+
 impl RequestDecoder {
     pub fn new(max_bulk_len: usize) -> Self {
-        RequestDecoder { max_bulk_len, partial: None, failed: false }
+        RequestDecoder { max_bulk_len, max_query: QUERY_LIMIT_DEFAULT, partial: None, failed: false }
+    }
+
+    /// The most one command may hold (Redis' `client-query-buffer-limit`).
+    pub fn query_limit(self, max_query: usize) -> Self {
+        RequestDecoder { max_query, ..self }
     }
 
     fn fail(&mut self, reason: &'static str, got: Option<u8>) -> Option<Request> {
@@ -92,13 +106,17 @@ impl RequestDecoder {
                             continue;
                         }
                         let n = n as usize;
-                        self.partial =
-                            Some(Multibulk { remaining: n, args: Vec::with_capacity(n.min(1024)), bulk_len: None });
+                        self.partial = Some(Multibulk {
+                            remaining: n,
+                            args: Vec::with_capacity(n.min(1024)),
+                            bytes: 0,
+                            bulk_len: None,
+                        });
                     }
                     _ => return self.fail("invalid multibulk length", None),
                 }
             }
-            let max_bulk_len = self.max_bulk_len;
+            let (max_bulk_len, max_query) = (self.max_bulk_len, self.max_query);
             let mb = self.partial.as_mut().expect("partial multibulk");
             while mb.remaining > 0 {
                 let len = match mb.bulk_len {
@@ -123,10 +141,16 @@ impl RequestDecoder {
                         len
                     }
                 };
+                if mb.bytes + len > max_query {
+                    self.failed = true;
+                    self.partial = None;
+                    return Some(Request::TooBig);
+                }
                 if buf.len() < len + 2 {
                     buf.reserve(len + 2 - buf.len());
                     return None;
                 }
+                mb.bytes += len;
                 mb.args.push(buf.split_to(len).freeze());
                 buf.advance(2);
                 mb.bulk_len = None;
@@ -285,6 +309,18 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(all(input), vec![expected], "input {:?}", String::from_utf8_lossy(input));
         }
+    }
+
+    #[test]
+    fn a_command_over_the_query_limit_is_refused_before_it_is_buffered() {
+        let mut d = RequestDecoder::new(1 << 20).query_limit(1000);
+        let mut buf = BytesMut::from(&b"*3\r\n$600\r\n"[..]);
+        buf.extend_from_slice(&[b'a'; 600]);
+        buf.extend_from_slice(b"\r\n$600\r\n");
+        assert_eq!(d.next(&mut buf), Some(Request::TooBig));
+        assert_eq!(d.next(&mut buf), None);
+        let mut d = RequestDecoder::new(1 << 20).query_limit(1000);
+        assert_eq!(d.next(&mut BytesMut::from(&b"*1\r\n$4\r\nPING\r\n"[..])), Some(cmd(&["PING"])));
     }
 
     #[test]

@@ -51,6 +51,8 @@ where
 enum Step {
     Command(Vec<Bytes>),
     Invalid(String),
+    /// A command over `client-query-buffer-limit`: close, no reply.
+    TooBig,
     /// The end of an EXEC's queued commands: their replies go out as one array.
     ExecEnd,
 }
@@ -216,6 +218,10 @@ impl Session {
                 Step::Invalid(text) => {
                     self.reply(Reply::Error(text));
                     self.close_after_reply(ctx);
+                }
+                Step::TooBig => {
+                    tracing::warn!(client = self.id, addr = %self.peer, "closing client that reached max query buffer length");
+                    self.close_now(ctx);
                 }
                 Step::ExecEnd => {
                     let replies = self.exec_replies.take().unwrap_or_default();
@@ -391,7 +397,9 @@ impl Actor for Session {
             }
             act.arm_idle_check(ctx);
             let read = act.read.take().expect("read half");
-            let decoder = PipelineDecoder(RequestDecoder::new(act.settings.proto_max_bulk_len));
+            let decoder = PipelineDecoder(
+                RequestDecoder::new(act.settings.proto_max_bulk_len).query_limit(act.settings.query_buffer_limit),
+            );
             // Small to start: most connections are idle subscribers; it grows
             // (and stays grown) for clients that pipeline.
             ctx.add_stream(FramedRead::with_capacity(read, decoder, 1024));
@@ -414,6 +422,7 @@ impl StreamHandler<Result<Vec<Request>, std::io::Error>> for Session {
             self.queue.push_back(match request {
                 Request::Command(args) => Step::Command(args),
                 Request::Invalid(reason, got) => Step::Invalid(Request::error_text(reason, got)),
+                Request::TooBig => Step::TooBig,
             });
         }
         self.pump(ctx);

@@ -31,6 +31,23 @@ impl Server {
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+
+    /// (current, peak) resident bytes of a server running as a child process.
+    pub fn rss(&self) -> (u64, u64) {
+        let pid = self.child.as_ref().expect("a child process").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+        let field = |name: &str| -> u64 {
+            let line = status.lines().find(|l| l.starts_with(name)).expect("status field");
+            line.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).expect("kB") * 1024
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Waits for the child process to exit by itself; its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut child = self.child.take().expect("a child process");
+        child.wait().expect("wait").code()
+    }
 }
 
 impl Drop for Server {
@@ -76,8 +93,14 @@ pub fn redis_on(port: u16) -> Server {
 /// Starts the `herald` binary as its own process (so a test can kill and
 /// restart it). Only for this package's tests, where Cargo builds it.
 pub fn herald_process_on(port: u16) -> Server {
+    herald_process_with(port, &[])
+}
+
+/// The same, with extra command-line flags.
+pub fn herald_process_with(port: u16, flags: &[&str]) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--port", &port.to_string()])
+        .args(flags)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .spawn()

@@ -1,0 +1,80 @@
+//! Hostile and broken clients: Herald's memory stays bounded, the offenders
+//! are disconnected, everyone else is served throughout (SPEC §7).
+
+mod support;
+
+use support::{free_port, herald_process_with, Conn};
+
+const MIB: u64 = 1 << 20;
+
+/// 200 MiB published at a subscriber that never reads: it is dropped at its
+/// 32 MiB output limit, Herald's peak RSS stays near that limit, and a
+/// second subscriber and a bystander are served all along.
+#[test]
+fn flood_at_a_never_reading_subscriber_is_bounded_by_its_output_limit() {
+    let h = herald_process_with(free_port(), &["--pubsub-output-limit", "32mb 8mb 60"]);
+    let (_, before) = h.rss();
+    let mut stuck = Conn::open(h.port);
+    assert!(stuck.cmd(&["SUBSCRIBE", "flood"]).starts_with(b"*3\r\n$9\r\nsubscribe"));
+    let mut reader = Conn::open(h.port);
+    reader.cmd(&["SUBSCRIBE", "flood"]);
+    let mut bystander = Conn::open(h.port);
+
+    let payload = vec![b'x'; 64 * 1024];
+    let total = 3200; // 200 MiB
+    let reader_thread = std::thread::spawn(move || {
+        for i in 0..total {
+            let frame = reader.frame();
+            assert!(frame.len() > 64 * 1024, "message {i} truncated");
+        }
+    });
+    let mut publisher = Conn::open(h.port);
+    let mut last = Vec::new();
+    for i in 0..total {
+        publisher.send_cmd(&[b"PUBLISH", b"flood", &payload]);
+        last = publisher.frame().to_vec();
+        if i % 400 == 0 {
+            assert_eq!(bystander.cmd(&["PING"]).as_ref(), b"+PONG\r\n", "bystander served during the flood");
+        }
+    }
+    reader_thread.join().expect("the reading subscriber got all 3200 messages");
+    assert_eq!(last, b":1\r\n", "the stuck subscriber was dropped");
+    let received = stuck.read_to_eof();
+    assert!((received.len() as u64) < 64 * MIB, "stuck subscriber got {} bytes", received.len());
+
+    let (_, peak) = h.rss();
+    let grown = peak.saturating_sub(before);
+    eprintln!("flood: peak RSS {} MiB (grew {} MiB from {} MiB)", peak / MIB, grown / MIB, before / MIB);
+    // The 32 MiB limit, plus messages in flight to the reader and allocator slack.
+    assert!(grown < 32 * MIB + 32 * MIB, "peak RSS grew by {} MiB", grown / MIB);
+}
+
+/// A 1 GiB bulk header is refused at once in Redis' words, before any of it
+/// is buffered; one just under the query-buffer limit is dropped when the
+/// command passes the limit. Others keep being served.
+#[test]
+fn huge_bulk_headers_are_refused_without_buffering() {
+    let h = herald_process_with(free_port(), &[]);
+    let (_, before) = h.rss();
+    let mut bystander = Conn::open(h.port);
+
+    let mut huge = Conn::open(h.port);
+    huge.send(b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$1073741824\r\n");
+    huge.send(&vec![b'y'; 1 << 20]);
+    let got = huge.read_to_eof();
+    assert_eq!(got, b"-ERR Protocol error: invalid bulk length\r\n");
+
+    let mut admin = Conn::open(h.port);
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "client-query-buffer-limit", "1mb"]).as_ref(), b"+OK\r\n");
+    let mut greedy = Conn::open(h.port);
+    let arg = vec![b'z'; 600 * 1024];
+    greedy.send(format!("*3\r\n${}\r\n", arg.len()).as_bytes());
+    greedy.send(&arg);
+    // The second header would take the command past 1 MiB.
+    greedy.send(format!("\r\n${}\r\n", arg.len()).as_bytes());
+    assert!(greedy.read_to_eof().is_empty(), "closed without a reply, as Redis");
+
+    assert_eq!(bystander.cmd(&["PING"]).as_ref(), b"+PONG\r\n");
+    let (_, peak) = h.rss();
+    assert!(peak.saturating_sub(before) < 16 * MIB, "peak RSS grew by {} MiB", (peak - before) / MIB);
+}

@@ -54,5 +54,19 @@ fn main() -> std::io::Result<()> {
     let config = config_from(&args).map_err(std::io::Error::other)?;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listener = std::net::TcpListener::bind((config.bind.as_str(), config.port))?;
-    herald::server::run_tcp(listener, config, threads)
+    herald::server::run_tcp_until(listener, config, threads, stop_signal())
+}
+
+/// SIGTERM or SIGINT: shut down gracefully.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::warn!("could not install signal handlers; stop with SHUTDOWN");
+        return std::future::pending().await;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = name, "received; shutting down");
 }

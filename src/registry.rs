@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 
 use crate::broker::ClientId;
 use crate::config::Config;
-use crate::session::{Describe, Kill, Session, SettingsChanged};
+use crate::session::{Describe, Drain, Kill, Session, SettingsChanged};
 
 /// What CLIENT LIST shows of one connection.
 #[derive(Debug, Clone, Default)]
@@ -196,5 +196,19 @@ impl Handler<GetStats> for ClientRegistry {
     type Result = MessageResult<GetStats>;
     fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
         MessageResult(RegistryStats { connected: self.sessions.len(), total_connections: self.total_connections })
+    }
+}
+
+/// Shutdown: every session writes what it has queued and closes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DrainAll;
+
+impl Handler<DrainAll> for ClientRegistry {
+    type Result = ();
+    fn handle(&mut self, _: DrainAll, _: &mut Context<Self>) {
+        for addr in self.sessions.values() {
+            addr.do_send(Drain);
+        }
     }
 }

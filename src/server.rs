@@ -2,12 +2,16 @@
 //! between production (tokio TCP, sessions spread over arbiters) and the
 //! simulator (turmoil TCP, one host): both hand streams to [`Server::accept`].
 
+use std::future::Future;
+use std::time::Duration;
+
 use actix::Addr;
 use actix_rt::{Arbiter, System};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::broker::{Broker, ClientId, Placement};
 use crate::config::Config;
+use crate::registry::DrainAll;
 use crate::session::{Origin, Session};
 
 /// A running broker plus the counter that names new connections.
@@ -63,9 +67,25 @@ impl Server {
     }
 }
 
-/// Runs Herald on `listener` with `threads` worker arbiters until the
-/// process ends: the production entry point (and the integration tests').
+/// How long a shutdown waits for clients to take what was queued for them.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Runs Herald on `listener` with `threads` worker arbiters until SHUTDOWN:
+/// the integration tests' entry point.
 pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) -> std::io::Result<()> {
+    run_tcp_until(listener, config, threads, std::future::pending())
+}
+
+/// Runs Herald until SHUTDOWN or until `stop` completes (the binary passes
+/// SIGTERM/SIGINT), then shuts down gracefully: stops accepting, lets every
+/// client's queued output drain (up to [`SHUTDOWN_DEADLINE`]), closes them
+/// and returns.
+pub fn run_tcp_until(
+    listener: std::net::TcpListener,
+    config: Config,
+    threads: usize,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let system = System::new();
     let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
@@ -75,13 +95,19 @@ pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) 
         tracing::info!(local = %listener.local_addr()?, threads, "Herald ready to accept connections");
         let keepalive = config.tcp_keepalive;
         let mut server = Server::start(config, Placement::Arbiters(handles));
+        let broker = server.broker.clone();
+        let mut stop = std::pin::pin!(stop);
         loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                },
+                _ = &mut stop => break,
+                _ = broker.shutdown.notified() => break,
             };
             let _ = stream.set_nodelay(true);
             if !keepalive.is_zero() {
@@ -91,5 +117,16 @@ pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) 
             let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
             server.accept(stream, peer.to_string(), local);
         }
+        drop(listener);
+        tracing::info!("shutting down: no new connections; flushing clients");
+        let _ = broker.clients.send(DrainAll).await;
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, broker.census.all_gone()).await.is_err() {
+            tracing::warn!("shutdown deadline passed with output still queued; closing anyway");
+        }
+        tracing::info!("Herald is now ready to exit, bye bye...");
+        for arbiter in arbiters {
+            arbiter.stop();
+        }
+        Ok(())
     })
 }

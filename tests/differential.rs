@@ -189,6 +189,13 @@ fn multi_exec() {
         c> DISCARD
         c> WATCH k
         c> UNWATCH
+        c> MULTI
+        c> SHUTDOWN
+        c> WATCH k
+        c> EXEC
+        c> SHUTDOWN ABORT
+        c> SHUTDOWN SAVE NOSAVE
+        c> SHUTDOWN bogus
         ",
     );
 }

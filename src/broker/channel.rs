@@ -34,7 +34,7 @@ impl Actor for ChannelActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        Census::leave(&self.census.channels);
+        self.census.leave(&self.census.channels);
     }
 }
 

@@ -184,6 +184,11 @@ pub struct Census {
     /// PSUBSCRIBE is confirmed, lowered after a PUNSUBSCRIBE is sent. While
     /// it is zero no pattern can match, and PUBLISH skips the pattern index.
     pub patterns: AtomicUsize,
+    /// Connections' writer tasks still running (they outlive their session
+    /// while they flush what it queued).
+    pub writers: AtomicUsize,
+    /// Signalled whenever something leaves.
+    pub left: tokio::sync::Notify,
 }
 
 impl Census {
@@ -191,8 +196,20 @@ impl Census {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn leave(counter: &AtomicUsize) {
+    pub fn leave(&self, counter: &AtomicUsize) {
         counter.fetch_sub(1, Ordering::Relaxed);
+        self.left.notify_waiters();
+    }
+
+    /// Waits until every session has ended and flushed its output.
+    pub async fn all_gone(&self) {
+        loop {
+            let signal = self.left.notified();
+            if self.sessions.load(Ordering::Relaxed) == 0 && self.writers.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            signal.await;
+        }
     }
 }
 
@@ -204,6 +221,8 @@ pub struct Broker {
     pub patterns: Addr<PatternIndex>,
     pub clients: Addr<ClientRegistry>,
     pub census: Arc<Census>,
+    /// SHUTDOWN asks the accept loop to stop (see `server::run_tcp_until`).
+    pub shutdown: Arc<tokio::sync::Notify>,
 }
 
 impl Broker {
@@ -221,7 +240,8 @@ impl Broker {
             .collect();
         let patterns = placement.start(0, |_| PatternIndex::new());
         let clients = placement.start(0, move |_| ClientRegistry::new(config));
-        Broker { directories: directories.into(), postmen, patterns, clients, census }
+        let shutdown = Arc::new(tokio::sync::Notify::new());
+        Broker { directories: directories.into(), postmen, patterns, clients, census, shutdown }
     }
 
     /// Registers a pattern subscription (see [`Census::patterns`]).

@@ -10,6 +10,7 @@ pub mod keyspace;
 pub mod multi;
 pub mod publish;
 pub mod pubsub;
+pub mod shutdown;
 pub mod subscribe;
 
 use actix::Context;
@@ -88,6 +89,7 @@ pub fn table() -> &'static [Spec] {
         all.push(config::spec());
         all.extend(keyspace::specs());
         all.extend(multi::specs());
+        all.extend(shutdown::specs());
         all
     })
 }
@@ -150,6 +152,9 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
         );
     }
     if let Some(multi) = &mut session.multi {
+        if spec.flags.contains(&"no_multi") && !matches!(name.as_str(), "multi" | "watch") {
+            return reject(session, "ERR Command not allowed inside a transaction".into());
+        }
         if !matches!(name.as_str(), "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             multi.queued.push(args);
             session.reply(crate::protocol::Reply::Simple("QUEUED"));

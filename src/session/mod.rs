@@ -113,7 +113,7 @@ impl Session {
         Session::create(move |ctx| {
             crate::broker::unbounded_mailbox(ctx);
             let me = ctx.address();
-            let out = Output::start(Box::new(write), move || me.do_send(WriterFailed));
+            let out = Output::start(Box::new(write), broker.census.clone(), move || me.do_send(WriterFailed));
             let now = Instant::now();
             let Origin { id, peer, local, slot } = origin;
             Session {
@@ -407,7 +407,7 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        Census::leave(&self.broker.census.sessions);
+        self.broker.census.leave(&self.broker.census.sessions);
         self.drop_subscriptions();
         self.broker.clients.do_send(Deregister(self.id));
         self.out.close();
@@ -450,6 +450,18 @@ impl Handler<Describe> for Session {
     type Result = MessageResult<Describe>;
     fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.info())
+    }
+}
+
+/// Shutdown: write what is queued, then close.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+impl Handler<Drain> for Session {
+    type Result = ();
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
+        self.close_after_reply(ctx);
     }
 }
 

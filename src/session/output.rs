@@ -13,7 +13,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::broker::Census;
 use crate::config::OutputLimit;
+use std::sync::Arc;
 
 /// How many queued chunks one vectored write takes at most.
 const BATCH: usize = 64;
@@ -46,10 +48,18 @@ pub enum OverLimit {
 impl Output {
     /// Starts the writer task on the current thread. `on_error` runs if a
     /// write fails (the peer is gone).
-    pub fn start(write: Box<dyn AsyncWrite + Unpin>, on_error: impl FnOnce() + 'static) -> Output {
+    pub fn start(write: Box<dyn AsyncWrite + Unpin>, census: Arc<Census>, on_error: impl FnOnce() + 'static) -> Output {
         let queue = Rc::new(RefCell::new(Queue::default()));
         let wake = Rc::new(Notify::new());
-        let writer = tokio::task::spawn_local(write_loop(queue.clone(), wake.clone(), write, on_error));
+        Census::arrive(&census.writers);
+        let counted = Counted(census);
+        let writer = tokio::task::spawn_local({
+            let (queue, wake) = (queue.clone(), wake.clone());
+            async move {
+                let _counted = counted;
+                write_loop(queue, wake, write, on_error).await
+            }
+        });
         Output { queue, wake, writer, over_soft_since: None }
     }
 
@@ -106,6 +116,15 @@ impl Output {
 
     pub fn is_closed(&self) -> bool {
         self.queue.borrow().closed
+    }
+}
+
+/// Counts a writer task in the census until it ends (or is aborted).
+struct Counted(Arc<Census>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.leave(&self.0.writers);
     }
 }
 

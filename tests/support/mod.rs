@@ -32,9 +32,13 @@ impl Server {
         format!("127.0.0.1:{}", self.port)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a child process").id()
+    }
+
     /// (current, peak) resident bytes of a server running as a child process.
     pub fn rss(&self) -> (u64, u64) {
-        let pid = self.child.as_ref().expect("a child process").id();
+        let pid = self.pid();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
         let field = |name: &str| -> u64 {
             let line = status.lines().find(|l| l.starts_with(name)).expect("status field");

@@ -41,6 +41,13 @@ pub struct Config {
     /// zero: off), so peers that vanished without closing are found even
     /// when nothing is written to them. Applies to new connections.
     pub tcp_keepalive: Duration,
+    /// The default user's password (Redis' `requirepass`).
+    pub requirepass: Option<String>,
+    /// ACL users, one `name rule rule…` each (Redis' `user` directive).
+    pub users: Vec<String>,
+    /// With no password on the default user, refuse clients not on the
+    /// loopback interface (Redis' `protected-mode`).
+    pub protected_mode: bool,
 }
 
 impl Default for Config {
@@ -56,6 +63,9 @@ impl Default for Config {
             idle_timeout: Duration::ZERO,
             maxclients: 10_000,
             tcp_keepalive: Duration::from_secs(300),
+            requirepass: None,
+            users: Vec::new(),
+            protected_mode: true,
         }
     }
 }
@@ -84,6 +94,8 @@ impl Config {
             ("timeout", self.idle_timeout.as_secs().to_string()),
             ("maxclients", self.maxclients.to_string()),
             ("tcp-keepalive", self.tcp_keepalive.as_secs().to_string()),
+            ("requirepass", self.requirepass.clone().unwrap_or_default()),
+            ("protected-mode", if self.protected_mode { "yes" } else { "no" }.into()),
             ("save", String::new()),
             ("appendonly", "no".into()),
         ]
@@ -154,6 +166,18 @@ impl Config {
                 }
                 Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
             },
+            "requirepass" => {
+                self.requirepass = (!value.is_empty()).then(|| value.to_string());
+                Ok(())
+            }
+            "protected-mode" => {
+                self.protected_mode = match value.to_ascii_lowercase().as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err(invalid("argument must be 'yes' or 'no'")),
+                };
+                Ok(())
+            }
             "bind" | "port" | "databases" => Err(invalid("can't set immutable config")),
             "save" | "appendonly" => Ok(()),
             _ => Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),

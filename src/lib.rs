@@ -3,6 +3,7 @@
 //! Start with [`server`] (how connections become [`session::Session`]s),
 //! then [`cmd`] (what each command does) and [`broker`] (where messages go).
 
+pub mod acl;
 pub mod broker;
 pub mod cmd;
 pub mod config;

@@ -28,6 +28,17 @@ struct Args {
     /// Refuse connections beyond this many, as Redis' `maxclients`.
     #[arg(long, default_value_t = 10_000, env = "HERALD_MAXCLIENTS")]
     maxclients: usize,
+    /// Password of the default user (Redis' `requirepass`).
+    #[arg(long, env = "HERALD_REQUIREPASS")]
+    requirepass: Option<String>,
+    /// An ACL user as Redis' `user` directive, e.g.
+    /// "alice on >secret &news:* +@pubsub"; repeat for more.
+    #[arg(long = "user")]
+    users: Vec<String>,
+    /// "yes": with no password on the default user, refuse clients that are
+    /// not on the loopback interface, as Redis does.
+    #[arg(long, default_value = "yes", env = "HERALD_PROTECTED_MODE")]
+    protected_mode: String,
 }
 
 fn config_from(args: &Args) -> Result<Config, String> {
@@ -39,6 +50,10 @@ fn config_from(args: &Args) -> Result<Config, String> {
         ..Config::default()
     };
     config.set("client-output-buffer-limit", &format!("pubsub {}", args.pubsub_output_limit))?;
+    config.set("protected-mode", &args.protected_mode)?;
+    config.requirepass = args.requirepass.clone();
+    config.users = args.users.clone();
+    herald::acl::Users::new(config.requirepass.as_deref(), &config.users)?;
     Ok(config)
 }
 

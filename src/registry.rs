@@ -2,12 +2,16 @@
 //! runtime settings every session follows.
 
 use actix::prelude::*;
+use bytes::Bytes;
 use futures_util::future::join_all;
 use indexmap::IndexMap;
 
+use std::sync::Arc;
+
+use crate::acl::{User, Users};
 use crate::broker::ClientId;
 use crate::config::Config;
-use crate::session::{Describe, Drain, Kill, Session, SettingsChanged};
+use crate::session::{Describe, Drain, Kill, Session, SettingsChanged, UserChanged};
 
 /// What CLIENT LIST shows of one connection.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +33,7 @@ pub struct ClientInfo {
     pub resp: u8,
     pub lib_name: String,
     pub lib_ver: String,
+    pub user: String,
 }
 
 impl ClientInfo {
@@ -39,7 +44,7 @@ impl ClientInfo {
         format!(
             "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
              multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} \
-             events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+             events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
             self.id,
             self.addr,
             self.laddr,
@@ -55,6 +60,7 @@ impl ClientInfo {
             self.omem,
             self.omem,
             self.cmd,
+            self.user,
             self.resp,
             self.lib_name,
             self.lib_ver
@@ -66,17 +72,34 @@ impl ClientInfo {
     }
 }
 
-/// Holds every session's address and the runtime settings.
+/// Holds every session's address, the runtime settings and the ACL users.
 pub struct ClientRegistry {
     config: Config,
+    users: Users,
     sessions: IndexMap<ClientId, Addr<Session>>,
     total_connections: u64,
 }
 
 impl ClientRegistry {
-    pub fn new(config: Config) -> Self {
-        ClientRegistry { config, sessions: IndexMap::new(), total_connections: 0 }
+    /// Fails if the configuration's users do not parse.
+    pub fn new(config: Config) -> Result<Self, String> {
+        let users = Users::new(config.requirepass.as_deref(), &config.users)?;
+        Ok(ClientRegistry { config, users, sessions: IndexMap::new(), total_connections: 0 })
     }
+
+    /// Tells every session that `name` changed (`None`: it was deleted).
+    fn announce(&self, name: &str, user: Option<Arc<User>>) {
+        for addr in self.sessions.values() {
+            addr.do_send(UserChanged { name: name.into(), user: user.clone() });
+        }
+    }
+}
+
+/// What a new session starts with.
+pub struct Registered {
+    pub settings: Config,
+    /// The default user, which a connection is until it authenticates.
+    pub default_user: Arc<User>,
 }
 
 impl Actor for ClientRegistry {
@@ -86,7 +109,7 @@ impl Actor for ClientRegistry {
 /// A new session; answers the settings it must follow, or `None` if
 /// `maxclients` sessions are already connected (it is then not registered).
 #[derive(Message)]
-#[rtype(result = "Option<Config>")]
+#[rtype(result = "Option<Registered>")]
 pub struct Register {
     pub id: ClientId,
     pub addr: Addr<Session>,
@@ -135,7 +158,8 @@ impl Handler<Register> for ClientRegistry {
             return MessageResult(None);
         }
         self.sessions.insert(msg.id, msg.addr);
-        MessageResult(Some(self.config.clone()))
+        let default_user = self.users.get("default").expect("the default user always exists").clone();
+        MessageResult(Some(Registered { settings: self.config.clone(), default_user }))
     }
 }
 
@@ -184,9 +208,14 @@ impl Handler<SetConfig> for ClientRegistry {
         for (name, value) in &pairs {
             next.set(name, value)?;
         }
+        let password_changed = next.requirepass != self.config.requirepass;
         self.config = next;
         for addr in self.sessions.values() {
             addr.do_send(SettingsChanged(self.config.clone()));
+        }
+        if password_changed {
+            let user = self.users.set_requirepass(self.config.requirepass.as_deref().unwrap_or(""));
+            self.announce("default", Some(user));
         }
         Ok(())
     }
@@ -210,5 +239,80 @@ impl Handler<DrainAll> for ClientRegistry {
         for addr in self.sessions.values() {
             addr.do_send(Drain);
         }
+    }
+}
+
+/// AUTH: the user, if the password is right and the user is on.
+#[derive(Message)]
+#[rtype(result = "Option<Arc<User>>")]
+pub struct Authenticate {
+    pub user: String,
+    pub password: Bytes,
+}
+
+impl Handler<Authenticate> for ClientRegistry {
+    type Result = Option<Arc<User>>;
+    fn handle(&mut self, msg: Authenticate, _: &mut Context<Self>) -> Self::Result {
+        self.users.get(&msg.user).filter(|u| u.accepts(&msg.password)).cloned()
+    }
+}
+
+/// ACL SETUSER: all the rules or none.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct SetUser {
+    pub name: String,
+    pub rules: Vec<String>,
+}
+
+impl Handler<SetUser> for ClientRegistry {
+    type Result = Result<(), String>;
+    fn handle(&mut self, msg: SetUser, _: &mut Context<Self>) -> Self::Result {
+        let mut users = self.users.clone();
+        let user = users.set(&msg.name, msg.rules.iter().map(String::as_str))?;
+        self.users = users;
+        self.announce(&msg.name, Some(user));
+        Ok(())
+    }
+}
+
+/// ACL DELUSER: answers how many existed; their clients are disconnected.
+#[derive(Message)]
+#[rtype(result = "Result<usize, String>")]
+pub struct DeleteUsers(pub Vec<String>);
+
+impl Handler<DeleteUsers> for ClientRegistry {
+    type Result = Result<usize, String>;
+    fn handle(&mut self, DeleteUsers(names): DeleteUsers, _: &mut Context<Self>) -> Self::Result {
+        if names.iter().any(|n| n == "default") {
+            return Err("ERR The 'default' user cannot be removed".into());
+        }
+        let mut n = 0;
+        for name in names {
+            if self.users.remove(&name) {
+                n += 1;
+                self.announce(&name, None);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// ACL LIST (as lines) or ACL USERS (names).
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct ListUsers {
+    pub names_only: bool,
+}
+
+impl Handler<ListUsers> for ClientRegistry {
+    type Result = MessageResult<ListUsers>;
+    fn handle(&mut self, msg: ListUsers, _: &mut Context<Self>) -> Self::Result {
+        let users = self.users.all();
+        MessageResult(if msg.names_only {
+            users.map(|u| u.name.clone()).collect()
+        } else {
+            users.map(|u| u.describe()).collect()
+        })
     }
 }

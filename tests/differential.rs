@@ -244,3 +244,66 @@ fn pipelined_publishes_and_inline_commands() {
 fn newlines_in_echoed_arguments_stay_on_one_line() {
     same_as_redis(r"c> raw 2| *2\r\n$4\r\na\r\nb\r\n$3\r\nx\ny\r\nPING\r\n");
 }
+
+#[test]
+fn acl_users_commands_and_channels() {
+    same_as_redis(
+        r#"
+        a> ACL SETUSER alice on >pw &news:* +@pubsub
+        a> ACL SETUSER bob
+        a> ACL SETUSER carol on nopass allchannels +publish -@all +subscribe ~k*
+        a> ACL LIST
+        a> ACL USERS
+        a> ACL WHOAMI
+        a> ACL SETUSER eve bogus
+        a> ACL SETUSER eve +nosuchcommand
+        a> ACL DELUSER default
+        u> AUTH alice wrong
+        u> AUTH nobody pw
+        u> AUTH bob anything
+        u> AUTH alice pw
+        u> PING
+        u> ACL WHOAMI
+        u> PUBLISH other x
+        u> PUBLISH news:1 x
+        u> SUBSCRIBE news:1 other
+        u> PSUBSCRIBE news:1*
+        u> PSUBSCRIBE news:*
+        p> PUBLISH news:2 hello
+        u> read 1
+        u> PUNSUBSCRIBE
+        u> SUBSCRIBE news:3
+        a> ACL SETUSER alice resetchannels &sports
+        u> eof
+        v> HELLO 3 AUTH alice pw
+        v> SUBSCRIBE sports
+        a> ACL DELUSER alice nobody
+        v> eof
+        c> AUTH carol x
+        c> PUBLISH a b
+        c> CLIENT LIST
+        "#,
+    );
+}
+
+#[test]
+fn requirepass_and_noauth() {
+    same_as_redis(
+        r#"
+        a> AUTH something
+        a> CONFIG SET requirepass secret
+        n> PING
+        n> PUBLISH c m
+        n> HELLO 3
+        n> AUTH wrong
+        n> AUTH secret
+        n> PING
+        n> RESET
+        n> PING
+        m> HELLO 3 AUTH default secret
+        m> PING
+        a> CONFIG SET requirepass ""
+        a> AUTH x
+        "#,
+    );
+}

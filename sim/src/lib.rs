@@ -161,8 +161,10 @@ pub fn add_server(sim: &mut turmoil::Sim<'_>) {
     add_server_with(sim, Config::default());
 }
 
-/// The Herald host with its own settings.
+/// The Herald host with its own settings. Protected mode is off: the
+/// simulated clients are other hosts, as if on a private network.
 pub fn add_server_with(sim: &mut turmoil::Sim<'_>, config: Config) {
+    let config = Config { protected_mode: false, ..config };
     sim.host("herald", move || {
         let config = config.clone();
         async move {

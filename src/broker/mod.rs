@@ -239,7 +239,7 @@ impl Broker {
             })
             .collect();
         let patterns = placement.start(0, |_| PatternIndex::new());
-        let clients = placement.start(0, move |_| ClientRegistry::new(config));
+        let clients = placement.start(0, move |_| ClientRegistry::new(config).expect("users checked at startup"));
         let shutdown = Arc::new(tokio::sync::Notify::new());
         Broker { directories: directories.into(), postmen, patterns, clients, census, shutdown }
     }

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use super::Spec;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
-use crate::session::{Flow, Session};
+use crate::registry::Authenticate;
+use crate::session::{wait_for, Flow, Session};
 
 /// The Redis release whose replies Herald matches.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -101,13 +102,19 @@ pub fn valid_client_name(name: &[u8]) -> bool {
     name.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }
 
-/// Checks credentials against the default user, which has no password.
-fn authenticate(s: &mut Session, user: &[u8], _password: &[u8]) -> bool {
-    if user == b"default" {
-        return true;
-    }
-    s.error("WRONGPASS invalid username-password pair or user is disabled.");
-    false
+/// Checks `user`/`password` with the registry, then runs `then` if they
+/// are right (the connection is that user from then on).
+fn authenticate(s: &mut Session, user: &[u8], password: Bytes, then: impl FnOnce(&mut Session) + 'static) -> Flow {
+    let user = String::from_utf8_lossy(user).into_owned();
+    let check = s.broker.clients.send(Authenticate { user, password });
+    wait_for(check, move |found, s: &mut Session, _| match found {
+        Ok(Some(user)) => {
+            s.authenticated = true;
+            s.set_user(user);
+            then(s);
+        }
+        _ => s.error("WRONGPASS invalid username-password pair or user is disabled."),
+    })
 }
 
 fn hello(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
@@ -141,45 +148,56 @@ fn hello(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
             return Flow::Done;
         }
     }
-    if let Some((user, password)) = credentials {
-        if !authenticate(s, &user, &password) {
-            return Flow::Done;
-        }
-    }
-    if let Some(name) = name {
-        if !valid_client_name(&name) {
+    if let Some(name) = &name {
+        if !valid_client_name(name) {
             s.error("ERR Client names cannot contain spaces, newlines or special characters.");
             return Flow::Done;
         }
-        s.name = (!name.is_empty()).then_some(name);
     }
-    if let Some(v) = version {
-        s.resp3 = v == 3;
+    let greet = move |s: &mut Session| {
+        if let Some(name) = name {
+            s.name = (!name.is_empty()).then_some(name);
+        }
+        if let Some(v) = version {
+            s.resp3 = v == 3;
+        }
+        let proto = if s.resp3 { 3 } else { 2 };
+        s.reply(Reply::Map(vec![
+            (Reply::text("server"), Reply::text("redis")),
+            (Reply::text("version"), Reply::text(REDIS_VERSION)),
+            (Reply::text("proto"), Reply::Int(proto)),
+            (Reply::text("id"), Reply::Int(s.id as i64)),
+            (Reply::text("mode"), Reply::text("standalone")),
+            (Reply::text("role"), Reply::text("master")),
+            (Reply::text("modules"), Reply::Array(vec![])),
+        ]));
+    };
+    match credentials {
+        Some((user, password)) => authenticate(s, &user, password, greet),
+        None if !s.authenticated => {
+            s.error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO \
+                 AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
+                 version at the same time",
+            );
+            Flow::Done
+        }
+        None => {
+            greet(s);
+            Flow::Done
+        }
     }
-    let proto = if s.resp3 { 3 } else { 2 };
-    s.reply(Reply::Map(vec![
-        (Reply::text("server"), Reply::text("redis")),
-        (Reply::text("version"), Reply::text(REDIS_VERSION)),
-        (Reply::text("proto"), Reply::Int(proto)),
-        (Reply::text("id"), Reply::Int(s.id as i64)),
-        (Reply::text("mode"), Reply::text("standalone")),
-        (Reply::text("role"), Reply::text("master")),
-        (Reply::text("modules"), Reply::Array(vec![])),
-    ]));
-    Flow::Done
 }
 
 fn auth(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let ok = |s: &mut Session| s.reply(Reply::ok());
     match args.len() {
-        2 => s.error(
+        2 if s.default_user.nopass => s.error(
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
         ),
-        3 => {
-            if authenticate(s, &args[1], &args[2]) {
-                s.reply(Reply::ok());
-            }
-        }
+        2 => return authenticate(s, b"default", args[1].clone(), ok),
+        3 => return authenticate(s, &args[1], args[2].clone(), ok),
         _ => s.error("ERR syntax error"),
     }
     Flow::Done
@@ -206,6 +224,7 @@ fn quit(s: &mut Session, _: &[Bytes], ctx: &mut Context<Session>) -> Flow {
 
 fn reset(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
     s.multi = None;
+    s.log_in_as_default();
     s.drop_subscriptions();
     s.resp3 = false;
     s.db = 0;

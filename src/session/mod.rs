@@ -19,13 +19,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 
+use std::sync::Arc;
+
+use crate::acl::User;
 use crate::broker::directory::Unsubscribe;
 use crate::broker::{Broker, Census, ClientId, Deliver};
 use crate::cmd;
 use crate::config::Config;
 use crate::protocol::push::Kind;
 use crate::protocol::{PipelineDecoder, Reply, Request, RequestDecoder};
-use crate::registry::{ClientInfo, Deregister, Register};
+use crate::registry::{ClientInfo, Deregister, Register, Registered};
 use output::Output;
 use subscriptions::Subscriptions;
 
@@ -87,6 +90,15 @@ pub struct Session {
     pub lib_ver: String,
     pub db: u32,
     pub subs: Subscriptions,
+    /// Who this connection is (the default user until AUTH), and whether
+    /// it may run commands other than AUTH/HELLO yet.
+    pub user: Arc<User>,
+    pub authenticated: bool,
+    /// What RESET returns to.
+    pub default_user: Arc<User>,
+    /// Whether this user may PUBLISH and SPUBLISH (to channels it may use),
+    /// so pipelined runs can skip the per-command check.
+    may_publish: bool,
     pub multi: Option<Multi>,
     pub replies_off: bool,
     pub skip_next_reply: bool,
@@ -129,6 +141,10 @@ impl Session {
                 lib_ver: String::new(),
                 db: 0,
                 subs: Subscriptions::default(),
+                user: Arc::new(User::new("default")),
+                authenticated: false,
+                default_user: Arc::new(User::new("default")),
+                may_publish: false,
                 multi: None,
                 replies_off: false,
                 skip_next_reply: false,
@@ -248,6 +264,23 @@ impl Session {
             && !self.replies_off
             && !self.skip_next_reply
             && (self.resp3 || !self.subs.any())
+            && self.authenticated
+            && self.may_publish
+            && self.user.may_use_channel(&args[1], false)
+    }
+
+    /// Runs as `user` from now on.
+    pub fn set_user(&mut self, user: Arc<User>) {
+        let may = |name| cmd::lookup(name).is_some_and(|spec| user.may_run(name, spec.acl));
+        self.may_publish = may("publish") && may("spublish");
+        self.user = user;
+    }
+
+    /// A new connection's (and RESET's) identity: the default user,
+    /// authenticated if it needs no password.
+    pub fn log_in_as_default(&mut self) {
+        self.authenticated = self.default_user.nopass && self.default_user.enabled;
+        self.set_user(self.default_user.clone());
     }
 
     /// Queues an EXEC's commands to run next, replies collected.
@@ -361,6 +394,7 @@ impl Session {
             resp: if self.resp3 { 3 } else { 2 },
             lib_name: self.lib_name.clone(),
             lib_ver: self.lib_ver.clone(),
+            user: self.user.name.clone(),
         }
     }
 
@@ -387,7 +421,16 @@ impl Actor for Session {
         let register = self.broker.clients.send(Register { id: self.id, addr: ctx.address() });
         ctx.wait(actix::fut::wrap_future::<_, Self>(register).map(|settings, act, ctx| {
             match settings {
-                Ok(Some(settings)) => act.settings = settings,
+                Ok(Some(Registered { settings, default_user })) => {
+                    act.settings = settings;
+                    let refuse = act.settings.protected_mode && default_user.nopass && !is_loopback(&act.peer);
+                    act.default_user = default_user;
+                    act.log_in_as_default();
+                    if refuse {
+                        act.error(PROTECTED_MODE_DENIED);
+                        return act.close_after_reply(ctx);
+                    }
+                }
                 Ok(None) => {
                     // Redis answers before reading anything, then closes.
                     act.error("ERR max number of clients reached");
@@ -465,6 +508,39 @@ impl Handler<Drain> for Session {
     }
 }
 
+/// ACL SETUSER/DELUSER or CONFIG SET requirepass changed user `name`
+/// (`None`: deleted). Its clients follow the change; as in Redis 7, those
+/// deleted, or subscribed where they no longer may, are disconnected.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UserChanged {
+    pub name: String,
+    pub user: Option<Arc<User>>,
+}
+
+impl Handler<UserChanged> for Session {
+    type Result = ();
+    fn handle(&mut self, msg: UserChanged, ctx: &mut Context<Self>) {
+        if msg.name == "default" {
+            self.default_user = msg.user.clone().expect("the default user is never deleted");
+        }
+        if msg.name != self.user.name {
+            return;
+        }
+        let Some(user) = msg.user else {
+            return self.close_now(ctx);
+        };
+        let lost = [Kind::Channel, Kind::Shard, Kind::Pattern]
+            .into_iter()
+            .any(|kind| self.subs.names(kind).iter().any(|name| !user.may_use_channel(name, kind == Kind::Pattern)));
+        self.set_user(user);
+        if lost {
+            tracing::info!(client = self.id, addr = %self.peer, "disconnected: lost access to its subscriptions");
+            self.close_now(ctx);
+        }
+    }
+}
+
 /// CLIENT KILL: close without flushing.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -500,5 +576,17 @@ impl Handler<WriterFailed> for Session {
     type Result = ();
     fn handle(&mut self, _: WriterFailed, ctx: &mut Context<Self>) {
         self.close_now(ctx);
+    }
+}
+
+/// Redis' words for a refused non-loopback client in protected mode.
+const PROTECTED_MODE_DENIED: &str = "DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.";
+
+/// Whether a peer address (`ip:port`) is on the loopback interface. Peers
+/// that are not IP at all (the simulator's hosts) count as local.
+fn is_loopback(peer: &str) -> bool {
+    match peer.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback() || addr.ip().to_canonical().is_loopback(),
+        Err(_) => true,
     }
 }

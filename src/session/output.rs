@@ -136,12 +136,11 @@ async fn write_loop(
 ) {
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
-        loop {
+        let idle = || {
             let q = queue.borrow();
-            if !q.chunks.is_empty() || q.closed {
-                break;
-            }
-            drop(q);
+            q.chunks.is_empty() && !q.closed
+        };
+        while idle() {
             wake.notified().await;
         }
         // Let the session (and its neighbours on this thread) run once more

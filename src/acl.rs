@@ -1,0 +1,352 @@
+//! Users and what they may do: Redis 7's ACL rules, for the commands and
+//! channels Herald has. The table lives in the [`crate::registry`]; sessions
+//! hold a snapshot of their user and are told when it changes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::glob;
+
+/// One command rule, in the order given (`+@pubsub`, `-publish`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CommandRule {
+    /// `+name`, `+name|sub` or `+@category`.
+    Allow(String),
+    Deny(String),
+}
+
+/// A user: whether it may log in, with which passwords, and what it may run
+/// and publish or subscribe to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub enabled: bool,
+    pub nopass: bool,
+    /// SHA-256 of each password; the passwords themselves are never kept.
+    passwords: Vec<[u8; 32]>,
+    /// Whether rules start from every command (`+@all`) or from none.
+    all_commands: bool,
+    commands: Vec<CommandRule>,
+    all_channels: bool,
+    channels: Vec<Bytes>,
+    /// Key patterns: Herald keeps no keys, but ACL LIST shows them back.
+    keys: Vec<String>,
+}
+
+/// The error `ACL SETUSER` and the configuration give for a bad rule.
+pub fn rule_error(rule: &str, why: &str) -> String {
+    format!("ERR Error in ACL SETUSER modifier '{rule}': {why}")
+}
+
+impl User {
+    /// A new user as `ACL SETUSER name` makes it: off, no password, no
+    /// commands, no channels (Redis 7's `acl-pubsub-default resetchannels`).
+    pub fn new(name: &str) -> User {
+        User {
+            name: name.into(),
+            enabled: false,
+            nopass: false,
+            passwords: Vec::new(),
+            all_commands: false,
+            commands: Vec::new(),
+            all_channels: false,
+            channels: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// The default user: everything allowed; `requirepass` sets its password.
+    pub fn default_user(requirepass: Option<&str>) -> User {
+        let mut u = User::new("default");
+        for rule in ["on", "~*", "&*", "+@all"] {
+            u.apply(rule).expect("valid rule");
+        }
+        match requirepass {
+            Some(pass) => u.passwords.push(sha256(pass.as_bytes())),
+            None => u.nopass = true,
+        }
+        u
+    }
+
+    /// Applies one rule, as `ACL SETUSER` does.
+    pub fn apply(&mut self, rule: &str) -> Result<(), String> {
+        let lower = rule.to_ascii_lowercase();
+        match lower.as_str() {
+            "on" => self.enabled = true,
+            "off" => self.enabled = false,
+            "nopass" => {
+                self.nopass = true;
+                self.passwords.clear();
+            }
+            "resetpass" => {
+                self.nopass = false;
+                self.passwords.clear();
+            }
+            "allkeys" => self.keys = vec!["*".into()],
+            "resetkeys" => self.keys.clear(),
+            "allchannels" => {
+                self.all_channels = true;
+                self.channels.clear();
+            }
+            "resetchannels" => {
+                self.all_channels = false;
+                self.channels.clear();
+            }
+            "allcommands" | "+@all" => self.reset_commands(true),
+            "nocommands" | "-@all" => self.reset_commands(false),
+            "reset" => {
+                *self = User { name: std::mem::take(&mut self.name), ..User::new("") };
+            }
+            _ => return self.apply_prefixed(rule),
+        }
+        Ok(())
+    }
+
+    fn apply_prefixed(&mut self, rule: &str) -> Result<(), String> {
+        let Some(first) = rule.chars().next() else {
+            return Err(rule_error(rule, "Syntax error"));
+        };
+        let rest = &rule[first.len_utf8()..];
+        match first {
+            '>' => {
+                let hash = sha256(rest.as_bytes());
+                if !self.passwords.contains(&hash) {
+                    self.passwords.push(hash);
+                }
+                self.nopass = false;
+            }
+            '<' => self.passwords.retain(|h| *h != sha256(rest.as_bytes())),
+            '#' | '!' => {
+                let Some(hash) = parse_hash(rest) else {
+                    return Err(rule_error(rule, "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"));
+                };
+                if first == '#' {
+                    if !self.passwords.contains(&hash) {
+                        self.passwords.push(hash);
+                    }
+                    self.nopass = false;
+                } else {
+                    self.passwords.retain(|h| *h != hash);
+                }
+            }
+            '~' => {
+                if rest == "*" {
+                    self.keys = vec!["*".into()];
+                } else if !self.keys.iter().any(|k| k == "*") {
+                    self.keys.push(rest.into());
+                }
+            }
+            '%' => {}
+            '&' => {
+                if rest == "*" {
+                    self.all_channels = true;
+                    self.channels.clear();
+                } else if !self.all_channels && !self.channels.iter().any(|c| c == rest.as_bytes()) {
+                    self.channels.push(Bytes::copy_from_slice(rest.as_bytes()));
+                }
+            }
+            '+' | '-' => {
+                let name = rest.to_ascii_lowercase();
+                let known = match name.strip_prefix('@') {
+                    Some(category) => crate::cmd::categories().contains(&category),
+                    None => crate::cmd::exists(&name),
+                };
+                if !known {
+                    return Err(rule_error(rule, "Unknown command or category name in ACL"));
+                }
+                self.commands.push(if first == '+' { CommandRule::Allow(name) } else { CommandRule::Deny(name) });
+            }
+            _ => return Err(rule_error(rule, "Syntax error")),
+        }
+        Ok(())
+    }
+
+    fn reset_commands(&mut self, all: bool) {
+        self.all_commands = all;
+        self.commands.clear();
+    }
+
+    /// Whether `password` is one of this user's (any, with `nopass`).
+    pub fn accepts(&self, password: &[u8]) -> bool {
+        self.enabled && (self.nopass || self.passwords.contains(&sha256(password)))
+    }
+
+    /// Whether it may run `full_name` (`publish`, `client|list`), a command
+    /// in `categories` (`@pubsub`, …).
+    pub fn may_run(&self, full_name: &str, categories: &[&str]) -> bool {
+        let base = full_name.split('|').next().unwrap_or(full_name);
+        let mut allowed = self.all_commands;
+        for rule in &self.commands {
+            let (name, allow) = match rule {
+                CommandRule::Allow(n) => (n, true),
+                CommandRule::Deny(n) => (n, false),
+            };
+            let hit = match name.strip_prefix('@') {
+                Some(category) => categories.iter().any(|c| c.strip_prefix('@') == Some(category)),
+                None => name == full_name || name == base,
+            };
+            if hit {
+                allowed = allow;
+            }
+        }
+        allowed
+    }
+
+    /// Whether it may publish or subscribe to `channel`; for a pattern
+    /// subscription, whether the pattern is literally one of its own.
+    pub fn may_use_channel(&self, channel: &[u8], is_pattern: bool) -> bool {
+        self.all_channels
+            || self.channels.iter().any(|p| if is_pattern { p == channel } else { glob::matches(p, channel) })
+    }
+
+    /// The user as ACL LIST shows it.
+    pub fn describe(&self) -> String {
+        let mut words = vec!["user".to_string(), self.name.clone(), if self.enabled { "on" } else { "off" }.into()];
+        if self.nopass {
+            words.push("nopass".into());
+        }
+        words.extend(self.passwords.iter().map(|h| format!("#{}", hex(h))));
+        words.extend(self.keys.iter().map(|k| format!("~{k}")));
+        if self.all_channels {
+            words.push("&*".into());
+        } else {
+            words.push("resetchannels".into());
+            words.extend(self.channels.iter().map(|c| format!("&{}", String::from_utf8_lossy(c))));
+        }
+        words.push(if self.all_commands { "+@all" } else { "-@all" }.into());
+        for rule in &self.commands {
+            words.push(match rule {
+                CommandRule::Allow(n) => format!("+{n}"),
+                CommandRule::Deny(n) => format!("-{n}"),
+            });
+        }
+        words.join(" ")
+    }
+}
+
+/// Every user, by name (ACL LIST and USERS list them sorted, as Redis).
+#[derive(Debug, Clone)]
+pub struct Users(BTreeMap<String, Arc<User>>);
+
+impl Users {
+    /// The default user plus the `user …` lines of the configuration.
+    pub fn new(requirepass: Option<&str>, lines: &[String]) -> Result<Users, String> {
+        let mut users = Users(BTreeMap::new());
+        users.0.insert("default".into(), Arc::new(User::default_user(requirepass)));
+        for line in lines {
+            let mut words = line.split_whitespace();
+            let name = words.next().ok_or("ERR a user line needs a name")?;
+            users.set(name, words)?;
+        }
+        Ok(users)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<User>> {
+        self.0.get(name)
+    }
+
+    /// ACL SETUSER: creates the user if needed, applies every rule or none.
+    pub fn set<'a>(&mut self, name: &str, rules: impl IntoIterator<Item = &'a str>) -> Result<Arc<User>, String> {
+        let mut user = self.0.get(name).map_or_else(|| User::new(name), |u| (**u).clone());
+        for rule in rules {
+            user.apply(rule)?;
+        }
+        let user = Arc::new(user);
+        self.0.insert(name.into(), user.clone());
+        Ok(user)
+    }
+
+    /// ACL DELUSER of one user: whether it existed.
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.0.remove(name).is_some()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<User>> {
+        self.0.values()
+    }
+
+    /// Sets the default user's one password (CONFIG SET requirepass; empty
+    /// means none).
+    pub fn set_requirepass(&mut self, pass: &str) -> Arc<User> {
+        let rules =
+            if pass.is_empty() { vec!["nopass".to_string()] } else { vec!["resetpass".into(), format!(">{pass}")] };
+        self.set("default", rules.iter().map(String::as_str)).expect("valid rules")
+    }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_hash(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(rules: &str) -> User {
+        let mut u = User::new("alice");
+        for r in rules.split_whitespace() {
+            u.apply(r).unwrap();
+        }
+        u
+    }
+
+    #[test]
+    fn describes_as_redis_lists() {
+        // Each line as redis-server 7.0.15 printed it for the same rules.
+        let alice = user("on >pw &news:* +@pubsub");
+        assert_eq!(
+            alice.describe(),
+            "user alice on #30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4 resetchannels &news:* -@all +@pubsub"
+        );
+        assert_eq!(user("").describe(), "user alice off resetchannels -@all");
+        assert_eq!(
+            user("on nopass allchannels +publish -@all +subscribe ~k*").describe(),
+            "user alice on nopass ~k* &* -@all +subscribe"
+        );
+        assert_eq!(User::default_user(None).describe().replace("alice", ""), "user default on nopass ~* &* +@all");
+    }
+
+    #[test]
+    fn commands_and_channels() {
+        let u = user("on nopass &news:* +@pubsub -publish +client|list");
+        assert!(u.may_run("subscribe", &["@pubsub", "@slow"]));
+        assert!(!u.may_run("publish", &["@pubsub", "@fast"]));
+        assert!(u.may_run("client|list", &["@admin"]));
+        assert!(!u.may_run("client|kill", &["@admin"]));
+        assert!(!u.may_run("ping", &["@connection"]));
+        assert!(u.may_use_channel(b"news:1", false));
+        assert!(!u.may_use_channel(b"sports", false));
+        assert!(u.may_use_channel(b"news:*", true));
+        assert!(!u.may_use_channel(b"news:1*", true), "patterns must be literally allowed");
+        assert!(u.accepts(b"anything"));
+        assert!(!user("off nopass").accepts(b"x"));
+        assert!(user("on >a >b").accepts(b"b"));
+        assert!(!user("on >a >b <b").accepts(b"b"));
+    }
+
+    #[test]
+    fn bad_rules_name_themselves() {
+        let mut u = User::new("x");
+        assert_eq!(u.apply("bogus").unwrap_err(), "ERR Error in ACL SETUSER modifier 'bogus': Syntax error");
+        assert!(u.apply("+nosuchcommand").unwrap_err().contains("Unknown command"));
+        assert!(u.apply("#abc").is_err());
+    }
+}

@@ -48,6 +48,9 @@ pub struct Config {
     /// With no password on the default user, refuse clients not on the
     /// loopback interface (Redis' `protected-mode`).
     pub protected_mode: bool,
+    /// The TLS listener's port (0: none).
+    pub tls_port: u16,
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Default for Config {
@@ -66,6 +69,8 @@ impl Default for Config {
             requirepass: None,
             users: Vec::new(),
             protected_mode: true,
+            tls_port: 0,
+            tls: None,
         }
     }
 }
@@ -96,6 +101,11 @@ impl Config {
             ("tcp-keepalive", self.tcp_keepalive.as_secs().to_string()),
             ("requirepass", self.requirepass.clone().unwrap_or_default()),
             ("protected-mode", if self.protected_mode { "yes" } else { "no" }.into()),
+            ("tls-port", self.tls_port.to_string()),
+            ("tls-cert-file", self.tls.as_ref().map(|t| t.cert_file.clone()).unwrap_or_default()),
+            ("tls-key-file", self.tls.as_ref().map(|t| t.key_file.clone()).unwrap_or_default()),
+            ("tls-ca-cert-file", self.tls.as_ref().and_then(|t| t.ca_cert_file.clone()).unwrap_or_default()),
+            ("tls-auth-clients", self.tls.as_ref().map_or("yes", |t| t.auth_clients.as_str()).into()),
             ("save", String::new()),
             ("appendonly", "no".into()),
         ]
@@ -178,7 +188,8 @@ impl Config {
                 };
                 Ok(())
             }
-            "bind" | "port" | "databases" => Err(invalid("can't set immutable config")),
+            "bind" | "port" | "databases" | "tls-port" | "tls-cert-file" | "tls-key-file" | "tls-ca-cert-file"
+            | "tls-auth-clients" => Err(invalid("can't set immutable config")),
             "save" | "appendonly" => Ok(()),
             _ => Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
         }

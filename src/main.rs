@@ -2,6 +2,8 @@
 
 use clap::Parser;
 use herald::config::Config;
+use herald::server::Listeners;
+use herald::tls::{ClientAuth, TlsSettings};
 use tracing_subscriber::EnvFilter;
 
 /// A Redis-compatible pub/sub broker.
@@ -39,6 +41,22 @@ struct Args {
     /// not on the loopback interface, as Redis does.
     #[arg(long, default_value = "yes", env = "HERALD_PROTECTED_MODE")]
     protected_mode: String,
+    /// Also accept TLS connections on this port (0: no TLS). With TLS on,
+    /// `--port 0` turns plain TCP off.
+    #[arg(long, default_value_t = 0, env = "HERALD_TLS_PORT")]
+    tls_port: u16,
+    /// The server's certificate chain (PEM).
+    #[arg(long, env = "HERALD_TLS_CERT_FILE")]
+    tls_cert_file: Option<String>,
+    /// The server's private key (PEM).
+    #[arg(long, env = "HERALD_TLS_KEY_FILE")]
+    tls_key_file: Option<String>,
+    /// CA certificates that sign client certificates (PEM).
+    #[arg(long, env = "HERALD_TLS_CA_CERT_FILE")]
+    tls_ca_cert_file: Option<String>,
+    /// Client certificates: "yes" (required, Redis' default), "optional" or "no".
+    #[arg(long, default_value = "yes", env = "HERALD_TLS_AUTH_CLIENTS")]
+    tls_auth_clients: String,
 }
 
 fn config_from(args: &Args) -> Result<Config, String> {
@@ -54,6 +72,18 @@ fn config_from(args: &Args) -> Result<Config, String> {
     config.requirepass = args.requirepass.clone();
     config.users = args.users.clone();
     herald::acl::Users::new(config.requirepass.as_deref(), &config.users)?;
+    config.tls_port = args.tls_port;
+    if args.tls_port != 0 {
+        let (Some(cert_file), Some(key_file)) = (args.tls_cert_file.clone(), args.tls_key_file.clone()) else {
+            return Err("--tls-port needs --tls-cert-file and --tls-key-file".into());
+        };
+        config.tls = Some(TlsSettings {
+            cert_file,
+            key_file,
+            ca_cert_file: args.tls_ca_cert_file.clone(),
+            auth_clients: ClientAuth::parse(&args.tls_auth_clients)?,
+        });
+    }
     Ok(config)
 }
 
@@ -68,8 +98,19 @@ fn main() -> std::io::Result<()> {
     }
     let config = config_from(&args).map_err(std::io::Error::other)?;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let listener = std::net::TcpListener::bind((config.bind.as_str(), config.port))?;
-    herald::server::run_tcp_until(listener, config, threads, stop_signal())
+    let bind = |port: u16| std::net::TcpListener::bind((config.bind.as_str(), port));
+    let mut listeners = Listeners::default();
+    if config.port != 0 {
+        listeners.plain = Some(bind(config.port)?);
+    }
+    if let Some(tls) = &config.tls {
+        let acceptor = tls.acceptor().map_err(std::io::Error::other)?;
+        listeners.tls = Some((bind(config.tls_port)?, acceptor));
+    }
+    if listeners.plain.is_none() && listeners.tls.is_none() {
+        return Err(std::io::Error::other("nothing to listen on: --port 0 and no --tls-port"));
+    }
+    herald::server::run_until(listeners, config, threads, stop_signal())
 }
 
 /// SIGTERM or SIGINT: shut down gracefully.

@@ -3,7 +3,13 @@
 //! simulator (turmoil TCP, one host): both hand streams to [`Server::accept`].
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+
+use crate::tls::TlsAcceptor;
 
 use actix::Addr;
 use actix_rt::{Arbiter, System};
@@ -70,42 +76,81 @@ impl Server {
 /// How long a shutdown waits for clients to take what was queued for them.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// The sockets Herald accepts on: plain TCP (`port`), TLS (`tls-port`), or both.
+#[derive(Default)]
+pub struct Listeners {
+    pub plain: Option<std::net::TcpListener>,
+    pub tls: Option<(std::net::TcpListener, TlsAcceptor)>,
+}
+
 /// Runs Herald on `listener` with `threads` worker arbiters until SHUTDOWN:
 /// the integration tests' entry point.
 pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) -> std::io::Result<()> {
-    run_tcp_until(listener, config, threads, std::future::pending())
+    let listeners = Listeners { plain: Some(listener), tls: None };
+    run_until(listeners, config, threads, std::future::pending())
 }
+
+/// Accepts on `listener`, or never if there is none.
+async fn accept_on(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A TLS client gets this long to finish its handshake.
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Runs Herald until SHUTDOWN or until `stop` completes (the binary passes
 /// SIGTERM/SIGINT), then shuts down gracefully: stops accepting, lets every
 /// client's queued output drain (up to [`SHUTDOWN_DEADLINE`]), closes them
 /// and returns.
-pub fn run_tcp_until(
-    listener: std::net::TcpListener,
+pub fn run_until(
+    listeners: Listeners,
     config: Config,
     threads: usize,
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
     let system = System::new();
     let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
     let handles = arbiters.iter().map(Arbiter::handle).collect();
     system.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        tracing::info!(local = %listener.local_addr()?, threads, "Herald ready to accept connections");
+        let plain = listeners.plain.map(from_std).transpose()?;
+        let (tls, acceptor) = match listeners.tls {
+            Some((l, acceptor)) => (Some(from_std(l)?), Some(acceptor)),
+            None => (None, None),
+        };
+        for (listener, kind) in [(&plain, "tcp"), (&tls, "tls")] {
+            if let Some(l) = listener {
+                tracing::info!(local = %l.local_addr()?, kind, threads, "Herald ready to accept connections");
+            }
+        }
         let keepalive = config.tcp_keepalive;
         let mut server = Server::start(config, Placement::Arbiters(handles));
         let broker = server.broker.clone();
+        // TLS handshakes run on their own; finished ones come back here.
+        let (secured_tx, mut secured) = tokio::sync::mpsc::unbounded_channel();
         let mut stop = std::pin::pin!(stop);
         loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
+            let (stream, peer, secure) = tokio::select! {
+                accepted = accept_on(&plain) => match accepted {
+                    Ok((stream, peer)) => (stream, peer, false),
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         continue;
                     }
                 },
+                accepted = accept_on(&tls) => match accepted {
+                    Ok((stream, peer)) => (stream, peer, true),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                },
+                Some((stream, peer, local)) = secured.recv() => {
+                    server.accept::<TlsStream<TcpStream>>(stream, peer, local);
+                    continue;
+                }
                 _ = &mut stop => break,
                 _ = broker.shutdown.notified() => break,
             };
@@ -115,9 +160,22 @@ pub fn run_tcp_until(
                 let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&probe);
             }
             let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            server.accept(stream, peer.to_string(), local);
+            if !secure {
+                server.accept(stream, peer.to_string(), local);
+                continue;
+            }
+            let (acceptor, done) = (acceptor.clone().expect("a TLS listener has an acceptor"), secured_tx.clone());
+            actix_rt::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = done.send((stream, peer.to_string(), local));
+                    }
+                    Ok(Err(e)) => tracing::info!(addr = %peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::info!(addr = %peer, "TLS handshake timed out"),
+                }
+            });
         }
-        drop(listener);
+        drop((plain, tls));
         tracing::info!("shutting down: no new connections; flushing clients");
         let _ = broker.clients.send(DrainAll).await;
         if tokio::time::timeout(SHUTDOWN_DEADLINE, broker.census.all_gone()).await.is_err() {
@@ -129,4 +187,9 @@ pub fn run_tcp_until(
         }
         Ok(())
     })
+}
+
+fn from_std(listener: std::net::TcpListener) -> std::io::Result<TcpListener> {
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener)
 }

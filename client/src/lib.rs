@@ -37,5 +37,7 @@ pub use client::Client;
 pub use config::{Backoff, Config};
 pub use error::{Error, Result};
 pub use pubsub::{Event, Kind, Message, PubSub};
+#[cfg(feature = "tls")]
+pub use transport::TlsConnector;
 pub use transport::{BoxStream, ConnectFuture, Connector, Stream, TcpConnector};
 pub use value::Value;

@@ -78,3 +78,51 @@ fn huge_bulk_headers_are_refused_without_buffering() {
     let (_, peak) = h.rss();
     assert!(peak.saturating_sub(before) < 16 * MIB, "peak RSS grew by {} MiB", (peak - before) / MIB);
 }
+
+/// The census figures INFO reports: (sessions, channel actors).
+fn census(conn: &mut Conn) -> (usize, usize) {
+    let info = String::from_utf8_lossy(&conn.cmd(&["INFO", "stats"])).into_owned();
+    let field = |name: &str| -> usize {
+        let line = info.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in INFO: {info}"));
+        line[name.len() + 1..].trim().parse().unwrap()
+    };
+    (field("herald_session_actors"), field("herald_channel_actors"))
+}
+
+/// 300 clients subscribe (channels, patterns, shard channels), half of them
+/// stop mid-command, and all are reset (RST, no FIN). Afterwards nothing is
+/// left: one session (the observer), no channel actors, no patterns.
+#[test]
+fn rst_storm_and_clients_killed_mid_frame_leak_nothing() {
+    let h = herald_process_with(free_port(), &[]);
+    let mut observer = Conn::open(h.port);
+    let mut doomed = Vec::new();
+    for i in 0..300 {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", h.port)).unwrap();
+        let mut c = Conn::from_stream(stream.try_clone().unwrap());
+        c.cmd(&["SUBSCRIBE", &format!("storm:{}", i % 50), "storm:all"]);
+        c.frame();
+        c.cmd(&["PSUBSCRIBE", &format!("storm:{i}:*")]);
+        c.cmd(&["SSUBSCRIBE", &format!("shard:{}", i % 7)]);
+        if i % 2 == 0 {
+            // Half a PUBLISH: the header and part of the payload.
+            c.send(b"*3\r\n$7\r\nPUBLISH\r\n$9\r\nstorm:all\r\n$100\r\nonly part");
+        }
+        doomed.push(stream);
+    }
+    assert_eq!(census(&mut observer), (301, 50 + 1 + 7));
+    for stream in doomed {
+        socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO)).unwrap();
+        drop(stream); // RST
+    }
+    // Each reset is noticed on its own; wait for the last (the reply
+    // timeout bounds this).
+    let deadline = std::time::Instant::now() + support::REPLY_TIMEOUT;
+    while census(&mut observer) != (1, 0) {
+        assert!(std::time::Instant::now() < deadline, "left behind: {:?}", census(&mut observer));
+        std::thread::yield_now();
+    }
+    assert_eq!(observer.cmd(&["PUBSUB", "NUMPAT"]).as_ref(), b":0\r\n");
+    assert_eq!(observer.cmd(&["PUBSUB", "CHANNELS"]).as_ref(), b"*0\r\n");
+    assert_eq!(observer.cmd(&["PUBSUB", "SHARDCHANNELS"]).as_ref(), b"*0\r\n");
+}

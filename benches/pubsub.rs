@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use herald_bench::{idle_patterns, run, Report, Scenario};
+use herald_bench::{idle_patterns, run, scenarios, Report, Scenario};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Server {
@@ -127,55 +127,6 @@ fn print_row(name: &str, h: &Row, r: &Row) {
         rr.reorders,
         rr.lost
     );
-}
-
-fn scenarios() -> Vec<Scenario> {
-    let s = |name: &str, f: &dyn Fn(&mut Scenario)| {
-        let mut sc = Scenario { name: name.into(), duration: Duration::from_secs(3), ..Scenario::default() };
-        f(&mut sc);
-        sc
-    };
-    vec![
-        s("1 pub -> 1 sub, no pipelining", &|_| {}),
-        s("10 subs / 10 ch / 2 pubs, pipeline 32", &|x| {
-            x.subscribers = 10;
-            x.channels = 10;
-            x.publishers = 2;
-            x.pipeline = 32;
-        }),
-        s("fan-out 1 ch -> 100 subs", &|x| {
-            x.subscribers = 100;
-            x.pipeline = 8;
-        }),
-        s("fan-out 1 ch -> 1000 subs", &|x| {
-            x.subscribers = 1000;
-            x.pipeline = 8;
-        }),
-        s("10 pattern subs matching all", &|x| {
-            x.subscribers = 10;
-            x.pattern_subscribers = true;
-            x.channels = 10;
-            x.pipeline = 32;
-        }),
-        s("publish, 0 idle patterns", &|x| x.pipeline = 32),
-        s("publish, 1k idle patterns", &|x| {
-            x.pipeline = 32;
-            x.idle_patterns = 1_000;
-        }),
-        s("publish, 10k idle patterns", &|x| {
-            x.pipeline = 32;
-            x.idle_patterns = 10_000;
-        }),
-        s("publish, 100k idle patterns", &|x| {
-            x.pipeline = 32;
-            x.idle_patterns = 100_000;
-        }),
-        s("64 KiB payloads -> 100 subs", &|x| {
-            x.subscribers = 100;
-            x.payload = 64 * 1024;
-            x.pipeline = 4;
-        }),
-    ]
 }
 
 /// Publishing after 100k patterns were subscribed and released, as a

@@ -16,7 +16,9 @@ struct Args {
     /// TCP port.
     #[arg(long, short, default_value_t = 6379, env = "HERALD_PORT")]
     port: u16,
-    /// Worker arbiters (threads) for sessions and channels; default: cores.
+    /// Worker arbiters (threads) for sessions and channels; default: half
+    /// the cores (at least one), leaving the rest to the kernel's network
+    /// stack and the clients (see BENCHMARKS.md).
     #[arg(long, env = "HERALD_THREADS")]
     threads: Option<usize>,
     /// Pub/sub client output limit as "<hard> <soft> <seconds>" (Redis'
@@ -97,7 +99,8 @@ fn main() -> std::io::Result<()> {
         tracing::warn!(error = %e, "could not raise the open-file limit");
     }
     let config = config_from(&args).map_err(std::io::Error::other)?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads =
+        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)));
     let bind = |port: u16| std::net::TcpListener::bind((config.bind.as_str(), port));
     let mut listeners = Listeners::default();
     if config.port != 0 {

@@ -113,3 +113,37 @@ fn pipelined_runs_across_channels_keep_order() {
         last = Some(n);
     }
 }
+
+/// Pipelined publishes to one channel travel as one fan-out; when a pattern
+/// matches them, each message's pmessage still comes before the next
+/// message, and a subscriber of only the channel or only an idle pattern
+/// is unaffected.
+#[test]
+fn pipelined_runs_to_one_channel_interleave_message_and_pmessage() {
+    let h = herald();
+    let mut both = Conn::open(h.port);
+    both.cmd(&["SUBSCRIBE", "feed"]);
+    both.cmd(&["PSUBSCRIBE", "fe*"]);
+    let mut plain = Conn::open(h.port);
+    plain.cmd(&["SUBSCRIBE", "feed"]);
+    let mut idle = Conn::open(h.port);
+    idle.cmd(&["PSUBSCRIBE", "other:*"]);
+    let mut publisher = Conn::open(h.port);
+    let total = 500;
+    let mut raw = Vec::new();
+    for i in 0..total {
+        raw.extend(support::encode_cmd(&[b"PUBLISH", b"feed", format!("{i}").as_bytes()]));
+    }
+    publisher.send(&raw);
+    for _ in 0..total {
+        assert_eq!(publisher.frame().as_ref(), b":3\r\n");
+    }
+    for i in 0..total {
+        let m = both.frame();
+        assert!(m.starts_with(b"*3\r\n$7\r\nmessage") && payload(&m) == i.to_string(), "message {i}: {m:?}");
+        let p = both.frame();
+        assert!(p.starts_with(b"*4\r\n$8\r\npmessage") && payload(&p) == i.to_string(), "pmessage {i}: {p:?}");
+        assert_eq!(payload(&plain.frame()), i.to_string());
+    }
+    assert_eq!(idle.cmd(&["PING"]).as_ref(), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n", "nothing for the idle pattern");
+}

@@ -3,6 +3,8 @@
 
 use actix::prelude::*;
 
+use std::sync::Arc;
+
 use super::Deliver;
 
 /// Hands bundles of deliveries to the sessions of its arbiter: a fan-out
@@ -48,6 +50,19 @@ impl Mail {
             self.bags.resize_with(slot + 1, Vec::new);
         }
         self.bags[slot].push((inbox, deliver));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bags.iter().all(Vec::is_empty)
+    }
+
+    /// The same deliveries with only their `i`th frame each: a grouped
+    /// fan-out taken apart again, publish by publish.
+    pub fn nth_frame(&self, i: usize) -> Mail {
+        let pick = |(inbox, d): &(Recipient<Deliver>, Deliver)| {
+            (inbox.clone(), Deliver { token: d.token, frames: Arc::from([d.frames[i].clone()]) })
+        };
+        Mail { bags: self.bags.iter().map(|bag| bag.iter().map(pick).collect()).collect() }
     }
 
     /// Adds `other`'s deliveries after this one's.

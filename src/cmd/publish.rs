@@ -53,9 +53,9 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// before pattern subscribers, as in Redis). Posting from one place, in
 /// order, is what keeps this client's messages in order everywhere.
 ///
-/// Consecutive publishes to one channel travel as one group, unless
-/// patterns exist: then each pmessage must follow its own message, so each
-/// publish is its own group.
+/// Consecutive publishes to one channel travel as one group. If patterns
+/// matched some of them, the group's deliveries are taken apart again so
+/// that each message's pmessages follow it before the next message.
 pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
     let publisher = s.id;
     let patterns = s.broker.any_patterns();
@@ -73,7 +73,10 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
         let d = s.broker.directory_index(&channel);
         if let Some((ld, lk)) = last {
             let group = by_directory[ld].last_mut().expect("last group");
-            if !patterns && ld == d && lk == kind && group.channel == channel {
+            if ld == d && lk == kind && group.channel == channel {
+                if patterns && kind == Kind::Channel {
+                    pattern_items.push((channel.clone(), payload.clone()));
+                }
                 group.payloads.push(payload);
                 answers.last_mut().expect("last answer").0 += 1;
                 continue;
@@ -115,15 +118,21 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
         let mut mail = Mail::default();
         let mut results = Vec::new();
         for (direct, matched) in fanned {
-            mail.append(direct.mail);
             let mut published = direct.published;
-            if matched {
-                // A publisher gone mid-way answers nothing; no match then.
-                if let Some(p) = by_pattern.next() {
-                    mail.append(p.mail);
-                    for (one, more) in published.iter_mut().zip(p.published) {
-                        one.merge(more);
-                    }
+            // One answer per publish of the group (none if the index is gone).
+            let mut matches: Vec<Fanned> =
+                if matched { by_pattern.by_ref().take(published.len()).collect() } else { Vec::new() };
+            if matches.iter().all(|p| p.mail.is_empty()) {
+                mail.append(direct.mail);
+            } else {
+                for (i, p) in matches.iter_mut().enumerate() {
+                    mail.append(direct.mail.nth_frame(i));
+                    mail.append(std::mem::take(&mut p.mail));
+                }
+            }
+            for (one, p) in published.iter_mut().zip(matches) {
+                for more in p.published {
+                    one.merge(more);
                 }
             }
             results.extend(published);

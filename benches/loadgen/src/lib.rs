@@ -292,3 +292,54 @@ pub async fn run(addr: &str, s: &Scenario) -> std::io::Result<Report> {
     report.lost = expected as i64 - report.delivered as i64;
     Ok(report)
 }
+
+/// The scenarios of issue 5's table, as `cargo bench --bench pubsub` runs
+/// them (3 s each); the CI smoke test runs them shortened.
+pub fn scenarios() -> Vec<Scenario> {
+    let s = |name: &str, f: &dyn Fn(&mut Scenario)| {
+        let mut sc = Scenario { name: name.into(), duration: Duration::from_secs(3), ..Scenario::default() };
+        f(&mut sc);
+        sc
+    };
+    vec![
+        s("1 pub -> 1 sub, no pipelining", &|_| {}),
+        s("10 subs / 10 ch / 2 pubs, pipeline 32", &|x| {
+            x.subscribers = 10;
+            x.channels = 10;
+            x.publishers = 2;
+            x.pipeline = 32;
+        }),
+        s("fan-out 1 ch -> 100 subs", &|x| {
+            x.subscribers = 100;
+            x.pipeline = 8;
+        }),
+        s("fan-out 1 ch -> 1000 subs", &|x| {
+            x.subscribers = 1000;
+            x.pipeline = 8;
+        }),
+        s("10 pattern subs matching all", &|x| {
+            x.subscribers = 10;
+            x.pattern_subscribers = true;
+            x.channels = 10;
+            x.pipeline = 32;
+        }),
+        s("publish, 0 idle patterns", &|x| x.pipeline = 32),
+        s("publish, 1k idle patterns", &|x| {
+            x.pipeline = 32;
+            x.idle_patterns = 1_000;
+        }),
+        s("publish, 10k idle patterns", &|x| {
+            x.pipeline = 32;
+            x.idle_patterns = 10_000;
+        }),
+        s("publish, 100k idle patterns", &|x| {
+            x.pipeline = 32;
+            x.idle_patterns = 100_000;
+        }),
+        s("64 KiB payloads -> 100 subs", &|x| {
+            x.subscribers = 100;
+            x.payload = 64 * 1024;
+            x.pipeline = 4;
+        }),
+    ]
+}

@@ -10,6 +10,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod glob;
+pub mod metrics;
 pub mod protocol;
 pub mod registry;
 pub mod server;

@@ -1,37 +1,48 @@
 //! `herald`: the server binary.
 
+use std::path::PathBuf;
+
 use clap::Parser;
-use herald::config::Config;
+use herald::config::{file, Config};
 use herald::server::Listeners;
-use herald::tls::{ClientAuth, TlsSettings};
+use herald::tls::TlsAcceptor;
 use tracing_subscriber::EnvFilter;
 
 /// A Redis-compatible pub/sub broker.
+///
+/// Settings come from the config file (Redis-style directives, see
+/// herald.conf.example), then HERALD_* variables, then flags.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1", env = "HERALD_BIND")]
-    bind: String,
-    /// TCP port.
-    #[arg(long, short, default_value_t = 6379, env = "HERALD_PORT")]
-    port: u16,
-    /// Worker arbiters (threads) for sessions and channels; default: half
-    /// the cores (at least one), leaving the rest to the kernel's network
-    /// stack and the clients (see BENCHMARKS.md).
+    /// A config file of Redis-style directives (`port 6380`, `user alice …`).
+    config: Option<PathBuf>,
+    /// Check the configuration (files, certificates, users), print the
+    /// result and exit: 0 if it is valid.
+    #[arg(long)]
+    check_config: bool,
+    /// Log lines as JSON objects instead of text.
+    #[arg(long, env = "HERALD_LOG_JSON")]
+    log_json: bool,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "HERALD_BIND")]
+    bind: Option<String>,
+    /// TCP port (0: no plain TCP, TLS only) [default: 6379].
+    #[arg(long, short, env = "HERALD_PORT")]
+    port: Option<String>,
+    /// Worker arbiters (threads) [default: half the cores, at least one,
+    /// leaving the rest to the kernel's network stack; see BENCHMARKS.md].
     #[arg(long, env = "HERALD_THREADS")]
-    threads: Option<usize>,
-    /// Pub/sub client output limit as "<hard> <soft> <seconds>" (Redis'
-    /// client-output-buffer-limit pubsub class).
-    #[arg(long, default_value = "32mb 8mb 60", env = "HERALD_PUBSUB_OUTPUT_LIMIT")]
-    pubsub_output_limit: String,
-    /// Close clients idle for this many seconds (0: never); connections with
-    /// subscriptions are exempt, as in Redis.
-    #[arg(long, default_value_t = 0, env = "HERALD_TIMEOUT")]
-    timeout: u64,
-    /// Refuse connections beyond this many, as Redis' `maxclients`.
-    #[arg(long, default_value_t = 10_000, env = "HERALD_MAXCLIENTS")]
-    maxclients: usize,
+    threads: Option<String>,
+    /// Pub/sub output limit "<hard> <soft> <seconds>" [default: 32mb 8mb 60].
+    #[arg(long, env = "HERALD_PUBSUB_OUTPUT_LIMIT")]
+    pubsub_output_limit: Option<String>,
+    /// Close clients idle this many seconds (0: never; never subscribers).
+    #[arg(long, env = "HERALD_TIMEOUT")]
+    timeout: Option<String>,
+    /// Refuse connections beyond this many [default: 10000].
+    #[arg(long, env = "HERALD_MAXCLIENTS")]
+    maxclients: Option<String>,
     /// Password of the default user (Redis' `requirepass`).
     #[arg(long, env = "HERALD_REQUIREPASS")]
     requirepass: Option<String>,
@@ -39,14 +50,12 @@ struct Args {
     /// "alice on >secret &news:* +@pubsub"; repeat for more.
     #[arg(long = "user")]
     users: Vec<String>,
-    /// "yes": with no password on the default user, refuse clients that are
-    /// not on the loopback interface, as Redis does.
-    #[arg(long, default_value = "yes", env = "HERALD_PROTECTED_MODE")]
-    protected_mode: String,
-    /// Also accept TLS connections on this port (0: no TLS). With TLS on,
-    /// `--port 0` turns plain TCP off.
-    #[arg(long, default_value_t = 0, env = "HERALD_TLS_PORT")]
-    tls_port: u16,
+    /// "no" serves clients beyond loopback without a password [default: yes].
+    #[arg(long, env = "HERALD_PROTECTED_MODE")]
+    protected_mode: Option<String>,
+    /// Also accept TLS connections on this port.
+    #[arg(long, env = "HERALD_TLS_PORT")]
+    tls_port: Option<String>,
     /// The server's certificate chain (PEM).
     #[arg(long, env = "HERALD_TLS_CERT_FILE")]
     tls_cert_file: Option<String>,
@@ -56,64 +65,133 @@ struct Args {
     /// CA certificates that sign client certificates (PEM).
     #[arg(long, env = "HERALD_TLS_CA_CERT_FILE")]
     tls_ca_cert_file: Option<String>,
-    /// Client certificates: "yes" (required, Redis' default), "optional" or "no".
-    #[arg(long, default_value = "yes", env = "HERALD_TLS_AUTH_CLIENTS")]
-    tls_auth_clients: String,
+    /// Client certificates: yes (required), optional or no [default: yes].
+    #[arg(long, env = "HERALD_TLS_AUTH_CLIENTS")]
+    tls_auth_clients: Option<String>,
+    /// Serve Prometheus metrics over HTTP on this port (0: off).
+    #[arg(long, env = "HERALD_METRICS_PORT")]
+    metrics_port: Option<String>,
 }
 
-fn config_from(args: &Args) -> Result<Config, String> {
-    let mut config = Config {
-        bind: args.bind.clone(),
-        port: args.port,
-        idle_timeout: std::time::Duration::from_secs(args.timeout),
-        maxclients: args.maxclients,
-        ..Config::default()
-    };
-    config.set("client-output-buffer-limit", &format!("pubsub {}", args.pubsub_output_limit))?;
-    config.set("protected-mode", &args.protected_mode)?;
-    config.requirepass = args.requirepass.clone();
-    config.users = args.users.clone();
-    herald::acl::Users::new(config.requirepass.as_deref(), &config.users)?;
-    config.tls_port = args.tls_port;
-    if args.tls_port != 0 {
-        let (Some(cert_file), Some(key_file)) = (args.tls_cert_file.clone(), args.tls_key_file.clone()) else {
-            return Err("--tls-port needs --tls-cert-file and --tls-key-file".into());
-        };
-        config.tls = Some(TlsSettings {
-            cert_file,
-            key_file,
-            ca_cert_file: args.tls_ca_cert_file.clone(),
-            auth_clients: ClientAuth::parse(&args.tls_auth_clients)?,
-        });
+impl Args {
+    /// The flags (and variables) given, as config directives.
+    fn directives(&self) -> Vec<(&'static str, Vec<String>)> {
+        let mut out = Vec::new();
+        let single = [
+            ("bind", &self.bind),
+            ("port", &self.port),
+            ("threads", &self.threads),
+            ("timeout", &self.timeout),
+            ("maxclients", &self.maxclients),
+            ("requirepass", &self.requirepass),
+            ("protected-mode", &self.protected_mode),
+            ("tls-port", &self.tls_port),
+            ("tls-cert-file", &self.tls_cert_file),
+            ("tls-key-file", &self.tls_key_file),
+            ("tls-ca-cert-file", &self.tls_ca_cert_file),
+            ("tls-auth-clients", &self.tls_auth_clients),
+            ("metrics-port", &self.metrics_port),
+        ];
+        for (name, value) in single {
+            if let Some(v) = value {
+                out.push((name, vec![v.clone()]));
+            }
+        }
+        if let Some(limit) = &self.pubsub_output_limit {
+            let mut words = vec!["pubsub".to_string()];
+            words.extend(limit.split_whitespace().map(String::from));
+            out.push(("client-output-buffer-limit", words));
+        }
+        for user in &self.users {
+            out.push(("user", user.split_whitespace().map(String::from).collect()));
+        }
+        out
     }
-    Ok(config)
 }
 
-fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+/// Defaults, then the file, then variables and flags; then every check
+/// that can fail before listening (users, TLS files). Binds nothing.
+fn configure(args: &Args) -> Result<(Config, Option<TlsAcceptor>), String> {
+    let mut config = Config::default();
+    if let Some(path) = &args.config {
+        file::load(&mut config, path)?;
+    }
+    for (name, words) in args.directives() {
+        file::apply(&mut config, name, &words).map_err(|e| format!("--{name}: {e}"))?;
+    }
+    herald::acl::Users::new(config.requirepass.as_deref(), &config.users)?;
+    let mut acceptor = None;
+    if config.tls_port != 0 {
+        let tls = config.tls.as_ref().ok_or("tls-port needs tls-cert-file and tls-key-file")?;
+        if tls.cert_file.is_empty() || tls.key_file.is_empty() {
+            return Err("tls-port needs tls-cert-file and tls-key-file".into());
+        }
+        acceptor = Some(tls.acceptor()?);
+    } else if config.port == 0 {
+        return Err("nothing to listen on: port 0 and no tls-port".into());
+    }
+    Ok((config, acceptor))
+}
+
+fn listen(config: &Config, acceptor: Option<TlsAcceptor>) -> Result<Listeners, String> {
+    let bind = |port: u16| {
+        std::net::TcpListener::bind((config.bind.as_str(), port)).map_err(|e| format!("{}:{port}: {e}", config.bind))
+    };
+    let mut listeners = Listeners::default();
+    if let Some(acceptor) = acceptor {
+        listeners.tls = Some((bind(config.tls_port)?, acceptor));
+    }
+    if config.port != 0 {
+        listeners.plain = Some(bind(config.port)?);
+    }
+    Ok(listeners)
+}
+
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if args.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let (config, acceptor) = match configure(&args) {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!("herald: configuration error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if args.check_config {
+        println!("configuration OK");
+        return std::process::ExitCode::SUCCESS;
+    }
+    let listeners = match listen(&config, acceptor) {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            eprintln!("herald: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     // One descriptor per client: take what the system allows, as Redis does.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!(error = %e, "could not raise the open-file limit");
     }
-    let config = config_from(&args).map_err(std::io::Error::other)?;
     let threads =
-        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)));
-    let bind = |port: u16| std::net::TcpListener::bind((config.bind.as_str(), port));
-    let mut listeners = Listeners::default();
-    if config.port != 0 {
-        listeners.plain = Some(bind(config.port)?);
+        config.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)));
+    if config.metrics_port != 0 {
+        if let Err(e) = herald::metrics::serve((config.bind.as_str(), config.metrics_port)) {
+            eprintln!("herald: metrics endpoint: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     }
-    if let Some(tls) = &config.tls {
-        let acceptor = tls.acceptor().map_err(std::io::Error::other)?;
-        listeners.tls = Some((bind(config.tls_port)?, acceptor));
+    match herald::server::run_until(listeners, config, threads, stop_signal()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herald: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
-    if listeners.plain.is_none() && listeners.tls.is_none() {
-        return Err(std::io::Error::other("nothing to listen on: --port 0 and no --tls-port"));
-    }
-    herald::server::run_until(listeners, config, threads, stop_signal())
 }
 
 /// SIGTERM or SIGINT: shut down gracefully.

@@ -242,6 +242,19 @@ impl Handler<DrainAll> for ClientRegistry {
     }
 }
 
+/// CONFIG REWRITE: the running settings and users, into the config file.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct RewriteConfig;
+
+impl Handler<RewriteConfig> for ClientRegistry {
+    type Result = Result<(), String>;
+    fn handle(&mut self, _: RewriteConfig, _: &mut Context<Self>) -> Self::Result {
+        let users: Vec<String> = self.users.all().map(|u| u.describe()).collect();
+        crate::config::file::rewrite(&self.config, &users)
+    }
+}
+
 /// AUTH: the user, if the password is right and the user is on.
 #[derive(Message)]
 #[rtype(result = "Option<Arc<User>>")]

@@ -125,9 +125,12 @@ pub fn run_until(
                 tracing::info!(local = %l.local_addr()?, kind, threads, "Herald ready to accept connections");
             }
         }
-        let keepalive = config.tcp_keepalive;
+        let (keepalive, metrics_port) = (config.tcp_keepalive, config.metrics_port);
         let mut server = Server::start(config, Placement::Arbiters(handles));
         let broker = server.broker.clone();
+        if metrics_port != 0 {
+            crate::metrics::sample(broker.census.clone());
+        }
         // TLS handshakes run on their own; finished ones come back here.
         let (secured_tx, mut secured) = tokio::sync::mpsc::unbounded_channel();
         let mut stop = std::pin::pin!(stop);

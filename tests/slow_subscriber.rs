@@ -56,6 +56,8 @@ fn never_reading_subscriber_is_dropped_others_get_everything() {
     let first_one = counts.iter().position(|c| c == ":1").unwrap();
     assert!(counts[first_one..].iter().all(|c| c == ":1"));
     assert_eq!(reader.cmd(&["PING"]).as_ref(), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    let info = String::from_utf8_lossy(&publisher.cmd(&["INFO", "stats"])).into_owned();
+    assert!(info.contains("herald_dropped_slow_subscribers:1\r\n"), "{info}");
 }
 
 #[test]

@@ -187,6 +187,13 @@ pub struct Census {
     /// Connections' writer tasks still running (they outlive their session
     /// while they flush what it queued).
     pub writers: AtomicUsize,
+    /// Messages published, deliveries queued for them, subscribers dropped
+    /// for their output limit (INFO stats, Prometheus).
+    pub published: AtomicUsize,
+    pub delivered: AtomicUsize,
+    pub dropped_slow: AtomicUsize,
+    /// Output queued to clients and not yet written, all sessions together.
+    pub queued_bytes: AtomicUsize,
     /// Signalled whenever something leaves.
     pub left: tokio::sync::Notify,
 }

@@ -7,13 +7,13 @@ use super::pubsub::help_reply;
 use super::Spec;
 use crate::glob;
 use crate::protocol::Reply;
-use crate::registry::{GetConfig, SetConfig};
+use crate::registry::{GetConfig, RewriteConfig, SetConfig};
 use crate::session::{wait_for, Flow, Session};
 
 const FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
 const ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
 
-static SUBCOMMANDS: [Spec; 4] = [
+static SUBCOMMANDS: [Spec; 5] = [
     Spec {
         flags: FLAGS,
         acl: ACL,
@@ -29,6 +29,13 @@ static SUBCOMMANDS: [Spec; 4] = [
         summary: "Set configuration parameters to the given values",
         args: "parameter value...",
         ..Spec::new("set", -4, "server", set)
+    },
+    Spec {
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl: ACL,
+        since: "2.8.0",
+        summary: "Rewrite the configuration file with the in memory configuration",
+        ..Spec::new("rewrite", 2, "server", rewrite)
     },
     Spec {
         flags: FLAGS,
@@ -84,6 +91,14 @@ fn set(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     })
 }
 
+fn rewrite(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    wait_for(s.broker.clients.send(RewriteConfig), |result, s: &mut Session, _| match result {
+        Ok(Ok(())) => s.reply(Reply::ok()),
+        Ok(Err(e)) => s.error(e),
+        Err(_) => s.error("ERR server is shutting down"),
+    })
+}
+
 fn resetstat(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
     s.reply(Reply::ok());
     Flow::Done
@@ -95,6 +110,8 @@ const HELP: &[&str] = &[
     "    Return parameters matching the glob-like <pattern> and their values.",
     "SET <directive> <value>",
     "    Set the configuration <directive> to <value>.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
     "RESETSTAT",
     "    Reset statistics reported by the INFO command.",
     "HELP",

@@ -22,7 +22,16 @@ pub fn spec() -> Spec {
     }
 }
 
-const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "keyspace"];
+const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "cpu", "keyspace"];
+
+/// (user, system) CPU seconds of the process, from /proc (0 elsewhere).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (ticks(11), ticks(12))
+}
 
 /// Resident set size from /proc, 0 where that is not available.
 fn rss_bytes() -> u64 {
@@ -71,15 +80,29 @@ fn info(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
                 "stats" => format!(
                     "# Stats\r\ntotal_connections_received:{}\r\npubsub_channels:{channels}\r\n\
                      pubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\n\
-                     herald_session_actors:{}\r\nherald_channel_actors:{}\r\n",
+                     herald_session_actors:{}\r\nherald_channel_actors:{}\r\n\
+                     herald_published_messages:{}\r\nherald_delivered_messages:{}\r\n\
+                     herald_dropped_slow_subscribers:{}\r\nherald_output_bytes_queued:{}\r\n",
                     stats.map_or(0, |s| s.total_connections),
-                    census.sessions.load(std::sync::atomic::Ordering::Relaxed),
-                    census.channels.load(std::sync::atomic::Ordering::Relaxed),
+                    load(&census.sessions),
+                    load(&census.channels),
+                    load(&census.published),
+                    load(&census.delivered),
+                    load(&census.dropped_slow),
+                    load(&census.queued_bytes),
                 ),
+                "cpu" => {
+                    let (user, sys) = cpu_seconds();
+                    format!("# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n")
+                }
                 _ => "# Keyspace\r\n".to_string(),
             };
             text.push_str(&body);
         }
         s.reply(Reply::Verbatim(Bytes::from(text)));
     })
+}
+
+fn load(counter: &std::sync::atomic::AtomicUsize) -> usize {
+    counter.load(std::sync::atomic::Ordering::Relaxed)
 }

@@ -1,5 +1,7 @@
 //! PUBLISH and SPUBLISH.
 
+use std::sync::atomic::Ordering;
+
 use actix::{ActorFutureExt, Context};
 use bytes::Bytes;
 use tokio::sync::oneshot::{self, Receiver};
@@ -58,6 +60,7 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// that each message's pmessages follow it before the next message.
 pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
     let publisher = s.id;
+    let started = std::time::Instant::now();
     let patterns = s.broker.any_patterns();
     s.last_cmd = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" }.into();
 
@@ -113,7 +116,7 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
         };
         (fanned, by_pattern)
     };
-    Box::pin(actix::fut::wrap_future::<_, Session>(all).map(|(fanned, by_pattern), s: &mut Session, ctx| {
+    Box::pin(actix::fut::wrap_future::<_, Session>(all).map(move |(fanned, by_pattern), s: &mut Session, ctx| {
         let mut by_pattern = by_pattern.into_iter();
         let mut mail = Mail::default();
         let mut results = Vec::new();
@@ -138,6 +141,13 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
             results.extend(published);
         }
         mail.post(&s.broker.postmen, s.slot);
+        let delivered: usize = results.iter().map(|p| p.count).sum();
+        let census = &s.broker.census;
+        census.published.fetch_add(results.len(), Ordering::Relaxed);
+        census.delivered.fetch_add(delivered, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::PUBLISHED).increment(results.len() as u64);
+        metrics::counter!(crate::metrics::DELIVERED).increment(delivered as u64);
+        metrics::histogram!(crate::metrics::PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
         for published in results {
             finish(published, s, ctx);
         }

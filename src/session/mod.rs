@@ -316,6 +316,8 @@ impl Session {
                     limit = ?which,
                     "client closed for overcoming of output buffer limits"
                 );
+                self.broker.census.dropped_slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics::counter!(crate::metrics::DROPPED).increment(1);
                 self.close_now(ctx);
             }
             None if !was_over_soft && self.out.over_soft_since().is_some() => {

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::broker::Census;
 use crate::config::OutputLimit;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// How many queued chunks one vectored write takes at most.
@@ -33,6 +34,7 @@ struct Queue {
 /// The session's end of its connection's write half.
 pub struct Output {
     queue: Rc<RefCell<Queue>>,
+    census: Arc<Census>,
     wake: Rc<Notify>,
     writer: JoinHandle<()>,
     over_soft_since: Option<Instant>,
@@ -52,15 +54,15 @@ impl Output {
         let queue = Rc::new(RefCell::new(Queue::default()));
         let wake = Rc::new(Notify::new());
         Census::arrive(&census.writers);
-        let counted = Counted(census);
+        let counted = Counted(census.clone());
         let writer = tokio::task::spawn_local({
-            let (queue, wake) = (queue.clone(), wake.clone());
+            let (queue, wake, census) = (queue.clone(), wake.clone(), census.clone());
             async move {
                 let _counted = counted;
-                write_loop(queue, wake, write, on_error).await
+                write_loop(queue, wake, write, census, on_error).await
             }
         });
-        Output { queue, wake, writer, over_soft_since: None }
+        Output { queue, census, wake, writer, over_soft_since: None }
     }
 
     /// Queues bytes; they are written in the order queued.
@@ -70,6 +72,7 @@ impl Output {
             return;
         }
         q.pending += chunk.len();
+        self.census.queued_bytes.fetch_add(chunk.len(), Ordering::Relaxed);
         if q.chunks.is_empty() {
             self.wake.notify_one();
         }
@@ -111,7 +114,8 @@ impl Output {
     /// Drops what is queued and closes now.
     pub fn abort(&mut self) {
         self.writer.abort();
-        *self.queue.borrow_mut() = Queue { closed: true, ..Queue::default() };
+        let dropped = std::mem::replace(&mut *self.queue.borrow_mut(), Queue { closed: true, ..Queue::default() });
+        self.census.queued_bytes.fetch_sub(dropped.pending, Ordering::Relaxed);
     }
 
     pub fn is_closed(&self) -> bool {
@@ -132,6 +136,7 @@ async fn write_loop(
     queue: Rc<RefCell<Queue>>,
     wake: Rc<Notify>,
     mut w: Box<dyn AsyncWrite + Unpin>,
+    census: Arc<Census>,
     on_error: impl FnOnce(),
 ) {
     let mut batch: Vec<Bytes> = Vec::new();
@@ -162,6 +167,7 @@ async fn write_loop(
         }
         let mut q = queue.borrow_mut();
         q.pending = q.pending.saturating_sub(total);
+        census.queued_bytes.fetch_sub(total, Ordering::Relaxed);
     }
     let _ = w.flush().await;
     let _ = w.shutdown().await;

@@ -112,6 +112,11 @@ pub fn herald_process_with(port: u16, flags: &[&str]) -> Server {
     started(child, port, "ready to accept connections")
 }
 
+/// A `herald` child the test spawned itself, once it is ready on `port`.
+pub fn started_child(child: Child, port: u16) -> Server {
+    started(child, port, "ready to accept connections")
+}
+
 /// Waits for `ready` in the child's log (if it dies first, the lines end),
 /// then keeps draining the log so it never blocks on a full pipe.
 fn started(mut child: Child, port: u16, ready: &str) -> Server {

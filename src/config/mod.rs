@@ -1,4 +1,7 @@
-//! Herald's settings: CLI flags at start, some changeable by CONFIG SET.
+//! Herald's settings: a config file, then `HERALD_*` variables and flags at
+//! start (see [`file`]); some changeable by CONFIG SET.
+
+pub mod file;
 
 use std::time::Duration;
 
@@ -51,6 +54,12 @@ pub struct Config {
     /// The TLS listener's port (0: none).
     pub tls_port: u16,
     pub tls: Option<crate::tls::TlsSettings>,
+    /// Worker arbiters (None: half the cores).
+    pub threads: Option<usize>,
+    /// Prometheus endpoint port (0: none).
+    pub metrics_port: u16,
+    /// The file it was read from, which CONFIG REWRITE writes back.
+    pub file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -71,6 +80,9 @@ impl Default for Config {
             protected_mode: true,
             tls_port: 0,
             tls: None,
+            threads: None,
+            metrics_port: 0,
+            file: None,
         }
     }
 }
@@ -80,6 +92,16 @@ fn limit_text(l: &OutputLimit) -> String {
 }
 
 impl Config {
+    /// The TLS settings, created empty on first use.
+    pub fn tls_settings(&mut self) -> &mut crate::tls::TlsSettings {
+        self.tls.get_or_insert_with(|| crate::tls::TlsSettings {
+            cert_file: String::new(),
+            key_file: String::new(),
+            ca_cert_file: None,
+            auth_clients: crate::tls::ClientAuth::Required,
+        })
+    }
+
     /// Every (name, value) CONFIG GET can show, in a stable order.
     pub fn entries(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -101,6 +123,8 @@ impl Config {
             ("tcp-keepalive", self.tcp_keepalive.as_secs().to_string()),
             ("requirepass", self.requirepass.clone().unwrap_or_default()),
             ("protected-mode", if self.protected_mode { "yes" } else { "no" }.into()),
+            ("threads", self.threads.map_or_else(String::new, |t| t.to_string())),
+            ("metrics-port", self.metrics_port.to_string()),
             ("tls-port", self.tls_port.to_string()),
             ("tls-cert-file", self.tls.as_ref().map(|t| t.cert_file.clone()).unwrap_or_default()),
             ("tls-key-file", self.tls.as_ref().map(|t| t.key_file.clone()).unwrap_or_default()),
@@ -188,8 +212,8 @@ impl Config {
                 };
                 Ok(())
             }
-            "bind" | "port" | "databases" | "tls-port" | "tls-cert-file" | "tls-key-file" | "tls-ca-cert-file"
-            | "tls-auth-clients" => Err(invalid("can't set immutable config")),
+            "bind" | "port" | "databases" | "threads" | "metrics-port" | "tls-port" | "tls-cert-file"
+            | "tls-key-file" | "tls-ca-cert-file" | "tls-auth-clients" => Err(invalid("can't set immutable config")),
             "save" | "appendonly" => Ok(()),
             _ => Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
         }

@@ -1,0 +1,131 @@
+//! Running Herald: the config file under env and flags, --check-config,
+//! CONFIG REWRITE, INFO's figures, the Prometheus endpoint, JSON logs.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::{free_port, herald_process_with, Conn};
+
+fn temp_conf(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("herald-op-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("herald.conf");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn check_config(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--check-config")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn check_config_accepts_good_files_and_names_the_bad_line() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/herald.conf.example");
+    let (ok, text) = check_config(&[example], &[]);
+    assert!(ok, "the shipped example is valid: {text}");
+    let good = temp_conf("good", "# Herald\nport 0\ntls-port 0\nport 7001\nuser alice on >pw &news:* +@pubsub\n");
+    let (ok, text) = check_config(&[good.to_str().unwrap()], &[]);
+    assert!(ok && text.contains("configuration OK"), "{text}");
+
+    let bad = temp_conf("bad", "port 7001\ntimeout 10\nfrobnicate yes\n");
+    let (ok, text) = check_config(&[bad.to_str().unwrap()], &[]);
+    assert!(!ok && text.contains("herald.conf:3: unknown directive 'frobnicate'"), "{text}");
+
+    let bad_user = temp_conf("baduser", "user bob on +nosuch\n");
+    let (ok, text) = check_config(&[bad_user.to_str().unwrap()], &[]);
+    assert!(!ok && text.contains("Unknown command or category name in ACL"), "{text}");
+
+    let (ok, text) = check_config(&["--timeout", "soon"], &[]);
+    assert!(!ok && text.contains("--timeout") && text.contains("integer"), "{text}");
+    let (ok, text) = check_config(&["--tls-port", "7444"], &[]);
+    assert!(!ok && text.contains("tls-cert-file"), "{text}");
+    let (ok, text) = check_config(&[], &[("HERALD_MAXCLIENTS", "zero")]);
+    assert!(!ok && text.contains("maxclients"), "{text}");
+}
+
+#[test]
+fn file_then_environment_then_flags_and_config_rewrite() {
+    let port = free_port();
+    let conf =
+        temp_conf("layers", &format!("# kept\nport {}\ntimeout 100\nmaxclients 50\ntcp-keepalive 60\n", free_port()));
+    // The file's port is overridden by the flag; its maxclients by the variable.
+    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([conf.to_str().unwrap(), "--port", &port.to_string(), "--timeout", "7"])
+        .env("HERALD_MAXCLIENTS", "60")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _h = support::started_child(child, port);
+    let mut c = Conn::open(port);
+    let got = String::from_utf8_lossy(&c.cmd(&["CONFIG", "GET", "*"])).into_owned();
+    for expected in ["timeout\r\n$1\r\n7\r\n", "maxclients\r\n$2\r\n60\r\n", "tcp-keepalive\r\n$2\r\n60\r\n"] {
+        assert!(got.contains(expected), "{expected:?} in {got:?}");
+    }
+    assert_eq!(c.cmd(&["CONFIG", "SET", "timeout", "9", "requirepass", "sekrit"]).as_ref(), b"+OK\r\n");
+    assert_eq!(c.cmd(&["ACL", "SETUSER", "reader", "on", ">r", "&feed", "+subscribe"]).as_ref(), b"+OK\r\n");
+    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]).as_ref(), b"+OK\r\n");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.starts_with("# kept\nport "), "{text}");
+    for line in ["timeout 9", "maxclients 60", "requirepass sekrit", "user reader on #"] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    let (ok, out) = check_config(&[conf.to_str().unwrap()], &[]);
+    assert!(ok, "the rewritten file is valid: {out}");
+}
+
+#[test]
+fn config_rewrite_without_a_file_is_refused() {
+    let h = herald_process_with(free_port(), &[]);
+    let mut c = Conn::open(h.port);
+    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]).as_ref(), b"-ERR The server is running without a config file\r\n");
+}
+
+/// One HTTP GET, the whole response.
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    let line =
+        text.lines().find(|l| l.starts_with(name) && !l.starts_with('#')).unwrap_or_else(|| panic!("{name} in {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn info_and_prometheus_count_publishes_and_deliveries() {
+    let metrics_port = free_port();
+    let h = herald_process_with(free_port(), &["--metrics-port", &metrics_port.to_string(), "--log-json"]);
+    let mut sub = Conn::open(h.port);
+    sub.cmd(&["SUBSCRIBE", "m"]);
+    let mut sub2 = Conn::open(h.port);
+    sub2.cmd(&["PSUBSCRIBE", "m*"]);
+    let mut p = Conn::open(h.port);
+    for _ in 0..25 {
+        assert_eq!(p.cmd(&["PUBLISH", "m", "x"]).as_ref(), b":2\r\n");
+    }
+    p.cmd(&["PUBLISH", "nobody", "x"]);
+    let info = String::from_utf8_lossy(&p.cmd(&["INFO"])).into_owned();
+    for field in ["herald_published_messages:26\r\n", "herald_delivered_messages:50\r\n", "# CPU\r\nused_cpu_sys:"] {
+        assert!(info.contains(field), "{field:?} in {info}");
+    }
+    let page = http_get(metrics_port, "/metrics");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert_eq!(metric(&page, "herald_published_messages_total"), 26.0);
+    assert_eq!(metric(&page, "herald_delivered_messages_total"), 50.0);
+    assert_eq!(metric(&page, "herald_publish_enqueue_seconds_count"), 26.0);
+    assert!(page.contains("herald_publish_enqueue_seconds_bucket{le=\"0.001\"}"), "{page}");
+}

@@ -67,3 +67,57 @@ fn redis_py_pubsub_patterns_and_get_message() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs a client check script; fails with its output.
+fn client_check(program: &str, args: &[&str], dir: &str, what: &str) -> String {
+    let out = Command::new(program).args(args).current_dir(dir).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what} check failed (scripts/test installs its clients):\n{text}");
+    text
+}
+
+#[test]
+fn ioredis_and_node_redis_messages_and_pmessages() {
+    let h = herald();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/node");
+    let out = client_check("node", &["node_check.mjs", &h.port.to_string()], dir, "ioredis/node-redis");
+    assert!(out.contains(" ok"), "{out}");
+}
+
+/// redis-rs (the `redis` crate) async pub/sub: channel and pattern
+/// messages, counts, then unsubscribe; RESP2 and RESP3.
+#[tokio::test]
+async fn redis_rs_async_pubsub() {
+    use futures_util::StreamExt;
+    use redis::AsyncCommands;
+
+    let h = herald();
+    for protocol in ["", "?protocol=resp3"] {
+        let client = redis::Client::open(format!("redis://{}/{protocol}", h.addr())).unwrap();
+        let mut pubsub = client.get_async_pubsub().await.unwrap();
+        pubsub.subscribe("events:order-service:created").await.unwrap();
+        pubsub.psubscribe("events:*:payment_*").await.unwrap();
+        let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
+        let n: usize = publisher.publish("events:order-service:created", "order 1").await.unwrap();
+        assert_eq!(n, 1);
+        let n: usize = publisher.publish("events:billing:payment_failed", "order 2").await.unwrap();
+        assert_eq!(n, 1);
+        let mut messages = pubsub.on_message();
+        let m = messages.next().await.unwrap();
+        assert_eq!(
+            (m.get_channel_name(), m.get_payload::<String>().unwrap()),
+            ("events:order-service:created", "order 1".into())
+        );
+        let m = messages.next().await.unwrap();
+        assert_eq!(m.get_pattern::<String>().unwrap(), "events:*:payment_*");
+        assert_eq!(
+            (m.get_channel_name(), m.get_payload::<String>().unwrap()),
+            ("events:billing:payment_failed", "order 2".into())
+        );
+        drop(messages);
+        pubsub.unsubscribe("events:order-service:created").await.unwrap();
+        pubsub.punsubscribe("events:*:payment_*").await.unwrap();
+        let n: usize = publisher.publish("events:order-service:created", "nobody").await.unwrap();
+        assert_eq!(n, 0);
+    }
+}

@@ -1,5 +1,5 @@
 //! Herald's settings: a config file, then `HERALD_*` variables and flags at
-//! start (see [`file`]); some changeable by CONFIG SET.
+//! start (see [`mod@file`]); some changeable by CONFIG SET.
 
 pub mod file;
 

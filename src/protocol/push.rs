@@ -1,7 +1,7 @@
 //! Pub/sub deliveries, encoded once per published message and shared.
 //!
 //! A `message` / `pmessage` / `smessage` frame is the same bytes in RESP2 and
-//! RESP3 except its first byte (`*` array or `>` push). [`Delivery`] keeps the
+//! RESP3 except its first byte (`*` array or `>` push). [`Frame`] keeps the
 //! shared body and lets each session put its own header in front, so fan-out
 //! never copies the payload per subscriber.
 

@@ -179,9 +179,10 @@ impl Config {
                 Some(_) => Err(invalid("argument must be between 1048576 and 9223372036854775807 inclusive")),
                 None => Err(invalid("argument must be a memory value")),
             },
-            "timeout" => match value.parse::<u64>() {
+            "timeout" | "tcp-keepalive" => match value.parse::<u64>() {
                 Ok(secs) => {
-                    self.idle_timeout = Duration::from_secs(secs);
+                    let field = if name == "timeout" { &mut self.idle_timeout } else { &mut self.tcp_keepalive };
+                    *field = Duration::from_secs(secs);
                     Ok(())
                 }
                 Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
@@ -192,13 +193,6 @@ impl Config {
                     Ok(())
                 }
                 _ => Err(invalid("argument must be between 1 and 4294967295 inclusive")),
-            },
-            "tcp-keepalive" => match value.parse::<u64>() {
-                Ok(secs) => {
-                    self.tcp_keepalive = Duration::from_secs(secs);
-                    Ok(())
-                }
-                Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
             },
             "requirepass" => {
                 self.requirepass = (!value.is_empty()).then(|| value.to_string());

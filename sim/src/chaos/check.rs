@@ -8,7 +8,8 @@ use herald::glob::reference::matches as glob;
 use super::{Fault, Kind, Plan, Publish, Record, SubEvent, STEADY};
 
 /// A subscription's window on one connection: from its confirmation's
-/// arrival to the unsubscribe (or the connection's end).
+/// arrival to the unsubscribe (or the connection's end). An unsubscribe sent
+/// before the confirmation arrived closes the window before it opens.
 struct Window {
     kind: Kind,
     name: String,
@@ -18,16 +19,29 @@ struct Window {
 
 fn windows(events: &[SubEvent]) -> Vec<Window> {
     let mut open: BTreeMap<(Kind, String), Duration> = BTreeMap::new();
+    // Subscribes sent and not yet confirmed; and those already left again.
+    let mut requested: BTreeSet<(Kind, String)> = BTreeSet::new();
+    let mut left_early: BTreeSet<(Kind, String)> = BTreeSet::new();
     let mut out = Vec::new();
     let mut end = Duration::MAX;
     for e in events {
         match e {
+            SubEvent::Joining { kind, name, .. } => {
+                requested.insert((*kind, name.clone()));
+            }
             SubEvent::Joined { kind, name, at } => {
-                open.entry((*kind, name.clone())).or_insert(*at);
+                let key = (*kind, name.clone());
+                requested.remove(&key);
+                if !left_early.remove(&key) {
+                    open.entry(key).or_insert(*at);
+                }
             }
             SubEvent::Leaving { kind, name, at } => {
-                if let Some(from) = open.remove(&(*kind, name.clone())) {
+                let key = (*kind, name.clone());
+                if let Some(from) = open.remove(&key) {
                     out.push(Window { kind: *kind, name: name.clone(), from, to: *at });
+                } else if requested.remove(&key) {
+                    left_early.insert(key);
                 }
             }
             SubEvent::Closed { at } | SubEvent::Left { at } => end = end.min(*at),

@@ -158,6 +158,12 @@ pub struct Publish {
 
 #[derive(Debug, Clone, Hash)]
 pub enum SubEvent {
+    /// A subscribe was sent.
+    Joining {
+        kind: Kind,
+        name: String,
+        at: Duration,
+    },
     /// A subscribe confirmation arrived.
     Joined {
         kind: Kind,
@@ -325,9 +331,10 @@ async fn subscriber(me: usize, plan: SubscriberPlan, record: Shared) -> turmoil:
                 let (_, join, kind, name) = actions[next].clone();
                 next += 1;
                 let (sub, unsub) = kind.verbs();
-                if !join {
-                    record.borrow_mut().subscribers[me].push(SubEvent::Leaving { kind, name: name.clone(), at: now() });
-                }
+                let event = if join { SubEvent::Joining { kind, name: name.clone(), at: now() } } else {
+                    SubEvent::Leaving { kind, name: name.clone(), at: now() }
+                };
+                record.borrow_mut().subscribers[me].push(event);
                 c.send(&[if join { sub } else { unsub }, &name]).await?;
             }
             frame = c.frame() => match frame {

@@ -44,12 +44,16 @@ pub struct Deliver {
     pub frames: Arc<[Frame]>,
 }
 
+/// Where a session's deliveries go. Shared: cloning an actix `Recipient`
+/// allocates and touches a contended counter, once per delivery otherwise.
+pub type Inbox = Arc<Recipient<Deliver>>;
+
 /// A session's subscription to one channel or pattern.
 #[derive(Clone)]
 pub struct Subscriber {
     pub client: ClientId,
     pub token: u64,
-    pub inbox: Recipient<Deliver>,
+    pub inbox: Inbox,
     /// The arbiter the session runs on (whose postman delivers to it).
     pub slot: usize,
 }

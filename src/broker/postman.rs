@@ -5,7 +5,7 @@ use actix::prelude::*;
 
 use std::sync::Arc;
 
-use super::Deliver;
+use super::{Deliver, Inbox};
 
 /// Hands bundles of deliveries to the sessions of its arbiter: a fan-out
 /// to many sessions on another thread costs one cross-thread message, not
@@ -20,7 +20,7 @@ impl Actor for Postman {
 /// Deliveries for sessions on this postman's arbiter.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Bundle(pub Vec<(Recipient<Deliver>, Deliver)>);
+pub struct Bundle(pub Vec<(Inbox, Deliver)>);
 
 impl Handler<Bundle> for Postman {
     type Result = ();
@@ -41,11 +41,11 @@ impl Bundle {
 /// Deliveries sorted by the arbiter of their session, in the order added.
 #[derive(Default)]
 pub struct Mail {
-    bags: Vec<Vec<(Recipient<Deliver>, Deliver)>>,
+    bags: Vec<Vec<(Inbox, Deliver)>>,
 }
 
 impl Mail {
-    pub fn add(&mut self, slot: usize, inbox: Recipient<Deliver>, deliver: Deliver) {
+    pub fn add(&mut self, slot: usize, inbox: Inbox, deliver: Deliver) {
         if self.bags.len() <= slot {
             self.bags.resize_with(slot + 1, Vec::new);
         }
@@ -59,7 +59,7 @@ impl Mail {
     /// The same deliveries with only their `i`th frame each: a grouped
     /// fan-out taken apart again, publish by publish.
     pub fn nth_frame(&self, i: usize) -> Mail {
-        let pick = |(inbox, d): &(Recipient<Deliver>, Deliver)| {
+        let pick = |(inbox, d): &(Inbox, Deliver)| {
             (inbox.clone(), Deliver { token: d.token, frames: Arc::from([d.frames[i].clone()]) })
         };
         Mail { bags: self.bags.iter().map(|bag| bag.iter().map(pick).collect()).collect() }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::Spec;
 use crate::broker::directory::{Subscribe, Unsubscribe};
-use crate::broker::Subscriber;
+use crate::broker::{Inbox, Subscriber};
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
 use crate::session::{Flow, Session};
@@ -97,7 +97,8 @@ fn verb(kind: Kind, subscribe: bool) -> &'static str {
 }
 
 /// Subscribes to each name in order, confirming each.
-pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], inbox: actix::Recipient<crate::broker::Deliver>) {
+pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Context<Session>) {
+    let inbox = ctx_inbox(s, ctx);
     for name in names {
         // Its own allocation: a slice of the read buffer would keep the
         // whole buffer alive for as long as the subscription lasts.
@@ -135,17 +136,17 @@ pub fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
 }
 
 fn subscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
-    join(s, Kind::Channel, &args[1..], ctx_inbox(ctx));
+    join(s, Kind::Channel, &args[1..], ctx);
     Flow::Done
 }
 
 fn psubscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
-    join(s, Kind::Pattern, &args[1..], ctx_inbox(ctx));
+    join(s, Kind::Pattern, &args[1..], ctx);
     Flow::Done
 }
 
 fn ssubscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
-    join(s, Kind::Shard, &args[1..], ctx_inbox(ctx));
+    join(s, Kind::Shard, &args[1..], ctx);
     Flow::Done
 }
 
@@ -164,7 +165,8 @@ fn sunsubscribe(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Fl
     Flow::Done
 }
 
-fn ctx_inbox(ctx: &mut Context<Session>) -> actix::Recipient<crate::broker::Deliver> {
+/// The session's inbox, made once and shared by all its subscriptions.
+fn ctx_inbox(s: &mut Session, ctx: &mut Context<Session>) -> Inbox {
     use actix::AsyncContext;
-    ctx.address().recipient()
+    s.inbox.get_or_insert_with(|| ctx.address().recipient().into()).clone()
 }

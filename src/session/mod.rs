@@ -90,6 +90,8 @@ pub struct Session {
     pub lib_ver: String,
     pub db: u32,
     pub subs: Subscriptions,
+    /// Where deliveries reach this session (made on first subscribe).
+    pub inbox: Option<crate::broker::Inbox>,
     /// Who this connection is (the default user until AUTH), and whether
     /// it may run commands other than AUTH/HELLO yet.
     pub user: Arc<User>,
@@ -141,6 +143,7 @@ impl Session {
                 lib_ver: String::new(),
                 db: 0,
                 subs: Subscriptions::default(),
+                inbox: None,
                 user: Arc::new(User::new("default")),
                 authenticated: false,
                 default_user: Arc::new(User::new("default")),

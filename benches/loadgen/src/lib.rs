@@ -301,6 +301,12 @@ pub fn scenarios() -> Vec<Scenario> {
         f(&mut sc);
         sc
     };
+    let idle = |label: &str, n: usize| {
+        s(&format!("publish, {label} idle patterns"), &|x| {
+            x.pipeline = 32;
+            x.idle_patterns = n;
+        })
+    };
     vec![
         s("1 pub -> 1 sub, no pipelining", &|_| {}),
         s("10 subs / 10 ch / 2 pubs, pipeline 32", &|x| {
@@ -324,18 +330,9 @@ pub fn scenarios() -> Vec<Scenario> {
             x.pipeline = 32;
         }),
         s("publish, 0 idle patterns", &|x| x.pipeline = 32),
-        s("publish, 1k idle patterns", &|x| {
-            x.pipeline = 32;
-            x.idle_patterns = 1_000;
-        }),
-        s("publish, 10k idle patterns", &|x| {
-            x.pipeline = 32;
-            x.idle_patterns = 10_000;
-        }),
-        s("publish, 100k idle patterns", &|x| {
-            x.pipeline = 32;
-            x.idle_patterns = 100_000;
-        }),
+        idle("1k", 1_000),
+        idle("10k", 10_000),
+        idle("100k", 100_000),
         s("64 KiB payloads -> 100 subs", &|x| {
             x.subscribers = 100;
             x.payload = 64 * 1024;

@@ -4,8 +4,8 @@
 use actix::prelude::*;
 use bytes::Bytes;
 use futures_util::future::join_all;
-use indexmap::IndexMap;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::acl::{User, Users};
@@ -76,15 +76,21 @@ impl ClientInfo {
 pub struct ClientRegistry {
     config: Config,
     users: Users,
-    sessions: IndexMap<ClientId, Addr<Session>>,
+    /// By id, which is the order CLIENT LIST shows (a map ordered by
+    /// insertion made every disconnect shift the rest: quadratic when many
+    /// clients leave at once).
+    sessions: BTreeMap<ClientId, Addr<Session>>,
     total_connections: u64,
+    /// Set by [`DrainAll`]: sessions that register afterwards (accepted
+    /// just before the shutdown) are drained at once.
+    draining: bool,
 }
 
 impl ClientRegistry {
     /// Fails if the configuration's users do not parse.
     pub fn new(config: Config) -> Result<Self, String> {
         let users = Users::new(config.requirepass.as_deref(), &config.users)?;
-        Ok(ClientRegistry { config, users, sessions: IndexMap::new(), total_connections: 0 })
+        Ok(ClientRegistry { config, users, sessions: BTreeMap::new(), total_connections: 0, draining: false })
     }
 
     /// Tells every session that `name` changed (`None`: it was deleted).
@@ -157,6 +163,9 @@ impl Handler<Register> for ClientRegistry {
         if self.sessions.len() >= self.config.maxclients {
             return MessageResult(None);
         }
+        if self.draining {
+            msg.addr.do_send(Drain);
+        }
         self.sessions.insert(msg.id, msg.addr);
         let default_user = self.users.get("default").expect("the default user always exists").clone();
         MessageResult(Some(Registered { settings: self.config.clone(), default_user }))
@@ -166,7 +175,7 @@ impl Handler<Register> for ClientRegistry {
 impl Handler<Deregister> for ClientRegistry {
     type Result = ();
     fn handle(&mut self, Deregister(id): Deregister, _: &mut Context<Self>) {
-        self.sessions.shift_remove(&id);
+        self.sessions.remove(&id);
     }
 }
 
@@ -236,6 +245,7 @@ pub struct DrainAll;
 impl Handler<DrainAll> for ClientRegistry {
     type Result = ();
     fn handle(&mut self, _: DrainAll, _: &mut Context<Self>) {
+        self.draining = true;
         for addr in self.sessions.values() {
             addr.do_send(Drain);
         }

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
 
 use crate::tls::TlsAcceptor;
 
@@ -52,24 +51,51 @@ impl Server {
         Session::start(origin, stream, self.broker.clone(), self.config.clone())
     }
 
-    /// Starts a session on one of the worker arbiters, round robin.
-    pub fn accept<S>(&mut self, stream: S, peer: String, local: String)
-    where
-        S: AsyncRead + AsyncWrite + Send + 'static,
-    {
-        let Placement::Arbiters(arbiters) = &self.placement else {
-            self.accept_local(stream, peer, local);
-            return;
-        };
-        // The arbiter for the id about to be handed out.
-        let slot = (self.next_id as usize + 1) % arbiters.len();
-        let arbiter = arbiters[slot].clone();
+    /// Starts a session for an accepted TCP connection on one of the worker
+    /// arbiters, round robin, after its TLS handshake if `tls` is given.
+    ///
+    /// The socket is registered with the chosen arbiter's own reactor: a
+    /// socket left on the accepting thread's reactor would cost a
+    /// cross-thread wakeup (an eventfd write and an extra epoll_wait) for
+    /// every readiness event.
+    pub fn accept(&mut self, stream: std::net::TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>) {
         let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
         let (broker, config) = (self.broker.clone(), self.config.clone());
-        arbiter.spawn_fn(move || {
-            Session::start(Origin { id, peer, local, slot }, stream, broker, config);
-        });
+        let (slot, arbiter) = match &self.placement {
+            Placement::Arbiters(arbiters) => {
+                let slot = id as usize % arbiters.len();
+                (slot, Some(arbiters[slot].clone()))
+            }
+            Placement::Local => (0, None),
+        };
+        let start = async move {
+            let stream = match TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => return tracing::warn!(addr = %peer, error = %e, "could not register a connection"),
+            };
+            let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            let origin = Origin { id, peer: peer.to_string(), local, slot };
+            let Some(acceptor) = tls else {
+                Session::start(origin, stream, broker, config);
+                return;
+            };
+            match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    Session::start(origin, stream, broker, config);
+                }
+                Ok(Err(e)) => tracing::info!(addr = %peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::info!(addr = %peer, "TLS handshake timed out"),
+            }
+        };
+        match arbiter {
+            Some(arbiter) => {
+                arbiter.spawn(start);
+            }
+            None => {
+                actix_rt::spawn(start);
+            }
+        }
     }
 }
 
@@ -131,52 +157,27 @@ pub fn run_until(
         if metrics_port != 0 {
             crate::metrics::sample(broker.census.clone());
         }
-        // TLS handshakes run on their own; finished ones come back here.
-        let (secured_tx, mut secured) = tokio::sync::mpsc::unbounded_channel();
         let mut stop = std::pin::pin!(stop);
         loop {
-            let (stream, peer, secure) = tokio::select! {
-                accepted = accept_on(&plain) => match accepted {
-                    Ok((stream, peer)) => (stream, peer, false),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                },
-                accepted = accept_on(&tls) => match accepted {
-                    Ok((stream, peer)) => (stream, peer, true),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                },
-                Some((stream, peer, local)) = secured.recv() => {
-                    server.accept::<TlsStream<TcpStream>>(stream, peer, local);
-                    continue;
-                }
+            let (accepted, tls) = tokio::select! {
+                accepted = accept_on(&plain) => (accepted, None),
+                accepted = accept_on(&tls) => (accepted, acceptor.clone()),
                 _ = &mut stop => break,
                 _ = broker.shutdown.notified() => break,
+            };
+            let (stream, peer) = match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
             };
             let _ = stream.set_nodelay(true);
             if !keepalive.is_zero() {
                 let probe = socket2::TcpKeepalive::new().with_time(keepalive);
                 let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&probe);
             }
-            let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            if !secure {
-                server.accept(stream, peer.to_string(), local);
-                continue;
-            }
-            let (acceptor, done) = (acceptor.clone().expect("a TLS listener has an acceptor"), secured_tx.clone());
-            actix_rt::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        let _ = done.send((stream, peer.to_string(), local));
-                    }
-                    Ok(Err(e)) => tracing::info!(addr = %peer, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::info!(addr = %peer, "TLS handshake timed out"),
-                }
-            });
+            server.accept(stream, peer, tls);
         }
         drop((plain, tls));
         tracing::info!("shutting down: no new connections; flushing clients");

@@ -58,9 +58,11 @@ fn huge_bulk_headers_are_refused_without_buffering() {
     let (_, before) = h.rss();
     let mut bystander = Conn::open(h.port);
 
+    // The header alone earns the refusal: nothing of the payload is sent, so
+    // a server that waited for (or buffered) the payload would never answer.
+    // Sending the payload too would race the server's close (EPIPE).
     let mut huge = Conn::open(h.port);
     huge.send(b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$1073741824\r\n");
-    huge.send(&vec![b'y'; 1 << 20]);
     let got = huge.read_to_eof();
     assert_eq!(got, b"-ERR Protocol error: invalid bulk length\r\n");
 

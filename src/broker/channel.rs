@@ -22,7 +22,9 @@ pub struct ChannelActor {
 
 impl ChannelActor {
     pub fn new(kind: Kind, name: Bytes, census: Arc<Census>) -> Self {
-        ChannelActor { kind, name, subscribers: IndexMap::new(), census }
+        // Most channels have one subscriber: room for exactly one costs 112
+        // bytes, where the first insert into an empty map reserves 208.
+        ChannelActor { kind, name, subscribers: IndexMap::with_capacity(1), census }
     }
 }
 
@@ -70,7 +72,7 @@ impl Handler<Join> for ChannelActor {
 impl Handler<Leave> for ChannelActor {
     type Result = ();
     fn handle(&mut self, Leave(client): Leave, _: &mut Context<Self>) {
-        self.subscribers.shift_remove(&client);
+        self.subscribers.swap_remove(&client);
     }
 }
 

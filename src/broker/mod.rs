@@ -24,6 +24,7 @@ pub use postman::{Mail, Postman};
 
 use bytes::Bytes;
 use pattern_index::{PSubscribe, PUnsubscribe};
+use smallvec::SmallVec;
 
 use crate::config::Config;
 use crate::protocol::push::Frame;
@@ -34,9 +35,8 @@ pub type ClientId = u64;
 
 /// Messages delivered to one subscription of a session: one frame, or a
 /// run of consecutive publishes to the same channel (shared by every
-/// subscriber, so a run costs each session one mailbox message).
-#[derive(Message, Clone, Debug)]
-#[rtype(result = "()")]
+/// subscriber).
+#[derive(Clone, Debug)]
 pub struct Deliver {
     /// The subscription it was sent for; a session drops deliveries for
     /// subscriptions it has since left.
@@ -44,9 +44,16 @@ pub struct Deliver {
     pub frames: Arc<[Frame]>,
 }
 
+/// Everything one posting has for one session, in order: a pipelined run
+/// of publishes costs each session one mailbox message, not one per
+/// message.
+#[derive(Message, Debug, Default)]
+#[rtype(result = "()")]
+pub struct Deliveries(pub SmallVec<[Deliver; 1]>);
+
 /// Where a session's deliveries go. Shared: cloning an actix `Recipient`
 /// allocates and touches a contended counter, once per delivery otherwise.
-pub type Inbox = Arc<Recipient<Deliver>>;
+pub type Inbox = Arc<Recipient<Deliveries>>;
 
 /// A session's subscription to one channel or pattern.
 #[derive(Clone)]

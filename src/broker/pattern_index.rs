@@ -26,23 +26,25 @@ impl PatternIndex {
         PatternIndex { patterns: IndexMap::new(), by_prefix: BTreeMap::new() }
     }
 
-    /// Fans one publish out to every matching pattern subscription.
-    fn fan_out(&self, channel: &Bytes, payload: &Bytes, publisher: ClientId) -> Fanned {
+    /// The patterns `channel` matches, in index order.
+    fn matching(&self, channel: &[u8]) -> Vec<Bytes> {
+        (0..=channel.len())
+            .filter_map(|end| self.by_prefix.get(&channel[..end]))
+            .flatten()
+            .filter(|pattern| glob::matches(pattern, channel))
+            .cloned()
+            .collect()
+    }
+
+    /// Fans one publish out to the subscribers of `patterns`.
+    fn fan_out(&self, patterns: &[Bytes], channel: &Bytes, payload: &Bytes, publisher: ClientId) -> Fanned {
         let mut published = Published::default();
         let mut mail = Mail::default();
-        for end in 0..=channel.len() {
-            let Some(candidates) = self.by_prefix.get(&channel[..end]) else {
-                continue;
-            };
-            for pattern in candidates {
-                if !glob::matches(pattern, channel) {
-                    continue;
-                }
-                let subs = &self.patterns[pattern];
-                let frame = Frame::encode(Kind::Pattern, Some(pattern), channel, payload);
-                let (count, own) = fan_out(&Arc::from([frame.clone()]), subs.values(), publisher, &mut mail);
-                published.merge(Published::one(count, own, &frame));
-            }
+        for pattern in patterns {
+            let subs = &self.patterns[pattern];
+            let frame = Frame::encode(Kind::Pattern, Some(pattern), channel, payload);
+            let (count, own) = fan_out(&Arc::from([frame.clone()]), subs.values(), publisher, &mut mail);
+            published.merge(Published::one(count, own, &frame));
         }
         Fanned { published: vec![published], mail }
     }
@@ -93,7 +95,7 @@ impl Handler<PSubscribe> for PatternIndex {
         let subs = self.patterns.entry(msg.pattern.clone()).or_insert_with(|| {
             let prefix = Bytes::from(glob::literal_prefix(&msg.pattern));
             self.by_prefix.entry(prefix).or_default().insert(msg.pattern.clone());
-            IndexMap::new()
+            IndexMap::with_capacity(1)
         });
         subs.insert(msg.subscriber.client, msg.subscriber);
     }
@@ -105,12 +107,12 @@ impl Handler<PUnsubscribe> for PatternIndex {
         let Some(subs) = self.patterns.get_mut(&msg.pattern) else {
             return;
         };
-        subs.shift_remove(&msg.client);
+        subs.swap_remove(&msg.client);
         if subs.is_empty() {
-            self.patterns.shift_remove(&msg.pattern);
+            self.patterns.swap_remove(&msg.pattern);
             let prefix = glob::literal_prefix(&msg.pattern);
             if let Some(set) = self.by_prefix.get_mut(prefix.as_slice()) {
-                set.shift_remove(&msg.pattern);
+                set.swap_remove(&msg.pattern);
                 if set.is_empty() {
                     self.by_prefix.remove(prefix.as_slice());
                 }
@@ -122,7 +124,16 @@ impl Handler<PUnsubscribe> for PatternIndex {
 impl Handler<PatternPublish> for PatternIndex {
     type Result = ();
     fn handle(&mut self, msg: PatternPublish, _: &mut Context<Self>) {
-        let fanned = msg.items.iter().map(|(channel, payload)| self.fan_out(channel, payload, msg.publisher)).collect();
+        // A pipelined run usually repeats a channel: match it once.
+        let mut matched: Option<(&Bytes, Vec<Bytes>)> = None;
+        let mut fanned = Vec::with_capacity(msg.items.len());
+        for (channel, payload) in &msg.items {
+            if matched.as_ref().is_none_or(|(last, _)| *last != channel) {
+                matched = Some((channel, self.matching(channel)));
+            }
+            let (_, patterns) = matched.as_ref().expect("just set");
+            fanned.push(self.fan_out(patterns, channel, payload, msg.publisher));
+        }
         let _ = msg.reply.send(fanned);
     }
 }

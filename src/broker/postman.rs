@@ -3,9 +3,13 @@
 
 use actix::prelude::*;
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 
-use super::{Deliver, Inbox};
+use foldhash::fast::FixedState;
+use smallvec::smallvec;
+
+use super::{Deliver, Deliveries, Inbox};
 
 /// Hands bundles of deliveries to the sessions of its arbiter: a fan-out
 /// to many sessions on another thread costs one cross-thread message, not
@@ -17,10 +21,10 @@ impl Actor for Postman {
     type Context = Context<Self>;
 }
 
-/// Deliveries for sessions on this postman's arbiter.
+/// Deliveries for sessions on this postman's arbiter, one entry per session.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Bundle(pub Vec<(Inbox, Deliver)>);
+pub struct Bundle(pub Vec<(Inbox, Deliveries)>);
 
 impl Handler<Bundle> for Postman {
     type Result = ();
@@ -30,10 +34,31 @@ impl Handler<Bundle> for Postman {
 }
 
 impl Bundle {
+    /// Gathers a bag's deliveries by session, keeping each session's in the
+    /// order added (sessions need no order among themselves).
+    fn by_session(bag: Vec<(Inbox, Deliver)>) -> Bundle {
+        if bag.len() <= 1 {
+            return Bundle(bag.into_iter().map(|(inbox, d)| (inbox, Deliveries(smallvec![d]))).collect());
+        }
+        let mut index: HashMap<*const Recipient<Deliveries>, usize, FixedState> =
+            HashMap::with_capacity_and_hasher(bag.len(), FixedState::default());
+        let mut out: Vec<(Inbox, Deliveries)> = Vec::with_capacity(bag.len());
+        for (inbox, d) in bag {
+            match index.entry(Arc::as_ptr(&inbox)) {
+                Entry::Occupied(at) => out[*at.get()].1 .0.push(d),
+                Entry::Vacant(slot) => {
+                    slot.insert(out.len());
+                    out.push((inbox, Deliveries(smallvec![d])));
+                }
+            }
+        }
+        Bundle(out)
+    }
+
     fn hand_out(self) {
-        for (inbox, deliver) in self.0 {
+        for (inbox, deliveries) in self.0 {
             // A closed inbox is a session on its way out.
-            inbox.do_send(deliver);
+            inbox.do_send(deliveries);
         }
     }
 }
@@ -87,9 +112,9 @@ impl Mail {
     pub fn post(self, postmen: &[Addr<Postman>], here: usize) {
         for (slot, (bag, postman)) in self.bags.into_iter().zip(postmen).enumerate() {
             if slot == here {
-                Bundle(bag).hand_out();
+                Bundle::by_session(bag).hand_out();
             } else if !bag.is_empty() {
-                postman.do_send(Bundle(bag));
+                postman.do_send(Bundle::by_session(bag));
             }
         }
     }

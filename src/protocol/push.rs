@@ -6,7 +6,6 @@
 //! never copies the payload per subscriber.
 
 use bytes::{Bytes, BytesMut};
-use redis_protocol::resp2::{encode::extend_encode, types::BytesFrame};
 
 /// What kind of subscription a delivery (or a confirmation) belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,35 +35,44 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Encodes `[kind, (pattern,) channel, payload]` once.
+    /// Encodes `[kind, (pattern,) channel, payload]` once. This is the
+    /// one encoding on the publish path, so it is written out here rather
+    /// than built as a redis-protocol frame (which allocates the item list
+    /// and sizes numbers with floating-point logarithms).
     pub fn encode(kind: Kind, pattern: Option<&Bytes>, channel: &Bytes, payload: &Bytes) -> Frame {
-        let mut items = Vec::with_capacity(4);
-        items.push(BytesFrame::BulkString(Bytes::from_static(kind.message().as_bytes())));
-        if let Some(p) = pattern {
-            items.push(BytesFrame::BulkString(p.clone()));
+        let items: [&[u8]; 4] = match pattern {
+            Some(p) => [kind.message().as_bytes(), p, channel, payload],
+            None => [kind.message().as_bytes(), channel, payload, &[]],
+        };
+        let arity = if pattern.is_some() { 4 } else { 3 };
+        let items = &items[..arity];
+        let mut body = BytesMut::with_capacity(items.iter().map(|i| i.len() + 16).sum());
+        for item in items {
+            put_bulk(&mut body, item);
         }
-        items.push(BytesFrame::BulkString(channel.clone()));
-        items.push(BytesFrame::BulkString(payload.clone()));
-        let arity = items.len() as u8;
-        let mut buf = BytesMut::with_capacity(payload.len() + channel.len() + 48);
-        extend_encode(&mut buf, &BytesFrame::Array(items), false).expect("bulk strings encode");
-        let body = buf.freeze().slice(HEADER_LEN..);
-        Frame { arity, body }
+        Frame { arity: arity as u8, body: body.freeze() }
     }
 
     /// The header this frame needs on a RESP2 or RESP3 connection.
-    pub fn header(&self, resp3: bool) -> Bytes {
-        let h: &'static [u8; HEADER_LEN] = match (resp3, self.arity) {
+    pub fn header(&self, resp3: bool) -> &'static [u8] {
+        match (resp3, self.arity) {
             (false, 3) => b"*3\r\n",
             (false, _) => b"*4\r\n",
             (true, 3) => b">3\r\n",
             (true, _) => b">4\r\n",
-        };
-        Bytes::from_static(h)
+        }
     }
 }
 
-const HEADER_LEN: usize = 4;
+/// Appends `data` as a RESP bulk string.
+fn put_bulk(out: &mut BytesMut, data: &[u8]) {
+    out.reserve(data.len() + 16);
+    out.extend_from_slice(b"$");
+    out.extend_from_slice(itoa::Buffer::new().format(data.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
 
 #[cfg(test)]
 mod tests {
@@ -74,8 +82,13 @@ mod tests {
     fn header_plus_body_is_the_whole_frame() {
         let f = Frame::encode(Kind::Pattern, Some(&"n*".into()), &"news".into(), &"hi".into());
         let mut whole = f.header(false).to_vec();
+        assert_eq!(&f.body[..], &b"$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"[..]);
         whole.extend_from_slice(&f.body);
         assert_eq!(whole, b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
-        assert_eq!(&f.header(true)[..], b">4\r\n");
+        assert_eq!(f.header(true), b">4\r\n");
+        let m = Frame::encode(Kind::Channel, None, &"c".into(), &Bytes::from(vec![b'x'; 1000]));
+        assert_eq!(m.arity, 3);
+        assert!(m.body.starts_with(b"$7\r\nmessage\r\n$1\r\nc\r\n$1000\r\nxxx"));
+        assert!(m.body.ends_with(b"xx\r\n") && m.body.len() == 13 + 7 + 7 + 1000 + 2);
     }
 }

@@ -39,9 +39,16 @@ impl Reply {
 
     /// Appends this reply, encoded for `resp3` or RESP2, to `out`.
     pub fn encode(&self, resp3: bool, out: &mut BytesMut) {
-        if !resp3 && *self == Reply::NilArray {
+        match self {
             // redis-protocol's RESP2 has no null array.
-            return out.extend_from_slice(b"*-1\r\n");
+            Reply::NilArray if !resp3 => return out.extend_from_slice(b"*-1\r\n"),
+            // The publish path's reply, written without building a frame.
+            Reply::Int(i) => {
+                out.extend_from_slice(b":");
+                out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes());
+                return out.extend_from_slice(b"\r\n");
+            }
+            _ => {}
         }
         let written = if resp3 {
             resp3::encode::complete::extend_encode(out, &self.to_resp3(), false)
@@ -127,5 +134,7 @@ mod tests {
         let push = Reply::Push(vec![Reply::text("x")]);
         assert_eq!(both(push), ("*1\r\n$1\r\nx\r\n".into(), ">1\r\n$1\r\nx\r\n".into()));
         assert_eq!(both(Reply::Verbatim("hi".into())).1, "=6\r\ntxt:hi\r\n");
+        assert_eq!(both(Reply::Int(-42)), (":-42\r\n".into(), ":-42\r\n".into()));
+        assert_eq!(both(Reply::Int(i64::MAX)).0, format!(":{}\r\n", i64::MAX));
     }
 }

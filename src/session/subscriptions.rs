@@ -51,7 +51,7 @@ impl Subscriptions {
 
     /// Removes a subscription; true if it existed.
     pub fn remove(&mut self, kind: Kind, name: &Bytes) -> bool {
-        match self.table_mut(kind).shift_remove(name) {
+        match self.table_mut(kind).swap_remove(name) {
             Some(token) => {
                 self.live.remove(&token);
                 true

@@ -98,7 +98,7 @@ impl Published {
 /// publishes, so fan-outs to different channels can run at the same time
 /// and still reach every postman in the publisher's order.
 pub struct Fanned {
-    pub published: Vec<Published>,
+    pub published: SmallVec<[Published; 1]>,
     pub mail: Mail,
 }
 

@@ -46,7 +46,7 @@ impl PatternIndex {
             let (count, own) = fan_out(&Arc::from([frame.clone()]), subs.values(), publisher, &mut mail);
             published.merge(Published::one(count, own, &frame));
         }
-        Fanned { published: vec![published], mail }
+        Fanned { published: smallvec::smallvec![published], mail }
     }
 }
 

@@ -112,7 +112,13 @@ impl Mail {
     pub fn post(self, postmen: &[Addr<Postman>], here: usize) {
         for (slot, (bag, postman)) in self.bags.into_iter().zip(postmen).enumerate() {
             if slot == here {
-                Bundle::by_session(bag).hand_out();
+                if let [_] = bag[..] {
+                    // One delivery (the 1 → 1 case): no bundle to gather.
+                    let (inbox, d) = bag.into_iter().next().expect("one");
+                    inbox.do_send(Deliveries(smallvec![d]));
+                } else {
+                    Bundle::by_session(bag).hand_out();
+                }
             } else if !bag.is_empty() {
                 postman.do_send(Bundle::by_session(bag));
             }

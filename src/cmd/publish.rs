@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use actix::{ActorFutureExt, Context};
 use bytes::Bytes;
+use smallvec::SmallVec;
 use tokio::sync::oneshot::{self, Receiver};
 
 use super::Spec;
@@ -64,10 +65,10 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
     let patterns = s.broker.any_patterns();
     s.last_cmd = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" }.into();
 
-    let mut by_directory: Vec<Vec<Group>> = (0..s.broker.directories().len()).map(|_| Vec::new()).collect();
+    let mut by_directory: SmallVec<[Vec<Group>; 4]> = (0..s.broker.directories().len()).map(|_| Vec::new()).collect();
     let mut last: Option<(usize, Kind)> = None;
     // Each group's answer, and whether the pattern index answers for it too.
-    let mut answers: Vec<(usize, Receiver<Fanned>, bool)> = Vec::new();
+    let mut answers: SmallVec<[(usize, Receiver<Fanned>, bool); 1]> = SmallVec::new();
     let mut pattern_items = Vec::new();
     for mut args in run {
         let payload = args.pop().expect("arity 3");
@@ -106,7 +107,7 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
     });
 
     let all = async move {
-        let mut fanned = Vec::with_capacity(answers.len());
+        let mut fanned: SmallVec<[(Fanned, bool); 1]> = SmallVec::with_capacity(answers.len());
         for (n, answer, matched) in answers {
             fanned.push((answer.await.unwrap_or_else(|_| Fanned::empty(n)), matched));
         }
@@ -119,7 +120,7 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
     Box::pin(actix::fut::wrap_future::<_, Session>(all).map(move |(fanned, by_pattern), s: &mut Session, ctx| {
         let mut by_pattern = by_pattern.into_iter();
         let mut mail = Mail::default();
-        let mut results = Vec::new();
+        let mut results: SmallVec<[Published; 1]> = SmallVec::new();
         for (direct, matched) in fanned {
             let mut published = direct.published;
             // One answer per publish of the group (none if the index is gone).

@@ -46,7 +46,9 @@ impl Frame {
         };
         let arity = if pattern.is_some() { 4 } else { 3 };
         let items = &items[..arity];
-        let mut body = BytesMut::with_capacity(items.iter().map(|i| i.len() + 16).sum());
+        // Exactly the size: a full buffer freezes into `Bytes` without a
+        // separate reference-count allocation.
+        let mut body = BytesMut::with_capacity(items.iter().map(|i| bulk_len(i.len())).sum());
         for item in items {
             put_bulk(&mut body, item);
         }
@@ -64,9 +66,14 @@ impl Frame {
     }
 }
 
+/// The encoded size of a bulk string of `len` bytes: `$<len>\r\n<data>\r\n`.
+fn bulk_len(len: usize) -> usize {
+    1 + itoa::Buffer::new().format(len).len() + 2 + len + 2
+}
+
 /// Appends `data` as a RESP bulk string.
 fn put_bulk(out: &mut BytesMut, data: &[u8]) {
-    out.reserve(data.len() + 16);
+    out.reserve(bulk_len(data.len()));
     out.extend_from_slice(b"$");
     out.extend_from_slice(itoa::Buffer::new().format(data.len()).as_bytes());
     out.extend_from_slice(b"\r\n");

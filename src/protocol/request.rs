@@ -256,6 +256,13 @@ impl Decoder for PipelineDecoder {
         let (unread, capacity) = (buf.len(), buf.capacity());
         let batch: Vec<Request> = std::iter::from_fn(|| self.requests.next(buf)).collect();
         if batch.is_empty() {
+            // The reader asks again, before its next read, once the last
+            // batch has been handled: by then the requests, which share the
+            // buffer's memory, are usually gone and the buffer is reused in
+            // place. Reserving while they live would allocate a fresh one
+            // per batch. The room is what the client's pipelining has shown
+            // it needs (the reader's own `reserve(1)` would give the first size).
+            buf.reserve(self.read_size.saturating_sub(buf.len()));
             return Ok(None);
         }
         if unread == capacity {
@@ -263,10 +270,6 @@ impl Decoder for PipelineDecoder {
         } else if unread < self.read_size / 8 {
             self.read_size = (self.read_size / 2).max(FIRST_READ);
         }
-        // The requests share the buffer's memory, so the reader's own
-        // `reserve(1)` would get a fresh buffer of the first size; ask for
-        // the size the client's pipelining has shown it needs.
-        buf.reserve(self.read_size.saturating_sub(buf.len()));
         Ok(Some(batch))
     }
 
@@ -332,6 +335,8 @@ mod tests {
         buf.resize(buf.capacity(), b'x');
         let pings = d.decode(&mut buf).unwrap().expect("the whole commands");
         assert!(pings.len() > 50);
+        // The reader asks again before reading on.
+        assert!(d.decode(&mut buf).unwrap().is_none());
         assert!(buf.capacity() >= 2 * FIRST_READ, "room for the next read: {}", buf.capacity());
         // The big command's rest, then small reads: the room shrinks back.
         buf.resize(buf.len() + rest, b'x');
@@ -342,6 +347,19 @@ mod tests {
             assert_eq!(d.decode(&mut buf).unwrap().map(|b| b.len()), Some(1));
         }
         assert_eq!(d.read_size, FIRST_READ);
+    }
+
+    #[test]
+    fn a_handled_batch_leaves_its_buffer_to_the_next_read() {
+        let mut d = PipelineDecoder::new(RequestDecoder::new(1 << 20));
+        let mut buf = BytesMut::with_capacity(FIRST_READ);
+        buf.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$2\r\nhi\r\n");
+        let start = buf.as_ptr();
+        let batch = d.decode(&mut buf).unwrap().expect("one command");
+        drop(batch);
+        assert!(d.decode(&mut buf).unwrap().is_none());
+        assert_eq!(buf.as_ptr(), start, "the same memory, not a fresh buffer");
+        assert!(buf.capacity() >= FIRST_READ);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Herald and Debian's redis-server side by side, in one run:
 //! `cargo bench --bench pubsub` (optionally a scenario name filter after
-//! `--`). Each scenario runs twice per server, alternating which goes first;
-//! the table shows the mean of both runs, server CPU seconds and RSS.
+//! `--`). Each scenario runs HERALD_BENCH_ROUNDS times per server (default
+//! 2), alternating which goes first; the table shows the means, server CPU
+//! seconds and RSS, and the lowest and highest deliveries/s ratio of a
+//! single round, so a reader can tell a difference from this machine's noise.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -102,10 +104,27 @@ fn ratio(h: f64, r: f64) -> String {
     }
 }
 
-fn print_row(name: &str, h: &Row, r: &Row) {
+/// The lowest and highest Herald/Redis deliveries/s ratio of one round.
+fn round_ratios(h: &[Row], r: &[Row]) -> String {
+    let ratios: Vec<f64> = h
+        .iter()
+        .zip(r)
+        .filter(|(_, r)| r.report.deliveries_per_sec > 0.0)
+        .map(|(h, r)| h.report.deliveries_per_sec / r.report.deliveries_per_sec)
+        .collect();
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(0.0, f64::max);
+    if ratios.is_empty() {
+        "-".into()
+    } else {
+        format!("{lo:.2}–{hi:.2}")
+    }
+}
+
+fn print_row(name: &str, h: &Row, r: &Row, rounds: &str) {
     let (hr, rr) = (&h.report, &r.report);
     println!(
-        "| {name} | {:.0} / {:.0} ({}) | {:.0} / {:.0} ({}) | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.1} / {:.1} | {}/{}/{} , {}/{}/{} |",
+        "| {name} | {:.0} / {:.0} ({}) | {:.0} / {:.0} ({}) | {rounds} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.1} / {:.1} | {}/{}/{} , {}/{}/{} |",
         hr.published_per_sec,
         rr.published_per_sec,
         ratio(hr.published_per_sec, rr.published_per_sec),
@@ -208,15 +227,16 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let servers = [herald(), redis()];
     println!("Herald vs redis-server {}, same machine, same run. Cells: herald / redis (ratio).", redis_version());
-    println!("| scenario | published/s | deliveries/s | p50 µs | p99 µs | server CPU s | RSS MiB | dup/reorder/lost |");
-    println!("|---|---|---|---|---|---|---|---|");
+    let rounds: usize = std::env::var("HERALD_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(2).max(1);
+    println!("| scenario | published/s | deliveries/s | ratio per round | p50 µs | p99 µs | server CPU s | RSS MiB | dup/reorder/lost |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for sc in scenarios() {
         if filter.as_ref().is_some_and(|f| !sc.name.contains(f.as_str())) {
             continue;
         }
         let mut rows: [Vec<Row>; 2] = [Vec::new(), Vec::new()];
-        for round in 0..2 {
-            let order = if round == 0 { [0, 1] } else { [1, 0] };
+        for round in 0..rounds {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for i in order {
                 let s = &servers[i];
                 let (cpu0, _) = usage(s.child.id());
@@ -227,7 +247,7 @@ fn main() {
                 rows[i].push(Row { report, cpu: cpu1 - cpu0, rss });
             }
         }
-        print_row(&sc.name, &mean(&rows[0]), &mean(&rows[1]));
+        print_row(&sc.name, &mean(&rows[0]), &mean(&rows[1]), &round_ratios(&rows[0], &rows[1]));
     }
     if filter.as_ref().is_none_or(|f| "released".contains(f.as_str())) {
         let h = rt.block_on(released_patterns(servers[0].port));

@@ -38,9 +38,27 @@ fn start(name: &'static str, port: u16, mut cmd: Command, ready: &str) -> Server
     Server { name, port, child }
 }
 
+/// With HERALD_BENCH_PIN=1 both servers run on CPU 0 and the load
+/// generator on CPU 1: the scheduler's placement of three busy processes
+/// on two cores otherwise moves single rounds by ±20 %.
+fn pinned() -> bool {
+    std::env::var("HERALD_BENCH_PIN").is_ok_and(|v| v == "1")
+}
+
+/// A command for `program`, on CPU 0 when pinned.
+fn server_command(program: &str) -> Command {
+    if pinned() {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0", program]);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
 fn herald() -> Server {
     let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
+    let mut cmd = server_command(env!("CARGO_BIN_EXE_herald"));
     cmd.args(["--port", &port.to_string()]).env("RUST_LOG", "info");
     // Extra flags for experiments, e.g. HERALD_BENCH_ARGS="--threads 1".
     if let Ok(extra) = std::env::var("HERALD_BENCH_ARGS") {
@@ -51,7 +69,7 @@ fn herald() -> Server {
 
 fn redis() -> Server {
     let port = free_port();
-    let mut cmd = Command::new("redis-server");
+    let mut cmd = server_command("redis-server");
     cmd.args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--maxclients", "15000"]);
     start("redis", port, cmd, "Ready to accept connections")
 }
@@ -224,9 +242,19 @@ async fn memory(start: fn() -> Server) -> (f64, f64) {
 
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if pinned() {
+        // Before the runtime starts: its threads inherit this thread's CPUs.
+        let pid = std::process::id().to_string();
+        let ok = Command::new("taskset").args(["-p", "-c", "1", &pid]).stdout(Stdio::null()).status();
+        assert!(ok.is_ok_and(|s| s.success()), "taskset could not pin the load generator");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let servers = [herald(), redis()];
-    println!("Herald vs redis-server {}, same machine, same run. Cells: herald / redis (ratio).", redis_version());
+    println!(
+        "Herald vs redis-server {}, same machine, same run{}. Cells: herald / redis (ratio).",
+        redis_version(),
+        if pinned() { ", servers on CPU 0, load generator on CPU 1" } else { "" }
+    );
     let rounds: usize = std::env::var("HERALD_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(2).max(1);
     println!("| scenario | published/s | deliveries/s | ratio per round | p50 µs | p99 µs | server CPU s | RSS MiB | dup/reorder/lost |");
     println!("|---|---|---|---|---|---|---|---|---|");

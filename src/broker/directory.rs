@@ -105,7 +105,7 @@ impl Handler<Subscribe> for ChannelDirectory {
         let entry = self.table(kind).entry(msg.channel.clone()).or_insert_with(|| Entry {
             actor: ChannelActor::create(|ctx| {
                 super::unbounded_mailbox(ctx);
-                ChannelActor::new(kind, msg.channel, census)
+                ChannelActor::new(census)
             }),
             subscribers: 0,
         });
@@ -140,8 +140,8 @@ impl Handler<Publish> for ChannelDirectory {
         for group in msg.groups {
             match self.table(group.kind).get(&group.channel) {
                 Some(entry) => {
-                    let Group { payloads, reply, .. } = group;
-                    entry.actor.do_send(Fanout { payloads, publisher: msg.publisher, reply })
+                    let Group { kind, channel, payloads, reply } = group;
+                    entry.actor.do_send(Fanout { kind, channel, payloads, publisher: msg.publisher, reply })
                 }
                 None => {
                     let _ = group.reply.send(Fanned::empty(group.payloads.len()));

@@ -197,3 +197,25 @@ fn from_std(listener: std::net::TcpListener) -> std::io::Result<TcpListener> {
     listener.set_nonblocking(true)?;
     TcpListener::from_std(listener)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A connection accepted just before the shutdown, whose session
+    /// registers after every session was told to drain, is closed too
+    /// (instead of holding the shutdown until its deadline).
+    #[actix_rt::test]
+    async fn a_session_registering_during_the_drain_is_closed() {
+        let mut server = Server::start(Config::default(), Placement::Local);
+        server.broker.clients.send(DrainAll).await.expect("registry");
+        let (mut client, conn) = tokio::io::duplex(1024);
+        server.accept_local(conn, "127.0.0.1:1".into(), "127.0.0.1:6379".into());
+        let mut rest = Vec::new();
+        // The deadline only turns a hang (the bug) into a failure.
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "the late session was never told to drain");
+        assert!(rest.is_empty(), "nothing was queued for it");
+    }
+}

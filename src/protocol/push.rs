@@ -68,7 +68,8 @@ impl Frame {
 
 /// The encoded size of a bulk string of `len` bytes: `$<len>\r\n<data>\r\n`.
 fn bulk_len(len: usize) -> usize {
-    1 + itoa::Buffer::new().format(len).len() + 2 + len + 2
+    let digits = len.checked_ilog10().map_or(1, |d| d as usize + 1);
+    1 + digits + 2 + len + 2
 }
 
 /// Appends `data` as a RESP bulk string.
@@ -97,5 +98,14 @@ mod tests {
         assert_eq!(m.arity, 3);
         assert!(m.body.starts_with(b"$7\r\nmessage\r\n$1\r\nc\r\n$1000\r\nxxx"));
         assert!(m.body.ends_with(b"xx\r\n") && m.body.len() == 13 + 7 + 7 + 1000 + 2);
+    }
+
+    #[test]
+    fn bulk_sizes_count_the_length_digits() {
+        for len in [0, 1, 9, 10, 99, 100, 65535, 1 << 20] {
+            let mut out = BytesMut::new();
+            put_bulk(&mut out, &vec![b'x'; len]);
+            assert_eq!(bulk_len(len), out.len(), "{len}");
+        }
     }
 }

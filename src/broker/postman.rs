@@ -7,7 +7,7 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 
 use foldhash::fast::FixedState;
-use smallvec::smallvec;
+use smallvec::{smallvec, SmallVec};
 
 use super::{Deliver, Deliveries, Inbox};
 
@@ -24,7 +24,7 @@ impl Actor for Postman {
 /// Deliveries for sessions on this postman's arbiter, one entry per session.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Bundle(pub Vec<(Inbox, Deliveries)>);
+pub struct Bundle(pub SmallVec<[(Inbox, Deliveries); 1]>);
 
 impl Handler<Bundle> for Postman {
     type Result = ();
@@ -42,7 +42,7 @@ impl Bundle {
         }
         let mut index: HashMap<*const Recipient<Deliveries>, usize, FixedState> =
             HashMap::with_capacity_and_hasher(bag.len(), FixedState::default());
-        let mut out: Vec<(Inbox, Deliveries)> = Vec::with_capacity(bag.len());
+        let mut out: SmallVec<[(Inbox, Deliveries); 1]> = SmallVec::with_capacity(bag.len());
         for (inbox, d) in bag {
             match index.entry(Arc::as_ptr(&inbox)) {
                 Entry::Occupied(at) => out[*at.get()].1 .0.push(d),
@@ -112,13 +112,7 @@ impl Mail {
     pub fn post(self, postmen: &[Addr<Postman>], here: usize) {
         for (slot, (bag, postman)) in self.bags.into_iter().zip(postmen).enumerate() {
             if slot == here {
-                if let [_] = bag[..] {
-                    // One delivery (the 1 → 1 case): no bundle to gather.
-                    let (inbox, d) = bag.into_iter().next().expect("one");
-                    inbox.do_send(Deliveries(smallvec![d]));
-                } else {
-                    Bundle::by_session(bag).hand_out();
-                }
+                Bundle::by_session(bag).hand_out();
             } else if !bag.is_empty() {
                 postman.do_send(Bundle::by_session(bag));
             }

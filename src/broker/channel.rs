@@ -40,20 +40,20 @@ enum Subscribers {
 impl Subscribers {
     /// Adds `s`, replacing the client's earlier subscription if any.
     fn join(&mut self, s: Subscriber) {
-        match self {
-            Subscribers::None => *self = Subscribers::One(s),
-            Subscribers::One(one) if one.client == s.client => *one = s,
-            Subscribers::One(_) => {
-                let Subscribers::One(one) = std::mem::replace(self, Subscribers::None) else { unreachable!() };
+        *self = match std::mem::replace(self, Subscribers::None) {
+            Subscribers::None => Subscribers::One(s),
+            Subscribers::One(one) if one.client == s.client => Subscribers::One(s),
+            Subscribers::One(one) => {
                 let mut map = IndexMap::with_capacity(2);
                 map.insert(one.client, one);
                 map.insert(s.client, s);
-                *self = Subscribers::Many(Box::new(map));
+                Subscribers::Many(Box::new(map))
             }
-            Subscribers::Many(map) => {
+            Subscribers::Many(mut map) => {
                 map.insert(s.client, s);
+                Subscribers::Many(map)
             }
-        }
+        };
     }
 
     fn leave(&mut self, client: ClientId) {

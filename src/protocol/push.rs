@@ -72,9 +72,8 @@ fn bulk_len(len: usize) -> usize {
     1 + digits + 2 + len + 2
 }
 
-/// Appends `data` as a RESP bulk string.
+/// Appends `data` as a RESP bulk string (the caller sized `out`).
 fn put_bulk(out: &mut BytesMut, data: &[u8]) {
-    out.reserve(bulk_len(data.len()));
     out.extend_from_slice(b"$");
     out.extend_from_slice(itoa::Buffer::new().format(data.len()).as_bytes());
     out.extend_from_slice(b"\r\n");

@@ -7,12 +7,15 @@ pub mod acl;
 pub mod broker;
 pub mod cmd;
 pub mod config;
+pub mod diagnostics;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod glob;
+pub mod memory;
 pub mod metrics;
 pub mod protocol;
 pub mod registry;
 pub mod server;
 pub mod session;
+pub mod stats;
 pub mod tls;

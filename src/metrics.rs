@@ -1,13 +1,22 @@
 //! Prometheus metrics on `metrics-port` (metrics + its Prometheus exporter):
 //! the figures INFO reports, plus a histogram of publish → enqueue latency.
+//!
+//! Every series is registered when the endpoint starts — counters at 0, a
+//! per-command series for every command Herald has — so a fresh server's
+//! page already lists everything a dashboard or alert refers to. The
+//! per-command figures are copied from the same `Stats` INFO Commandstats
+//! and Latencystats print, once a second, so the two never disagree by more
+//! than one sample.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
 use crate::broker::Census;
+use crate::stats::Stats;
 
 /// Seconds from a PUBLISH (or pipelined run) being taken up by its session
 /// to its deliveries being queued for every subscriber.
@@ -16,7 +25,32 @@ pub const PUBLISHED: &str = "herald_published_messages_total";
 pub const DELIVERED: &str = "herald_delivered_messages_total";
 pub const DROPPED: &str = "herald_dropped_slow_subscribers_total";
 
-/// Starts the HTTP endpoint (its own thread) and installs the recorder.
+const COMMANDS: &str = "herald_commands_total";
+const COMMAND_MICROS: &str = "herald_command_duration_microseconds_total";
+const REJECTED: &str = "herald_commands_rejected_total";
+const FAILED: &str = "herald_commands_failed_total";
+const LATENCY: &str = "herald_command_latency_microseconds";
+const ERRORS: &str = "herald_error_replies_total";
+const EVICTED: &str = "herald_evicted_clients_total";
+
+/// The gauges copied from the census: name, help, unit, reading.
+type Gauge = (&'static str, &'static str, Unit, fn(&Census) -> usize);
+
+const GAUGES: &[Gauge] = &[
+    ("herald_connected_clients", "Client connections", Unit::Count, |c| c.sessions.load(Ordering::Relaxed)),
+    ("herald_channel_actors", "Channel actors alive", Unit::Count, |c| c.channels.load(Ordering::Relaxed)),
+    ("herald_pattern_subscriptions", "Pattern subscriptions", Unit::Count, |c| c.patterns.load(Ordering::Relaxed)),
+    ("herald_output_queued_bytes", "Output queued to clients, not yet written", Unit::Bytes, |c| {
+        c.queued_bytes.load(Ordering::Relaxed)
+    }),
+    ("herald_monitors", "Connections in MONITOR mode", Unit::Count, |c| c.monitors.load(Ordering::Relaxed)),
+];
+
+/// Redis' Latencystats percentiles.
+const QUANTILES: [(f64, &str); 3] = [(50.0, "0.5"), (99.0, "0.99"), (99.9, "0.999")];
+
+/// Starts the HTTP endpoint (its own thread), installs the recorder and
+/// registers every series.
 pub fn serve(addr: impl std::net::ToSocketAddrs) -> Result<(), String> {
     let addr = addr.to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
     let buckets = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
@@ -26,25 +60,65 @@ pub fn serve(addr: impl std::net::ToSocketAddrs) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .install()
         .map_err(|e| format!("{addr}: {e}"))?;
-    metrics::describe_histogram!(PUBLISH_SECONDS, metrics::Unit::Seconds, "PUBLISH to deliveries queued");
-    metrics::describe_counter!(PUBLISHED, "Messages published (PUBLISH and SPUBLISH)");
-    metrics::describe_counter!(DELIVERED, "Deliveries queued to subscribers");
-    metrics::describe_counter!(DROPPED, "Subscribers disconnected for their output limit");
+    register();
     Ok(())
 }
 
-/// Copies the census into gauges once a second (a sample for scraping, not
-/// a synchronisation), on its own thread, for as long as the process runs.
-pub fn sample(census: Arc<Census>) {
+fn register() {
+    describe_histogram!(PUBLISH_SECONDS, Unit::Seconds, "PUBLISH to deliveries queued");
+    describe_counter!(PUBLISHED, Unit::Count, "Messages published (PUBLISH and SPUBLISH)");
+    describe_counter!(DELIVERED, Unit::Count, "Deliveries queued to subscribers");
+    describe_counter!(DROPPED, Unit::Count, "Subscribers disconnected for their output limit");
+    describe_counter!(EVICTED, Unit::Count, "Clients closed for maxmemory-clients");
+    describe_counter!(COMMANDS, Unit::Count, "Commands run, by command (INFO Commandstats calls)");
+    describe_counter!(COMMAND_MICROS, Unit::Microseconds, "Time spent in commands, by command (INFO usec)");
+    describe_counter!(REJECTED, Unit::Count, "Commands refused before running, by command");
+    describe_counter!(FAILED, Unit::Count, "Commands that answered an error, by command");
+    describe_counter!(ERRORS, Unit::Count, "Error replies, by error code (INFO Errorstats)");
+    describe_gauge!(LATENCY, Unit::Microseconds, "Per-command latency percentiles (INFO Latencystats)");
+    describe_gauge!("herald_build_info", "Herald's version (always 1)");
+    describe_gauge!("herald_uptime_seconds", Unit::Seconds, "Seconds since the server started");
+    for (name, help, unit, _) in GAUGES {
+        describe_gauge!(*name, *unit, *help);
+        metrics::gauge!(*name).set(0.0);
+    }
+    for name in [PUBLISHED, DELIVERED, DROPPED, EVICTED] {
+        metrics::counter!(name).absolute(0);
+    }
+    metrics::gauge!("herald_build_info", "version" => env!("CARGO_PKG_VERSION"), "redis_version" => crate::cmd::connection::REDIS_VERSION).set(1.0);
+    for name in crate::cmd::full_names() {
+        for series in [COMMANDS, COMMAND_MICROS, REJECTED, FAILED] {
+            metrics::counter!(series, "cmd" => name.clone()).absolute(0);
+        }
+        for (_, q) in QUANTILES {
+            metrics::gauge!(LATENCY, "cmd" => name.clone(), "quantile" => q).set(0.0);
+        }
+    }
+    metrics::counter!(ERRORS, "code" => "ERR").absolute(0);
+}
+
+/// Copies the census and the command figures into the registry once a
+/// second (a sample for scraping, not a synchronisation), on its own
+/// thread, for as long as the process runs.
+pub fn sample(census: Arc<Census>, stats: Arc<Stats>) {
     let _ = std::thread::Builder::new().name("herald-metrics".into()).spawn(move || loop {
-        let gauges = [
-            ("herald_connected_clients", census.sessions.load(Ordering::Relaxed)),
-            ("herald_channel_actors", census.channels.load(Ordering::Relaxed)),
-            ("herald_pattern_subscriptions", census.patterns.load(Ordering::Relaxed)),
-            ("herald_output_bytes_queued", census.queued_bytes.load(Ordering::Relaxed)),
-        ];
-        for (name, value) in gauges {
-            metrics::gauge!(name).set(value as f64);
+        for (name, _, _, read) in GAUGES {
+            metrics::gauge!(*name).set(read(&census) as f64);
+        }
+        metrics::counter!(EVICTED).absolute(census.evicted_clients.load(Ordering::Relaxed) as u64);
+        metrics::gauge!("herald_uptime_seconds").set(stats.started.elapsed().as_secs_f64().floor());
+        let all = stats.snapshot();
+        for (name, c) in &all.commands {
+            metrics::counter!(COMMANDS, "cmd" => name.clone()).absolute(c.calls);
+            metrics::counter!(COMMAND_MICROS, "cmd" => name.clone()).absolute(c.usec);
+            metrics::counter!(REJECTED, "cmd" => name.clone()).absolute(c.rejected);
+            metrics::counter!(FAILED, "cmd" => name.clone()).absolute(c.failed);
+            for (p, q) in QUANTILES {
+                metrics::gauge!(LATENCY, "cmd" => name.clone(), "quantile" => q).set(c.percentile_usec(p));
+            }
+        }
+        for (code, n) in &all.errors {
+            metrics::counter!(ERRORS, "code" => code.clone()).absolute(*n);
         }
         std::thread::sleep(Duration::from_secs(1));
     });

@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::acl::log::{AclLog, Denial, Entry};
 use crate::acl::{User, Users};
 use crate::broker::ClientId;
 use crate::config::Config;
@@ -81,16 +82,44 @@ pub struct ClientRegistry {
     /// clients leave at once).
     sessions: BTreeMap<ClientId, Addr<Session>>,
     total_connections: u64,
+    rejected_connections: u64,
     /// Set by [`DrainAll`]: sessions that register afterwards (accepted
     /// just before the shutdown) are drained at once.
     draining: bool,
+    /// CLIENT PAUSE: sessions read it before each command they may hold.
+    pause: tokio::sync::watch::Sender<ClientPause>,
+    acl_log: AclLog,
+}
+
+/// CLIENT PAUSE's state: until when, and whether every command waits or
+/// only those that write (for Herald: PUBLISH and SPUBLISH, FLUSHDB…).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientPause {
+    pub until: Option<tokio::time::Instant>,
+    pub all: bool,
+}
+
+impl ClientPause {
+    /// Whether a command (`writes`: one WRITE pauses too) must wait now.
+    pub fn holds(&self, writes: bool) -> bool {
+        self.until.is_some_and(|t| t > tokio::time::Instant::now()) && (self.all || writes)
+    }
 }
 
 impl ClientRegistry {
     /// Fails if the configuration's users do not parse.
-    pub fn new(config: Config) -> Result<Self, String> {
+    pub fn new(config: Config, pause: tokio::sync::watch::Sender<ClientPause>) -> Result<Self, String> {
         let users = Users::new(config.requirepass.as_deref(), &config.users)?;
-        Ok(ClientRegistry { config, users, sessions: BTreeMap::new(), total_connections: 0, draining: false })
+        Ok(ClientRegistry {
+            config,
+            users,
+            sessions: BTreeMap::new(),
+            total_connections: 0,
+            rejected_connections: 0,
+            draining: false,
+            pause,
+            acl_log: AclLog::default(),
+        })
     }
 
     /// Tells every session that `name` changed (`None`: it was deleted).
@@ -146,10 +175,13 @@ pub struct GetConfig;
 #[rtype(result = "Result<(), String>")]
 pub struct SetConfig(pub Vec<(String, String)>);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RegistryStats {
     pub connected: usize,
     pub total_connections: u64,
+    /// Refused for `maxclients`.
+    pub rejected_connections: u64,
+    pub config: Config,
 }
 
 #[derive(Message)]
@@ -161,6 +193,7 @@ impl Handler<Register> for ClientRegistry {
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
         self.total_connections += 1;
         if self.sessions.len() >= self.config.maxclients {
+            self.rejected_connections += 1;
             return MessageResult(None);
         }
         if self.draining {
@@ -233,7 +266,12 @@ impl Handler<SetConfig> for ClientRegistry {
 impl Handler<GetStats> for ClientRegistry {
     type Result = MessageResult<GetStats>;
     fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(RegistryStats { connected: self.sessions.len(), total_connections: self.total_connections })
+        MessageResult(RegistryStats {
+            connected: self.sessions.len(),
+            total_connections: self.total_connections,
+            rejected_connections: self.rejected_connections,
+            config: self.config.clone(),
+        })
     }
 }
 
@@ -337,5 +375,75 @@ impl Handler<ListUsers> for ClientRegistry {
         } else {
             users.map(|u| u.describe()).collect()
         })
+    }
+}
+
+/// CLIENT PAUSE (`Some`) or UNPAUSE (`None`). As in Redis, a new pause
+/// never shortens one in force, and ALL wins over WRITE while both last.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPause(pub Option<ClientPause>);
+
+impl Handler<SetPause> for ClientRegistry {
+    type Result = ();
+    fn handle(&mut self, SetPause(pause): SetPause, _: &mut Context<Self>) {
+        let next = match pause {
+            None => ClientPause::default(),
+            Some(new) => {
+                let old = *self.pause.borrow();
+                if old.holds(true) {
+                    let until = old.until.max(new.until);
+                    ClientPause { until, all: old.all || new.all }
+                } else {
+                    new
+                }
+            }
+        };
+        self.pause.send_replace(next);
+    }
+}
+
+/// A refusal for ACL LOG.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AclDenied(pub Denial);
+
+impl Handler<AclDenied> for ClientRegistry {
+    type Result = ();
+    fn handle(&mut self, AclDenied(denial): AclDenied, _: &mut Context<Self>) {
+        self.acl_log.add(denial, std::time::Instant::now(), ACL_LOG_MAX_LEN);
+    }
+}
+
+/// Redis' `acllog-max-len` default.
+const ACL_LOG_MAX_LEN: usize = 128;
+
+/// ACL LOG [count] (`Some`) or ACL LOG RESET (`None`).
+#[derive(Message)]
+#[rtype(result = "Vec<Entry>")]
+pub struct ReadAclLog(pub Option<usize>);
+
+impl Handler<ReadAclLog> for ClientRegistry {
+    type Result = MessageResult<ReadAclLog>;
+    fn handle(&mut self, ReadAclLog(count): ReadAclLog, _: &mut Context<Self>) -> Self::Result {
+        match count {
+            Some(n) => MessageResult(self.acl_log.newest(n).cloned().collect()),
+            None => {
+                self.acl_log.clear();
+                MessageResult(Vec::new())
+            }
+        }
+    }
+}
+
+/// ACL GETUSER / DRYRUN: a user as it is now.
+#[derive(Message)]
+#[rtype(result = "Option<Arc<User>>")]
+pub struct GetUser(pub String);
+
+impl Handler<GetUser> for ClientRegistry {
+    type Result = Option<Arc<User>>;
+    fn handle(&mut self, GetUser(name): GetUser, _: &mut Context<Self>) -> Self::Result {
+        self.users.get(&name).cloned()
     }
 }

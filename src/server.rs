@@ -155,7 +155,7 @@ pub fn run_until(
         let mut server = Server::start(config, Placement::Arbiters(handles));
         let broker = server.broker.clone();
         if metrics_port != 0 {
-            crate::metrics::sample(broker.census.clone());
+            crate::metrics::sample(broker.census.clone(), broker.stats.clone());
         }
         let mut stop = std::pin::pin!(stop);
         loop {

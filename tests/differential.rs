@@ -3,14 +3,7 @@
 
 mod support;
 
-use support::{herald, normalize, redis, run_script};
-
-fn same_as_redis(script: &str) {
-    let (h, r) = (herald(), redis());
-    let ours = normalize(&run_script(h.port, script));
-    let theirs = normalize(&run_script(r.port, script));
-    assert_eq!(ours, theirs, "Herald (left) and Redis (right) differ");
-}
+use support::same_as_redis;
 
 #[test]
 fn publish_subscribe_and_counts() {

@@ -129,3 +129,65 @@ fn info_and_prometheus_count_publishes_and_deliveries() {
     assert_eq!(metric(&page, "herald_publish_enqueue_seconds_count"), 26.0);
     assert!(page.contains("herald_publish_enqueue_seconds_bucket{le=\"0.001\"}"), "{page}");
 }
+
+/// A fresh server's page already lists every series (counters at 0), each
+/// with HELP; once commands ran, the per-command series agree with INFO
+/// Commandstats (the sampler copies them once a second, so the test reads
+/// until they arrive, within the reply timeout).
+#[test]
+fn prometheus_lists_every_metric_from_the_start_and_agrees_with_info() {
+    let metrics_port = free_port();
+    let h = herald_process_with(free_port(), &["--metrics-port", &metrics_port.to_string()]);
+    let page = http_get(metrics_port, "/metrics");
+    for name in [
+        "herald_published_messages_total",
+        "herald_delivered_messages_total",
+        "herald_dropped_slow_subscribers_total",
+        "herald_evicted_clients_total",
+        "herald_connected_clients",
+        "herald_channel_actors",
+        "herald_pattern_subscriptions",
+        "herald_output_queued_bytes",
+        "herald_monitors",
+        "herald_commands_total{cmd=\"publish\"}",
+        "herald_commands_total{cmd=\"client|list\"}",
+        "herald_command_duration_microseconds_total{cmd=\"subscribe\"}",
+        "herald_commands_rejected_total{cmd=\"publish\"}",
+        "herald_commands_failed_total{cmd=\"publish\"}",
+        "herald_command_latency_microseconds{cmd=\"publish\",quantile=\"0.99\"}",
+        "herald_error_replies_total{code=\"ERR\"}",
+    ] {
+        assert_eq!(metric(&page, name), 0.0, "{name} at start");
+    }
+    assert!(page.contains("herald_build_info{version=\""), "{page}");
+    let body = page.split_once("\r\n\r\n").expect("an HTTP body").1;
+    let described: Vec<&str> = body.lines().filter_map(|l| l.strip_prefix("# HELP ")).collect();
+    for line in body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let family = line.split(['{', ' ']).next().unwrap();
+        let family = family.trim_end_matches("_bucket").trim_end_matches("_sum").trim_end_matches("_count");
+        assert!(described.iter().any(|d| d.starts_with(&format!("{family} "))), "{family} has no HELP");
+    }
+
+    let mut c = Conn::open(h.port);
+    for _ in 0..7 {
+        c.cmd(&["PUBLISH", "ch", "x"]);
+    }
+    c.cmd(&["PUBLISH", "ch"]);
+    let info = String::from_utf8_lossy(&c.cmd(&["INFO", "commandstats"])).into_owned();
+    assert!(info.contains("cmdstat_publish:calls=7,"), "{info}");
+    assert!(info.contains("rejected_calls=1,failed_calls=0"), "{info}");
+    let deadline = std::time::Instant::now() + support::REPLY_TIMEOUT;
+    loop {
+        let page = http_get(metrics_port, "/metrics");
+        let calls = metric(&page, "herald_commands_total{cmd=\"publish\"}");
+        if calls == 7.0 {
+            assert_eq!(metric(&page, "herald_commands_rejected_total{cmd=\"publish\"}"), 1.0);
+            assert_eq!(metric(&page, "herald_error_replies_total{code=\"ERR\"}"), 1.0);
+            assert!(metric(&page, "herald_command_latency_microseconds{cmd=\"publish\",quantile=\"0.5\"}") > 0.0);
+            break;
+        }
+        // The next sample is at most a second away: each read is a full
+        // HTTP round trip, so this asks a few hundred times at most.
+        assert!(std::time::Instant::now() < deadline, "the sampler never copied the figures: {calls}");
+    }
+}

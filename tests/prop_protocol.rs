@@ -69,6 +69,7 @@ fn as_resp2(r: &Reply) -> F2 {
         Reply::Nil | Reply::NilArray => F2::Null,
         Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => F2::Array(v.iter().map(as_resp2).collect()),
         Reply::Map(kv) => F2::Array(kv.iter().flat_map(|(k, v)| [as_resp2(k), as_resp2(v)]).collect()),
+        Reply::Double(d) => F2::BulkString(herald::protocol::reply::g17(*d).into_bytes()),
     }
 }
 
@@ -81,6 +82,7 @@ fn shape3(f: &F3) -> String {
         F3::SimpleError { data, .. } => format!("error({data})"),
         F3::Number { data, .. } => format!("int({data})"),
         F3::Null => "nil".into(),
+        F3::Double { data, .. } => format!("double({data})"),
         F3::Array { data, .. } => format!("array[{}]", data.iter().map(shape3).collect::<Vec<_>>().join(",")),
         F3::Push { data, .. } => format!("push[{}]", data.iter().map(shape3).collect::<Vec<_>>().join(",")),
         F3::Map { data, .. } => {
@@ -103,6 +105,7 @@ fn expected3(r: &Reply) -> String {
         Reply::Bulk(b) => format!("bulk({:?})", b.to_vec()),
         Reply::Verbatim(b) => format!("verbatim({:?})", b.to_vec()),
         Reply::Nil | Reply::NilArray => "nil".into(),
+        Reply::Double(d) => format!("double({d})"),
         Reply::Array(v) | Reply::Set(v) => format!("array[{}]", list(v)),
         Reply::Push(v) => format!("push[{}]", list(v)),
         Reply::Map(kv) => {

@@ -27,8 +27,10 @@ use pattern_index::{PSubscribe, PUnsubscribe};
 use smallvec::SmallVec;
 
 use crate::config::Config;
+use crate::diagnostics::Diagnostics;
 use crate::protocol::push::Frame;
-use crate::registry::ClientRegistry;
+use crate::registry::{ClientPause, ClientRegistry};
+use crate::stats::Stats;
 
 /// A client connection's id, as CLIENT ID reports it.
 pub type ClientId = u64;
@@ -205,6 +207,10 @@ pub struct Census {
     pub dropped_slow: AtomicUsize,
     /// Output queued to clients and not yet written, all sessions together.
     pub queued_bytes: AtomicUsize,
+    /// Sessions in MONITOR mode: while zero, nobody formats monitor lines.
+    pub monitors: AtomicUsize,
+    /// Clients closed for `maxmemory-clients`.
+    pub evicted_clients: AtomicUsize,
     /// Signalled whenever something leaves.
     pub left: tokio::sync::Notify,
 }
@@ -238,7 +244,11 @@ pub struct Broker {
     pub postmen: Arc<[Addr<Postman>]>,
     pub patterns: Addr<PatternIndex>,
     pub clients: Addr<ClientRegistry>,
+    pub diagnostics: Addr<Diagnostics>,
     pub census: Arc<Census>,
+    pub stats: Arc<Stats>,
+    /// CLIENT PAUSE as the registry last set it.
+    pub pause: tokio::sync::watch::Receiver<ClientPause>,
     /// SHUTDOWN asks the accept loop to stop (see `server::run_tcp_until`).
     pub shutdown: Arc<tokio::sync::Notify>,
 }
@@ -247,6 +257,7 @@ impl Broker {
     /// Starts one channel directory per slot, the pattern index and the
     /// client registry.
     pub fn start(config: Config, placement: &Placement) -> Broker {
+        crate::memory::mark_startup();
         let census = Arc::new(Census::default());
         let postmen: Arc<[Addr<Postman>]> =
             (0..placement.slots()).map(|i| placement.start(i, |_| Postman)).collect::<Vec<_>>().into();
@@ -257,9 +268,23 @@ impl Broker {
             })
             .collect();
         let patterns = placement.start(0, |_| PatternIndex::new());
-        let clients = placement.start(0, move |_| ClientRegistry::new(config).expect("users checked at startup"));
+        let (pauser, pause) = tokio::sync::watch::channel(ClientPause::default());
+        let clients =
+            placement.start(0, move |_| ClientRegistry::new(config, pauser).expect("users checked at startup"));
+        let diagnostics = placement.start(0, |_| Diagnostics::default());
         let shutdown = Arc::new(tokio::sync::Notify::new());
-        Broker { directories: directories.into(), postmen, patterns, clients, census, shutdown }
+        let stats = Arc::new(Stats::new(placement.slots()));
+        Broker {
+            directories: directories.into(),
+            postmen,
+            patterns,
+            clients,
+            diagnostics,
+            census,
+            stats,
+            pause,
+            shutdown,
+        }
     }
 
     /// Registers a pattern subscription (see [`Census::patterns`]).

@@ -1,18 +1,21 @@
-//! ACL WHOAMI | LIST | USERS | SETUSER | DELUSER | CAT: the users live in the
+//! ACL WHOAMI | LIST | USERS | SETUSER | DELUSER | CAT | GETUSER | LOG |
+//! DRYRUN | HELP: the users live in the
 //! client registry (see `crate::acl`).
 
 use actix::Context;
 use bytes::Bytes;
 
 use super::Spec;
+use crate::acl::GetUserField;
+use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
-use crate::registry::{DeleteUsers, ListUsers, SetUser};
+use crate::registry::{DeleteUsers, GetUser, ListUsers, ReadAclLog, SetUser};
 use crate::session::{wait_for, Flow, Session};
 
 const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
 const ADMIN_ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
 
-static SUBCOMMANDS: [Spec; 6] = [
+static SUBCOMMANDS: [Spec; 10] = [
     Spec {
         flags: &["noscript", "loading", "stale"],
         acl: &["@slow"],
@@ -57,6 +60,37 @@ static SUBCOMMANDS: [Spec; 6] = [
         summary: "List the ACL categories or the commands inside a category",
         args: "[categoryname]",
         ..Spec::new("cat", -2, "server", cat)
+    },
+    Spec {
+        flags: ADMIN,
+        acl: ADMIN_ACL,
+        since: "6.0.0",
+        summary: "Get the rules for a specific ACL user",
+        args: "username",
+        ..Spec::new("getuser", 3, "server", getuser)
+    },
+    Spec {
+        flags: ADMIN,
+        acl: ADMIN_ACL,
+        since: "6.0.0",
+        summary: "List latest events denied because of ACLs in place",
+        args: "[count|RESET]",
+        ..Spec::new("log", -2, "server", log)
+    },
+    Spec {
+        flags: ADMIN,
+        acl: ADMIN_ACL,
+        since: "7.0.0",
+        summary: "Returns whether the user can execute the given command without executing the command.",
+        args: "username command [arg...]",
+        ..Spec::new("dryrun", -4, "server", dryrun)
+    },
+    Spec {
+        flags: &["loading", "stale"],
+        acl: &["@slow"],
+        since: "6.0.0",
+        summary: "Show helpful text about the different subcommands",
+        ..Spec::new("help", 2, "server", help)
     },
 ];
 
@@ -136,3 +170,137 @@ fn cat(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     s.reply(Reply::Array(found.into_iter().map(|n| Reply::Bulk(n.into())).collect()));
     Flow::Done
 }
+
+fn getuser(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    wait_for(s.broker.clients.send(GetUser(text(&args[2]))), |user, s: &mut Session, _| {
+        let Some(user) = user.ok().flatten() else { return s.reply(Reply::Nil) };
+        let fields = user
+            .getuser()
+            .into_iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    GetUserField::List(items) => {
+                        Reply::Array(items.into_iter().map(|i| Reply::Bulk(i.into())).collect())
+                    }
+                    GetUserField::Text(t) => Reply::Bulk(t.into()),
+                };
+                (Reply::text(name), value)
+            })
+            .collect();
+        s.reply(Reply::Map(fields));
+    })
+}
+
+fn log(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let count = match args.get(2) {
+        None => Some(10),
+        Some(a) if a.eq_ignore_ascii_case(b"reset") => None,
+        Some(a) => match parse_i64(a) {
+            Some(n) if n >= 0 => Some(n as usize),
+            Some(_) => {
+                s.error("ERR value is out of range, must be positive");
+                return Flow::Done;
+            }
+            None => {
+                s.error("ERR value is not an integer or out of range");
+                return Flow::Done;
+            }
+        },
+    };
+    wait_for(s.broker.clients.send(ReadAclLog(count)), move |entries, s: &mut Session, _| {
+        if count.is_none() {
+            return s.reply(Reply::ok());
+        }
+        let now = std::time::Instant::now();
+        let entries = entries.unwrap_or_default().into_iter().map(|e| {
+            let age = now.duration_since(e.last).as_secs_f64();
+            let d = e.denial;
+            Reply::Map(vec![
+                (Reply::text("count"), Reply::Int(e.count as i64)),
+                (Reply::text("reason"), Reply::text(d.reason)),
+                (Reply::text("context"), Reply::text(d.context)),
+                (Reply::text("object"), Reply::Bulk(d.object.into())),
+                (Reply::text("username"), Reply::Bulk(d.username.into())),
+                (Reply::text("age-seconds"), Reply::Double((age * 1000.0).round() / 1000.0)),
+                (Reply::text("client-info"), Reply::Bulk(d.client_info.into())),
+            ])
+        });
+        s.reply(Reply::Array(entries.collect()));
+    })
+}
+
+/// Whether `user` could run `args` now: Herald's commands by its table,
+/// the rest by Redis 7.0.15's, channels by the user's channel rules.
+fn dryrun(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let name = text(&args[2]);
+    let command: Vec<Bytes> = args[3..].to_vec();
+    wait_for(s.broker.clients.send(GetUser(name.clone())), move |user, s: &mut Session, _| {
+        let Some(user) = user.ok().flatten() else {
+            return s.error(format!("ERR User '{name}' not found"));
+        };
+        let cmd = text(&command[0]).to_ascii_lowercase();
+        let (full, arity, acl): (String, i32, Vec<&str>) = match super::lookup(&cmd) {
+            Some(spec) => {
+                let sub = command.get(1).map(|a| text(a).to_ascii_lowercase());
+                match sub.and_then(|sub| spec.subcommands.iter().find(|c| c.name == sub)) {
+                    Some(sub) => (format!("{cmd}|{}", sub.name), sub.arity, sub.acl.to_vec()),
+                    None => (cmd.clone(), spec.arity, spec.acl.to_vec()),
+                }
+            }
+            None => match super::redis_table::find(&cmd) {
+                Some(r) => (cmd.clone(), r.arity, r.acl.clone()),
+                None => return s.error(format!("ERR Command '{cmd}' not found")),
+            },
+        };
+        let argc = command.len();
+        if (arity >= 0 && argc != arity as usize) || (arity < 0 && argc < (-arity) as usize) {
+            return s.error(format!("ERR wrong number of arguments for '{cmd}' command"));
+        }
+        if !user.may_run(&full, &acl) {
+            return s.reply(Reply::Bulk(format!("This user has no permissions to run the '{full}' command").into()));
+        }
+        let channels = super::channel_args(&cmd, &command);
+        if let Some(c) = channels.iter().find(|c| !user.may_use_channel(c, cmd == "psubscribe")) {
+            let c = String::from_utf8_lossy(c);
+            return s.reply(Reply::Bulk(format!("This user has no permissions to access the '{c}' channel").into()));
+        }
+        s.reply(Reply::ok());
+    })
+}
+
+fn help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    s.reply(super::pubsub::help_reply(HELP));
+    Flow::Done
+}
+
+const HELP: &[&str] = &[
+    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
+    "DELUSER <username> [<username> ...]",
+    "    Delete a list of users.",
+    "DRYRUN <username> <command> [<arg> ...]",
+    "    Returns whether the user can execute the given command without executing the command.",
+    "GETUSER <username>",
+    "    Get the user's details.",
+    "GENPASS [<bits>]",
+    "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "    be used to specify a different size.",
+    "LIST",
+    "    Show users details in config file format.",
+    "LOAD",
+    "    Reload users from the ACL file.",
+    "LOG [<count> | RESET]",
+    "    Show the ACL log entries.",
+    "SAVE",
+    "    Save the current config to the ACL file.",
+    "SETUSER <username> <attribute> [<attribute> ...]",
+    "    Create or modify a user with the specified attributes.",
+    "USERS",
+    "    List all the registered usernames.",
+    "WHOAMI",
+    "    Return the current connection username.",
+    "HELP",
+    "    Prints this help.",
+];

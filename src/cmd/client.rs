@@ -1,4 +1,5 @@
-//! CLIENT ID | SETNAME | GETNAME | SETINFO | INFO | LIST | KILL | REPLY | NO-EVICT | HELP.
+//! CLIENT ID | SETNAME | GETNAME | SETINFO | INFO | LIST | KILL | REPLY | NO-EVICT |
+//! PAUSE | UNPAUSE | TRACKING | TRACKINGINFO | GETREDIR | CACHING | UNBLOCK | HELP.
 
 use actix::Context;
 use bytes::Bytes;
@@ -8,7 +9,7 @@ use super::pubsub::help_reply;
 use super::Spec;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
-use crate::registry::{ClientInfo, KillClients, ListClients};
+use crate::registry::{ClientInfo, ClientPause, KillClients, ListClients, SetPause};
 use crate::session::{wait_for, Flow, Session};
 
 const FLAGS: &[&str] = &["noscript", "loading", "stale"];
@@ -25,7 +26,7 @@ const fn sub(
     Spec { flags: FLAGS, acl: ACL, since, summary, args, ..Spec::new(name, arity, "connection", run) }
 }
 
-static SUBCOMMANDS: [Spec; 10] = [
+static SUBCOMMANDS: [Spec; 17] = [
     sub("id", 2, "5.0.0", "Returns the client ID for the current connection", "", id),
     sub("setname", 3, "2.6.9", "Set the current connection name", "connection-name", setname),
     sub("getname", 2, "2.6.9", "Get the current connection name", "", getname),
@@ -36,6 +37,46 @@ static SUBCOMMANDS: [Spec; 10] = [
     sub("reply", 3, "3.2.0", "Instruct the server whether to reply to commands", "ON|OFF|SKIP", reply),
     sub("no-evict", 3, "7.0.0", "Set client eviction mode for the current connection", "ON|OFF", no_evict),
     sub("help", 2, "5.0.0", "Show helpful text about the different subcommands", "", help),
+    Spec {
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl: &["@admin", "@slow", "@dangerous", "@connection"],
+        ..sub("pause", -3, "3.0.0", "Stop processing commands from clients for some time", "timeout [WRITE|ALL]", pause)
+    },
+    Spec {
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl: &["@admin", "@slow", "@dangerous", "@connection"],
+        ..sub("unpause", 2, "6.2.0", "Resume processing of clients that were paused", "", unpause)
+    },
+    sub(
+        "tracking",
+        -3,
+        "6.0.0",
+        "Enable or disable server assisted client side caching support",
+        "ON|OFF [REDIRECT client-id] [PREFIX prefix...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]",
+        tracking,
+    ),
+    sub(
+        "trackinginfo",
+        2,
+        "6.2.0",
+        "Return information about server assisted client side caching for the current connection",
+        "",
+        trackinginfo,
+    ),
+    sub("getredir", 2, "6.0.0", "Get tracking notifications redirection client ID if any", "", getredir),
+    sub("caching", 3, "6.0.0", "Instruct the server about tracking or not keys in the next request", "YES|NO", caching),
+    Spec {
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl: &["@admin", "@slow", "@dangerous", "@connection"],
+        ..sub(
+            "unblock",
+            -3,
+            "5.0.0",
+            "Unblock a client blocked in a blocking command from a different connection",
+            "client-id [TIMEOUT|ERROR]",
+            unblock,
+        )
+    },
 ];
 
 pub fn spec() -> Spec {
@@ -48,6 +89,10 @@ pub fn spec() -> Spec {
 
 const HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -72,12 +117,21 @@ const HELP: &[&str] = &[
     "    Return information about client connections. Options:",
     "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
     "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
     "REPLY (ON|OFF|SKIP)",
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
-    "SETINFO <LIB-NAME|LIB-VER> <value>",
-    "    Set the client library name or version.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "HELP",
@@ -336,8 +390,203 @@ fn reply(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 fn no_evict(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     match String::from_utf8_lossy(&args[2]).to_ascii_lowercase().as_str() {
-        "on" | "off" => s.reply(Reply::ok()),
+        "on" | "off" => {
+            s.no_evict = args[2].eq_ignore_ascii_case(b"on");
+            s.reply(Reply::ok())
+        }
         _ => s.error("ERR syntax error"),
+    }
+    Flow::Done
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]: from now until the deadline, every
+/// client's commands (or only those that write: PUBLISH, SPUBLISH…) wait
+/// before they run, in the order they came (see `Session::paused_for`).
+fn pause(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let millis = match parse_i64(&args[2]) {
+        None => {
+            s.error("ERR timeout is not an integer or out of range");
+            return Flow::Done;
+        }
+        Some(t) if t < 0 => {
+            s.error("ERR timeout is negative");
+            return Flow::Done;
+        }
+        Some(t) => t as u64,
+    };
+    let all = match args.get(3).map(|m| m.to_ascii_lowercase()) {
+        None => true,
+        Some(m) if args.len() == 4 && m == b"all" => true,
+        Some(m) if args.len() == 4 && m == b"write" => false,
+        _ => {
+            s.error("ERR CLIENT PAUSE mode must be WRITE or ALL");
+            return Flow::Done;
+        }
+    };
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(millis);
+    let set = s.broker.clients.send(SetPause(Some(ClientPause { until: Some(until), all })));
+    wait_for(set, |_, s: &mut Session, _| s.reply(Reply::ok()))
+}
+
+fn unpause(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    wait_for(s.broker.clients.send(SetPause(None)), |_, s: &mut Session, _| s.reply(Reply::ok()))
+}
+
+/// CLIENT TRACKING's state. Herald keeps no keys, so nothing is ever
+/// invalidated (SPEC §5); the state is kept so the replies are Redis'.
+#[derive(Debug, Clone, Default)]
+pub struct Tracking {
+    pub on: bool,
+    pub redirect: u64,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+    pub prefixes: Vec<Bytes>,
+    /// CLIENT CACHING for the next command (OPTIN: yes, OPTOUT: no).
+    pub caching: Option<bool>,
+}
+
+fn tracking(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let on = match args[2].to_ascii_lowercase().as_slice() {
+        b"on" => true,
+        b"off" => false,
+        _ => {
+            s.error("ERR syntax error");
+            return Flow::Done;
+        }
+    };
+    let mut t = Tracking { on, ..Default::default() };
+    let mut i = 3;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"redirect" if more => {
+                match parse_i64(&args[i + 1]) {
+                    Some(id) if id > 0 => t.redirect = id as u64,
+                    _ => {
+                        s.error("ERR Invalid client ID");
+                        return Flow::Done;
+                    }
+                }
+                i += 1;
+            }
+            b"prefix" if more => {
+                t.prefixes.push(args[i + 1].clone());
+                i += 1;
+            }
+            b"bcast" => t.bcast = true,
+            b"optin" => t.optin = true,
+            b"optout" => t.optout = true,
+            b"noloop" => t.noloop = true,
+            _ => {
+                s.error("ERR syntax error");
+                return Flow::Done;
+            }
+        }
+        i += 1;
+    }
+    if !on {
+        s.tracking = Tracking::default();
+        s.reply(Reply::ok());
+        return Flow::Done;
+    }
+    let refusal = if t.optin && t.optout {
+        Some("ERR You can't specify both OPTIN mode and OPTOUT mode")
+    } else if !t.prefixes.is_empty() && !t.bcast {
+        Some("ERR PREFIX option requires BCAST mode to be enabled")
+    } else if t.bcast && (t.optin || t.optout) {
+        Some("ERR OPTIN and OPTOUT are not compatible with BCAST")
+    } else {
+        None
+    };
+    if let Some(text) = refusal {
+        s.error(text);
+        return Flow::Done;
+    }
+    if t.redirect == 0 || t.redirect == s.id {
+        s.tracking = t;
+        s.reply(Reply::ok());
+        return Flow::Done;
+    }
+    let target = t.redirect;
+    wait_for(all_clients(s), move |all, s: &mut Session, _| {
+        if all.iter().any(|c| c.id == target) {
+            s.tracking = t;
+            s.reply(Reply::ok());
+        } else {
+            s.error("ERR The client ID you want redirect to does not exist");
+        }
+    })
+}
+
+fn trackinginfo(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let t = &s.tracking;
+    let mut flags = Vec::new();
+    if !t.on {
+        flags.push("off");
+    } else {
+        flags.push("on");
+        // Redis' order: each mode, then its CACHING state, then NOLOOP.
+        let shown = [
+            (t.bcast, "bcast"),
+            (t.optin, "optin"),
+            (t.optin && t.caching == Some(true), "caching-yes"),
+            (t.optout, "optout"),
+            (t.optout && t.caching == Some(false), "caching-no"),
+            (t.noloop, "noloop"),
+        ];
+        flags.extend(shown.into_iter().filter(|(set, _)| *set).map(|(_, name)| name));
+    }
+    let redirect = if t.on { t.redirect as i64 } else { -1 };
+    let reply = Reply::Map(vec![
+        (Reply::text("flags"), Reply::Set(flags.into_iter().map(Reply::text).collect())),
+        (Reply::text("redirect"), Reply::Int(redirect)),
+        (Reply::text("prefixes"), Reply::Array(t.prefixes.iter().cloned().map(Reply::Bulk).collect())),
+    ]);
+    s.reply(reply);
+    Flow::Done
+}
+
+fn getredir(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let redirect = if s.tracking.on { s.tracking.redirect as i64 } else { -1 };
+    s.reply(Reply::Int(redirect));
+    Flow::Done
+}
+
+fn caching(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let t = &mut s.tracking;
+    match args[2].to_ascii_lowercase().as_slice() {
+        b"yes" if t.on && t.optin => t.caching = Some(true),
+        b"no" if t.on && t.optout => t.caching = Some(false),
+        b"yes" => {
+            s.error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+            return Flow::Done;
+        }
+        b"no" => {
+            s.error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+            return Flow::Done;
+        }
+        _ => {
+            s.error("ERR syntax error");
+            return Flow::Done;
+        }
+    }
+    s.reply(Reply::ok());
+    Flow::Done
+}
+
+/// Only WAIT blocks in Herald, and Redis' UNBLOCK does not reach WAIT
+/// either: nothing is ever unblocked.
+fn unblock(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    if parse_i64(&args[2]).is_none() {
+        s.error("ERR value is not an integer or out of range");
+    } else if args.len() > 4
+        || args.get(3).is_some_and(|m| !m.eq_ignore_ascii_case(b"timeout") && !m.eq_ignore_ascii_case(b"error"))
+    {
+        s.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    } else {
+        s.reply(Reply::Int(0));
     }
     Flow::Done
 }

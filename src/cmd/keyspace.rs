@@ -14,6 +14,7 @@ pub fn specs() -> [Spec; 6] {
         acl: &["@keyspace", "@write", "@slow", "@dangerous"],
         summary,
         args,
+        may_replicate: true,
         ..Spec::new(name, arity, "server", run)
     };
     [

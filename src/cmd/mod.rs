@@ -3,14 +3,19 @@
 
 pub mod acl;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod diagnostics;
 pub mod info;
 pub mod keyspace;
 pub mod multi;
 pub mod publish;
 pub mod pubsub;
+pub mod redis_table;
+pub mod scripting;
+pub mod server;
 pub mod shutdown;
 pub mod subscribe;
 
@@ -36,6 +41,9 @@ pub struct Spec {
     pub args: &'static str,
     /// Allowed in RESP2's subscribed context.
     pub in_pubsub_context: bool,
+    /// Held by CLIENT PAUSE WRITE, as Redis holds commands it would send to
+    /// replicas (`write` or `may_replicate`: PUBLISH, SPUBLISH, FLUSHDB…).
+    pub may_replicate: bool,
     pub subcommands: &'static [Spec],
     /// `None` for a pure container (CLIENT, CONFIG, PUBSUB).
     pub run: Option<Run>,
@@ -53,6 +61,7 @@ impl Spec {
             summary: "",
             args: "",
             in_pubsub_context: false,
+            may_replicate: false,
             subcommands: &[],
             run: None,
         }
@@ -92,8 +101,24 @@ pub fn table() -> &'static [Spec] {
         all.extend(multi::specs());
         all.extend(shutdown::specs());
         all.push(acl::spec());
+        all.extend(server::specs());
+        all.extend(scripting::specs());
+        all.extend(cluster::specs());
+        all.extend(diagnostics::specs());
         all
     })
+}
+
+/// Every command and subcommand by its full name (`publish`, `client|list`).
+pub fn full_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for spec in table() {
+        if spec.run.is_some() {
+            names.push(spec.name.to_string());
+        }
+        names.extend(spec.subcommands.iter().map(|sub| format!("{}|{}", spec.name, sub.name)));
+    }
+    names
 }
 
 pub fn lookup(name: &str) -> Option<&'static Spec> {
@@ -157,61 +182,38 @@ fn args_preview(args: &[Bytes]) -> String {
 pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Session>) -> Flow {
     let name = lower(&args[0]);
     let Some(base) = lookup(&name) else {
-        let first = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
-        return reject(
-            session,
-            format!("ERR unknown command '{first}', with args beginning with: {}", args_preview(&args[1..])),
-        );
+        return not_herald(session, &name, &args);
     };
     let (spec, full_name) = if !base.subcommands.is_empty() && args.len() >= 2 {
         let sub = lower(&args[1]);
         match base.subcommands.iter().find(|s| s.name == sub) {
             Some(s) => (s, format!("{}|{}", base.name, s.name)),
             None if base.run.is_some() => (base, base.name.to_string()),
-            None => {
-                let text = String::from_utf8_lossy(&args[1][..args[1].len().min(128)]).into_owned();
-                return reject(
-                    session,
-                    format!("ERR unknown subcommand '{text}'. Try {} HELP.", base.name.to_uppercase()),
-                );
-            }
+            None => return unknown_subcommand(session, base.name, &args[1]),
         }
     } else {
         (base, base.name.to_string())
     };
     session.last_cmd = full_name.clone();
     if !spec.arity_ok(args.len()) || spec.run.is_none() {
-        return reject(session, format!("ERR wrong number of arguments for '{full_name}' command"));
+        return reject(session, &full_name, format!("ERR wrong number of arguments for '{full_name}' command"));
     }
     let exempt = spec.flags.contains(&"no_auth");
-    if !session.authenticated && !exempt {
-        return reject(session, "NOAUTH Authentication required.".into());
+    if let Some(refusal) = refusal(session, &full_name, spec.acl, exempt, spec.in_pubsub_context) {
+        return reject(session, &full_name, refusal);
     }
-    if !exempt && !session.user.may_run(&full_name, spec.acl) {
-        return reject(session, format!("NOPERM this user has no permissions to run the '{full_name}' command"));
-    }
-    let channels = match spec.name {
-        "publish" | "spublish" => &args[1..2],
-        "subscribe" | "ssubscribe" | "psubscribe" => &args[1..],
-        _ => &[],
-    };
+    let channels = channel_args(spec.name, &args);
     if channels.iter().any(|c| !session.user.may_use_channel(c, spec.name == "psubscribe")) {
+        session.acl_denied("channel", c_name(channels, &session.user, spec.name == "psubscribe"), None);
         return reject(
             session,
+            &full_name,
             "NOPERM this user has no permissions to access one of the channels used as arguments".into(),
-        );
-    }
-    if session.subs.any() && !session.resp3 && !spec.in_pubsub_context {
-        return reject(
-            session,
-            format!(
-                "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
-            ),
         );
     }
     if let Some(multi) = &mut session.multi {
         if spec.flags.contains(&"no_multi") && !matches!(name.as_str(), "multi" | "watch") {
-            return reject(session, "ERR Command not allowed inside a transaction".into());
+            return reject(session, &full_name, "ERR Command not allowed inside a transaction".into());
         }
         if !matches!(name.as_str(), "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             multi.queued.push(args);
@@ -219,14 +221,94 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
             return Flow::Done;
         }
     }
+    session.ran = Some(spec);
     (spec.run.expect("checked above"))(session, &args, ctx)
 }
 
-/// Refuses a command; inside MULTI that also dooms the transaction.
-fn reject(session: &mut Session, text: String) -> Flow {
+/// The arguments of command `name` that ACL channel rules apply to.
+pub fn channel_args<'a>(name: &str, args: &'a [Bytes]) -> &'a [Bytes] {
+    match name {
+        "publish" | "spublish" => &args[1..2],
+        "subscribe" | "ssubscribe" | "psubscribe" => &args[1..],
+        _ => &[],
+    }
+}
+
+/// The first channel `user` may not use, for ACL LOG.
+fn c_name(channels: &[Bytes], user: &crate::acl::User, literal: bool) -> String {
+    let denied = channels.iter().find(|c| !user.may_use_channel(c, literal));
+    denied.map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default()
+}
+
+/// The checks after arity, in Redis' order: authentication, the user's
+/// command rules, RESP2's subscribed context.
+fn refusal(session: &mut Session, full_name: &str, acl: &[&str], exempt: bool, pubsub_ok: bool) -> Option<String> {
+    if !session.authenticated && !exempt {
+        return Some("NOAUTH Authentication required.".into());
+    }
+    if !exempt && !session.user.may_run(full_name, acl) {
+        session.acl_denied("command", full_name.to_string(), None);
+        return Some(format!("NOPERM this user has no permissions to run the '{full_name}' command"));
+    }
+    if session.subs.any() && !session.resp3 && !pubsub_ok {
+        return Some(format!(
+            "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        ));
+    }
+    None
+}
+
+fn unknown_subcommand(session: &mut Session, container: &str, sub: &[u8]) -> Flow {
+    let text = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
+    session.error(format!("ERR unknown subcommand '{text}'. Try {} HELP.", container.to_uppercase()));
     if let Some(multi) = &mut session.multi {
         multi.failed = true;
     }
+    Flow::Done
+}
+
+/// A command Herald does not have. Outside RESP2's subscribed context it
+/// is unknown; inside it, a command Redis 7.0.15 knows is checked as Redis
+/// checks it, so a subscriber gets the same error Redis would give.
+fn not_herald(session: &mut Session, name: &str, args: &[Bytes]) -> Flow {
+    let unknown = |session: &mut Session| {
+        let first = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
+        session.error(format!("ERR unknown command '{first}', with args beginning with: {}", args_preview(&args[1..])));
+        if let Some(multi) = &mut session.multi {
+            multi.failed = true;
+        }
+        Flow::Done
+    };
+    let subscribed = session.subs.any() && !session.resp3;
+    let Some(base) = redis_table::find(name).filter(|_| subscribed) else {
+        return unknown(session);
+    };
+    let (command, full_name) = if redis_table::is_container(name) && args.len() >= 2 {
+        let full = format!("{name}|{}", lower(&args[1]));
+        match redis_table::find(&full) {
+            Some(sub) => (sub, full),
+            None => return unknown_subcommand(session, name, &args[1]),
+        }
+    } else {
+        (base, name.to_string())
+    };
+    let text = if !command.arity_ok(args.len()) || redis_table::is_container(name) && args.len() < 2 {
+        format!("ERR wrong number of arguments for '{full_name}' command")
+    } else {
+        let acl = command.acl.clone();
+        refusal(session, &full_name, &acl, command.flags.contains(&"no_auth"), false)
+            .expect("a subscribed RESP2 session is refused whatever Redis command it sends")
+    };
+    reject(session, &full_name, text)
+}
+
+/// Refuses a command (counted as a rejected call of `full_name`); inside
+/// MULTI that also dooms the transaction.
+fn reject(session: &mut Session, full_name: &str, text: String) -> Flow {
+    if let Some(multi) = &mut session.multi {
+        multi.failed = true;
+    }
+    session.broker.stats.shard(session.slot).reject(full_name);
     session.error(text);
     Flow::Done
 }

@@ -23,6 +23,7 @@ pub fn specs() -> [Spec; 2] {
             since: "2.0.0",
             summary: "Post a message to a channel",
             args: "channel message",
+            may_replicate: true,
             ..Spec::new("publish", 3, "pubsub", publish)
         },
         Spec {
@@ -31,6 +32,7 @@ pub fn specs() -> [Spec; 2] {
             since: "7.0.0",
             summary: "Post a message to a shard channel",
             args: "shardchannel message",
+            may_replicate: true,
             ..Spec::new("spublish", 3, "pubsub", spublish)
         },
     ]

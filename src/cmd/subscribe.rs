@@ -111,7 +111,7 @@ pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Context<Sess
             }
         }
         let count = count_for(s, kind);
-        s.reply(confirmation(verb(kind, true), Some(name.clone()), count));
+        s.push(confirmation(verb(kind, true), Some(name.clone()), count));
     }
 }
 
@@ -120,7 +120,7 @@ pub fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
     let names = if names.is_empty() { s.subs.names(kind) } else { names.to_vec() };
     if names.is_empty() {
         let count = count_for(s, kind);
-        s.reply(confirmation(verb(kind, false), None, count));
+        s.push(confirmation(verb(kind, false), None, count));
         return;
     }
     for name in names {
@@ -131,7 +131,7 @@ pub fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
             }
         }
         let count = count_for(s, kind);
-        s.reply(confirmation(verb(kind, false), Some(name), count));
+        s.push(confirmation(verb(kind, false), Some(name), count));
     }
 }
 

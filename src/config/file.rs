@@ -18,10 +18,12 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
     };
     let number = |what: &str| what.parse::<u64>().map_err(|_| format!("'{name}' needs a number, not '{what}'"));
     match name.as_str() {
-        "bind" => match args {
-            [addr] => config.bind = addr.clone(),
-            _ => return Err("'bind' takes one address (Herald listens on one)".into()),
-        },
+        "bind" => {
+            if args.is_empty() {
+                return Err("'bind' needs at least one address".into());
+            }
+            config.bind = args.join(" ");
+        }
         "port" => config.port = number(one()?)?.try_into().map_err(|_| "port out of range".to_string())?,
         "tls-port" => config.tls_port = number(one()?)?.try_into().map_err(|_| "tls-port out of range".to_string())?,
         "threads" => config.threads = Some(number(one()?)?.max(1) as usize),
@@ -39,8 +41,12 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
             }
             config.users.push(args.join(" "));
         }
+        _ if super::redis::FILE_ONLY.contains(&name.as_str()) => {
+            config.foreign.insert(name.clone(), args.join(" "));
+        }
         _ => {
-            let value = if name == "client-output-buffer-limit" { args.join(" ") } else { one()?.to_string() };
+            let several = name == "client-output-buffer-limit" || (super::redis::knows(&name) && !herald_has(&name));
+            let value = if several { args.join(" ") } else { one()?.to_string() };
             config.set(&name, &value).map_err(|e| {
                 let e = e.trim_start_matches("ERR ");
                 if e.starts_with("Unknown option") {
@@ -54,8 +60,25 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
     Ok(())
 }
 
+/// Whether `name` is one of Herald's own settings (not an ignored Redis one).
+fn herald_has(name: &str) -> bool {
+    Config::default().own_entries().iter().any(|(n, _)| *n == name)
+}
+
 /// Reads `path` into `config`; an error names the file, the line and why.
 pub fn load(config: &mut Config, path: &Path) -> Result<(), String> {
+    load_nested(config, path, 0)?;
+    config.file = Some(path.to_path_buf());
+    Ok(())
+}
+
+/// Redis' `include` nests files; this deep is a loop, not a layout.
+const INCLUDE_DEPTH: usize = 16;
+
+fn load_nested(config: &mut Config, path: &Path, depth: usize) -> Result<(), String> {
+    if depth > INCLUDE_DEPTH {
+        return Err(format!("{}: include nested more than {INCLUDE_DEPTH} deep", path.display()));
+    }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     for (i, line) in text.lines().enumerate() {
         let at = |why: String| format!("{}:{}: {why} (>>> '{}')", path.display(), i + 1, line.trim());
@@ -65,9 +88,13 @@ pub fn load(config: &mut Config, path: &Path) -> Result<(), String> {
         }
         let words = split_args(trimmed.as_bytes()).map_err(|_| at("unbalanced quotes".into()))?;
         let words: Vec<String> = words.iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+        if words[0].eq_ignore_ascii_case("include") {
+            let [included] = &words[1..] else { return Err(at("'include' takes one file".into())) };
+            load_nested(config, Path::new(included), depth + 1)?;
+            continue;
+        }
         apply(config, &words[0], &words[1..]).map_err(at)?;
     }
-    config.file = Some(path.to_path_buf());
     Ok(())
 }
 
@@ -81,6 +108,10 @@ const REWRITTEN: &[&str] = &[
     "client-query-buffer-limit",
     "requirepass",
     "protected-mode",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "latency-monitor-threshold",
+    "latency-tracking",
 ];
 
 /// CONFIG REWRITE: the file with each runtime setting's line replaced by its

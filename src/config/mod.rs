@@ -2,6 +2,7 @@
 //! start (see [`mod@file`]); some changeable by CONFIG SET.
 
 pub mod file;
+pub mod redis;
 
 use std::time::Duration;
 
@@ -60,6 +61,15 @@ pub struct Config {
     pub metrics_port: u16,
     /// The file it was read from, which CONFIG REWRITE writes back.
     pub file: Option<std::path::PathBuf>,
+    /// Commands at least this many µs long go to SLOWLOG (negative: none).
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: usize,
+    /// LATENCY records spikes of at least this many ms (0: off).
+    pub latency_monitor_threshold: u64,
+    /// Per-command latency histograms (INFO Latencystats).
+    pub latency_tracking: bool,
+    /// Redis parameters Herald has no use for, as set (see [`redis`]).
+    pub foreign: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -83,6 +93,11 @@ impl Default for Config {
             threads: None,
             metrics_port: 0,
             file: None,
+            slowlog_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
+            latency_tracking: true,
+            foreign: Default::default(),
         }
     }
 }
@@ -102,8 +117,20 @@ impl Config {
         })
     }
 
-    /// Every (name, value) CONFIG GET can show, in a stable order.
+    /// Every (name, value) CONFIG GET can show: Herald's settings, then
+    /// every other Redis 7.0.15 parameter, as set or at Redis' default.
     pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let mut all = self.own_entries();
+        for (name, default) in redis::defaults() {
+            if !all.iter().any(|(n, _)| n == name) {
+                all.push((name, self.foreign.get(*name).cloned().unwrap_or_else(|| default.to_string())));
+            }
+        }
+        all
+    }
+
+    /// Herald's own settings, in a stable order.
+    fn own_entries(&self) -> Vec<(&'static str, String)> {
         vec![
             ("bind", self.bind.clone()),
             ("port", self.port.to_string()),
@@ -122,7 +149,7 @@ impl Config {
             ("maxclients", self.maxclients.to_string()),
             ("tcp-keepalive", self.tcp_keepalive.as_secs().to_string()),
             ("requirepass", self.requirepass.clone().unwrap_or_default()),
-            ("protected-mode", if self.protected_mode { "yes" } else { "no" }.into()),
+            ("protected-mode", yes_no(self.protected_mode).into()),
             ("threads", self.threads.map_or_else(String::new, |t| t.to_string())),
             ("metrics-port", self.metrics_port.to_string()),
             ("tls-port", self.tls_port.to_string()),
@@ -132,6 +159,10 @@ impl Config {
             ("tls-auth-clients", self.tls.as_ref().map_or("yes", |t| t.auth_clients.as_str()).into()),
             ("save", String::new()),
             ("appendonly", "no".into()),
+            ("slowlog-log-slower-than", self.slowlog_slower_than.to_string()),
+            ("slowlog-max-len", self.slowlog_max_len.to_string()),
+            ("latency-monitor-threshold", self.latency_monitor_threshold.to_string()),
+            ("latency-tracking", yes_no(self.latency_tracking).into()),
         ]
     }
 
@@ -198,19 +229,54 @@ impl Config {
                 self.requirepass = (!value.is_empty()).then(|| value.to_string());
                 Ok(())
             }
-            "protected-mode" => {
-                self.protected_mode = match value.to_ascii_lowercase().as_str() {
+            "protected-mode" | "latency-tracking" => {
+                let on = match value.to_ascii_lowercase().as_str() {
                     "yes" => true,
                     "no" => false,
                     _ => return Err(invalid("argument must be 'yes' or 'no'")),
                 };
+                *(if name == "protected-mode" { &mut self.protected_mode } else { &mut self.latency_tracking }) = on;
                 Ok(())
             }
+            "slowlog-log-slower-than" => match value.parse::<i64>() {
+                Ok(n) if n >= -1 => {
+                    self.slowlog_slower_than = n;
+                    Ok(())
+                }
+                Ok(_) => Err(invalid("argument must be between -1 and 9223372036854775807 inclusive")),
+                Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
+            },
+            "slowlog-max-len" | "latency-monitor-threshold" => match value.parse::<u64>() {
+                Ok(n) if name == "slowlog-max-len" && n <= i64::MAX as u64 => {
+                    self.slowlog_max_len = n as usize;
+                    Ok(())
+                }
+                Ok(n) => {
+                    self.latency_monitor_threshold = n;
+                    Ok(())
+                }
+                Err(_) if value.starts_with('-') => {
+                    Err(invalid("argument must be between 0 and 9223372036854775807 inclusive"))
+                }
+                Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
+            },
             "bind" | "port" | "databases" | "threads" | "metrics-port" | "tls-port" | "tls-cert-file"
             | "tls-key-file" | "tls-ca-cert-file" | "tls-auth-clients" => Err(invalid("can't set immutable config")),
             "save" | "appendonly" => Ok(()),
+            _ if redis::knows(name) => {
+                self.foreign.insert(name.to_string(), value.to_string());
+                Ok(())
+            }
             _ => Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
         }
+    }
+}
+
+fn yes_no(on: bool) -> &'static str {
+    if on {
+        "yes"
+    } else {
+        "no"
     }
 }
 

@@ -26,6 +26,9 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// A bulk string in RESP2; `=…txt:` in RESP3.
     Verbatim(Bytes),
+    /// A bulk string (`%.17g`, as Redis' `addReplyDouble`) in RESP2; `,` in
+    /// RESP3.
+    Double(f64),
 }
 
 impl Reply {
@@ -72,6 +75,7 @@ impl Reply {
                 Frame2::Array(items.iter().map(Reply::to_resp2).collect())
             }
             Reply::Map(pairs) => Frame2::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect()),
+            Reply::Double(d) => Frame2::BulkString(g17(*d).into()),
         }
     }
 
@@ -86,6 +90,7 @@ impl Reply {
                 Frame3::VerbatimString { data: b.clone(), format: VerbatimStringFormat::Text, attributes }
             }
             Reply::Nil | Reply::NilArray => Frame3::Null,
+            Reply::Double(d) => Frame3::Double { data: *d, attributes },
             Reply::Array(items) => Frame3::Array { data: items.iter().map(Reply::to_resp3).collect(), attributes },
             Reply::Push(items) => Frame3::Push { data: items.iter().map(Reply::to_resp3).collect(), attributes },
             Reply::Set(items) => {
@@ -98,6 +103,34 @@ impl Reply {
             }
         }
     }
+}
+
+/// C's `%.17g`, which Redis uses for doubles.
+pub fn g17(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return if x.is_nan() {
+            "nan".into()
+        } else if x.is_infinite() {
+            if x > 0.0 { "inf" } else { "-inf" }.into()
+        } else {
+            "0".into()
+        };
+    }
+    let sci = format!("{x:.16e}");
+    let (mantissa, exp) = sci.split_once('e').expect("exponent");
+    let exp: i32 = exp.parse().expect("exponent");
+    let trim = |s: &str| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..17).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim(mantissa), exp.abs());
+    }
+    trim(&format!("{x:.*}", (16 - exp) as usize))
 }
 
 /// Error texts echo client input (command names, arguments); a CR or LF in
@@ -136,5 +169,15 @@ mod tests {
         assert_eq!(both(Reply::Verbatim("hi".into())).1, "=6\r\ntxt:hi\r\n");
         assert_eq!(both(Reply::Int(-42)), (":-42\r\n".into(), ":-42\r\n".into()));
         assert_eq!(both(Reply::Int(i64::MAX)).0, format!(":{}\r\n", i64::MAX));
+    }
+
+    #[test]
+    fn doubles_print_as_c_does() {
+        assert_eq!(g17(0.419), "0.41899999999999998");
+        assert_eq!(g17(99.985931396484375), "99.985931396484375");
+        assert_eq!(g17(100.0), "100");
+        assert_eq!(g17(1.5e-7), "1.4999999999999999e-07");
+        assert_eq!(g17(0.0), "0");
+        assert_eq!(both(Reply::Double(100.0)).0, "$3\r\n100\r\n");
     }
 }

@@ -6,6 +6,7 @@
 //! command is read and no delivery is written meanwhile, which is what keeps
 //! replies, confirmations and messages in Redis' order.
 
+mod clock;
 pub mod output;
 pub mod subscriptions;
 
@@ -114,6 +115,16 @@ pub struct Session {
     last_active: Instant,
     idle_check: Option<SpawnHandle>,
     pub last_cmd: String,
+    /// The command dispatch ran (not refused), for its Commandstats.
+    pub ran: Option<&'static cmd::Spec>,
+    /// Error replies sent so far: a command that sent one failed.
+    errors_sent: u64,
+    /// In MONITOR mode (see `cmd::diagnostics`).
+    pub monitor: bool,
+    /// CLIENT TRACKING's state (Herald has no keys to invalidate).
+    pub tracking: cmd::client::Tracking,
+    /// Protected from `maxmemory-clients` eviction (CLIENT NO-EVICT).
+    pub no_evict: bool,
 }
 
 impl Session {
@@ -161,6 +172,11 @@ impl Session {
                 last_active: now,
                 idle_check: None,
                 last_cmd: "NULL".into(),
+                ran: None,
+                errors_sent: 0,
+                monitor: false,
+                tracking: Default::default(),
+                no_evict: false,
             }
         })
     }
@@ -178,13 +194,43 @@ impl Session {
         self.out.append(|buf| reply.encode(resp3, buf));
     }
 
+    /// Sends a push (a subscribe or unsubscribe confirmation): as in Redis
+    /// 7.0, CLIENT REPLY OFF and SKIP do not withhold pushes.
+    pub fn push(&mut self, reply: Reply) {
+        let muted = std::mem::replace(&mut self.muted, false);
+        self.reply(reply);
+        self.muted = muted;
+    }
+
+    /// Whether EXEC is running its queued commands.
+    pub fn in_exec(&self) -> bool {
+        self.exec_replies.is_some()
+    }
+
     /// Suppresses the rest of the current command's replies (CLIENT REPLY).
     pub fn mute_current(&mut self, muted: bool) {
         self.muted = muted;
     }
 
+    /// Sends an error reply, counted in Errorstats by its code.
     pub fn error(&mut self, text: impl Into<String>) {
-        self.reply(Reply::Error(text.into()))
+        let text = text.into();
+        self.errors_sent += 1;
+        self.broker.stats.shard(self.slot).error(crate::stats::error_code(&text));
+        self.reply(Reply::Error(text))
+    }
+
+    /// Records a refusal in ACL LOG: `reason` is `command`, `channel` or
+    /// `auth` (then `username` is the name tried).
+    pub fn acl_denied(&self, reason: &'static str, object: String, username: Option<String>) {
+        let context = if self.exec_replies.is_some() { "multi" } else { "toplevel" };
+        self.broker.clients.do_send(crate::registry::AclDenied(crate::acl::log::Denial {
+            reason,
+            context,
+            object,
+            username: username.unwrap_or_else(|| self.user.name.clone()),
+            client_info: self.info().line().trim_end().to_string(),
+        }));
     }
 
     /// Writes what is queued, then closes (QUIT, protocol errors, EOF).
@@ -212,6 +258,13 @@ impl Session {
             };
             // Muting (CLIENT REPLY) lasts one command, waits included.
             self.muted = false;
+            if let Step::Command(args) = &step {
+                if let Some(wait) = self.paused_for(args) {
+                    self.queue.push_front(step);
+                    ctx.wait(wait.map(|_, act: &mut Session, ctx| act.pump(ctx)));
+                    return;
+                }
+            }
             match step {
                 Step::Command(args) if self.can_batch(&args) => {
                     let mut run = vec![args];
@@ -223,15 +276,32 @@ impl Session {
                         run.push(next);
                     }
                     self.last_active = Instant::now();
+                    let clock = self.start_clock(Some(&run[0]));
+                    if self.broker.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                        for args in &run {
+                            self.feed_monitors(args);
+                        }
+                    }
+                    let n = run.len() as u64;
+                    let name = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" };
                     let pending = cmd::publish::publish_run(self, run);
-                    ctx.wait(pending.map(|_, act: &mut Session, ctx| act.pump(ctx)));
+                    ctx.wait(pending.map(move |_, act: &mut Session, ctx| {
+                        act.stop_clock(clock, name, n);
+                        act.pump(ctx)
+                    }));
                     return;
                 }
                 Step::Command(args) => {
+                    let clock = self.start_clock(Some(&args));
+                    self.ran = None;
                     if let Flow::Wait(pending) = self.execute(args, ctx) {
-                        ctx.wait(pending.map(|_, act: &mut Session, ctx| act.pump(ctx)));
+                        ctx.wait(pending.map(move |_, act: &mut Session, ctx| {
+                            act.finish_command(clock);
+                            act.pump(ctx)
+                        }));
                         return;
                     }
+                    self.finish_command(clock);
                 }
                 Step::Invalid(text) => {
                     self.reply(Reply::Error(text));
@@ -247,6 +317,74 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Starts timing a command (or a run of publishes led by `args`),
+    /// keeping its arguments if the slow log or a monitor may want them.
+    fn start_clock(&self, args: Option<&Vec<Bytes>>) -> clock::Clock {
+        let keep = self.settings.slowlog_slower_than >= 0
+            || self.broker.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0;
+        clock::Clock {
+            started: std::time::Instant::now(),
+            errors: self.errors_sent,
+            args: args.filter(|_| keep).cloned(),
+        }
+    }
+
+    /// A command dispatch ran: its Commandstats, slow log and monitors.
+    fn finish_command(&mut self, clock: clock::Clock) {
+        let Some(spec) = self.ran.take() else { return };
+        let name = self.last_cmd.clone();
+        if let Some(args) = &clock.args {
+            if !spec.flags.contains(&"admin")
+                && self.broker.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0
+            {
+                self.feed_monitors(args);
+            }
+        }
+        self.stop_clock(clock, &name, 1);
+    }
+
+    /// Counts `n` calls of `name` that took the clock's time together.
+    fn stop_clock(&mut self, clock: clock::Clock, name: &str, n: u64) {
+        let elapsed = clock.started.elapsed();
+        let failed = self.errors_sent > clock.errors;
+        if self.settings.latency_tracking {
+            self.broker.stats.shard(self.slot).call(name, n, elapsed, failed);
+        }
+        clock::report(self, &clock, name, elapsed / n.max(1) as u32);
+    }
+
+    /// Shows a command to every monitor.
+    fn feed_monitors(&self, args: &[Bytes]) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let line = crate::diagnostics::monitor_line(now.as_micros(), self.db, &self.peer, args);
+        self.broker.diagnostics.do_send(crate::diagnostics::Feed(line));
+    }
+
+    /// If CLIENT PAUSE holds this command: a future that ends when the
+    /// pause does (its deadline, or UNPAUSE).
+    fn paused_for(&self, args: &[Bytes]) -> Option<Pending> {
+        let pause = *self.broker.pause.borrow();
+        pause.until?;
+        let writes =
+            cmd::lookup(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase()).is_some_and(|spec| spec.may_replicate);
+        if !pause.holds(writes) {
+            return None;
+        }
+        let mut changes = self.broker.pause.clone();
+        let wait = async move {
+            loop {
+                let pause = *changes.borrow_and_update();
+                let Some(until) = pause.until.filter(|_| pause.holds(writes)) else { return };
+                tokio::select! {
+                    biased;
+                    changed = changes.changed() => if changed.is_err() { return },
+                    _ = tokio::time::sleep_until(until) => {}
+                }
+            }
+        };
+        Some(Box::pin(actix::fut::wrap_future::<_, Session>(wait)))
     }
 
     fn execute(&mut self, args: Vec<Bytes>, ctx: &mut Context<Self>) -> Flow {
@@ -371,6 +509,9 @@ impl Session {
     pub fn info(&self) -> ClientInfo {
         let now = Instant::now();
         let mut flags = String::new();
+        if self.monitor {
+            flags.push('O');
+        }
         if self.subs.any() {
             flags.push('P');
         }
@@ -453,6 +594,10 @@ impl Actor for Session {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.broker.census.leave(&self.broker.census.sessions);
+        if self.monitor {
+            self.broker.census.monitors.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            self.broker.diagnostics.do_send(crate::diagnostics::RemoveMonitor(self.id));
+        }
         self.drop_subscriptions();
         self.broker.clients.do_send(Deregister(self.id));
         self.out.close();
@@ -485,6 +630,25 @@ impl Handler<Deliveries> for Session {
         for msg in all {
             self.deliver(msg, ctx);
         }
+    }
+}
+
+impl Handler<crate::diagnostics::MonitorLine> for Session {
+    type Result = ();
+    fn handle(
+        &mut self,
+        crate::diagnostics::MonitorLine(line): crate::diagnostics::MonitorLine,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.out.is_closed() {
+            return;
+        }
+        self.out.append(|buf| {
+            buf.extend_from_slice(b"+");
+            buf.extend_from_slice(&line);
+            buf.extend_from_slice(b"\r\n");
+        });
+        self.enforce_output_limit(ctx);
     }
 }
 

@@ -69,12 +69,26 @@ pub fn herald() -> Server {
 }
 
 pub fn herald_with(config: Config) -> Server {
+    herald_on_threads(config, 2)
+}
+
+/// Herald with `threads` worker arbiters.
+pub fn herald_on_threads(config: Config, threads: usize) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().unwrap().port();
     let config = Config { port, ..config };
     // Bound already: connections queue in the backlog until Herald accepts.
-    std::thread::spawn(move || herald::server::run_tcp(listener, config, 2));
+    std::thread::spawn(move || herald::server::run_tcp(listener, config, threads));
     Server { port, child: None }
+}
+
+/// Runs `script` against Herald and a fresh redis-server; the transcripts
+/// must be byte-identical (client ids masked).
+pub fn same_as_redis(script: &str) {
+    let (h, r) = (herald(), redis());
+    let ours = normalize(&run_script(h.port, script));
+    let theirs = normalize(&run_script(r.port, script));
+    assert_eq!(ours, theirs, "Herald (left) and Redis (right) differ");
 }
 
 /// A port nothing listens on right now.

@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::glob;
 
+pub mod log;
+
 /// One command rule, in the order given (`+@pubsub`, `-publish`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CommandRule {
@@ -225,6 +227,40 @@ impl User {
         }
         words.join(" ")
     }
+}
+
+impl User {
+    /// ACL GETUSER's fields, in Redis 7.0's order.
+    pub fn getuser(&self) -> Vec<(&'static str, GetUserField)> {
+        let mut flags = vec![if self.enabled { "on" } else { "off" }.to_string()];
+        if self.nopass {
+            flags.push("nopass".into());
+        }
+        let mut commands = vec![if self.all_commands { "+@all" } else { "-@all" }.to_string()];
+        commands.extend(self.commands.iter().map(|rule| match rule {
+            CommandRule::Allow(n) => format!("+{n}"),
+            CommandRule::Deny(n) => format!("-{n}"),
+        }));
+        let channels = if self.all_channels {
+            "&*".to_string()
+        } else {
+            self.channels.iter().map(|c| format!("&{}", String::from_utf8_lossy(c))).collect::<Vec<_>>().join(" ")
+        };
+        vec![
+            ("flags", GetUserField::List(flags)),
+            ("passwords", GetUserField::List(self.passwords.iter().map(|h| hex(h)).collect())),
+            ("commands", GetUserField::Text(commands.join(" "))),
+            ("keys", GetUserField::Text(self.keys.iter().map(|k| format!("~{k}")).collect::<Vec<_>>().join(" "))),
+            ("channels", GetUserField::Text(channels)),
+            ("selectors", GetUserField::List(Vec::new())),
+        ]
+    }
+}
+
+/// One ACL GETUSER value: a list (flags, passwords) or a rule string.
+pub enum GetUserField {
+    List(Vec<String>),
+    Text(String),
 }
 
 /// Every user, by name (ACL LIST and USERS list them sorted, as Redis).

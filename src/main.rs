@@ -139,16 +139,49 @@ fn configure(args: &Args) -> Result<(Config, Option<TlsAcceptor>), String> {
     Ok((config, acceptor))
 }
 
-fn listen(config: &Config, acceptor: Option<TlsAcceptor>) -> Result<Listeners, String> {
-    let bind = |port: u16| {
-        std::net::TcpListener::bind((config.bind.as_str(), port)).map_err(|e| format!("{}:{port}: {e}", config.bind))
+/// Binds `port` on every `bind` address. As in Redis, `*` is every IPv4
+/// address, `::*` every IPv6 one, and an address written `-addr` is
+/// optional: if it cannot be bound (no such interface, no IPv6), it is
+/// skipped with a warning.
+fn bind_all(bind: &str, port: u16) -> Result<Vec<std::net::TcpListener>, String> {
+    let mut bound = Vec::new();
+    for word in bind.split_whitespace() {
+        let (optional, addr, host) = bind_address(word);
+        match std::net::TcpListener::bind((host, port)) {
+            Ok(listener) => bound.push(listener),
+            Err(e) if optional => tracing::warn!(addr, port, error = %e, "skipping optional bind address"),
+            Err(e) => return Err(format!("{addr}:{port}: {e}")),
+        }
+    }
+    if bound.is_empty() {
+        return Err(format!("no address of '{bind}' could be bound on port {port}"));
+    }
+    Ok(bound)
+}
+
+/// One `bind` word: whether it is optional (`-addr`), the address as
+/// written, and the host to bind (`*` → `0.0.0.0`, `::*` → `::`).
+fn bind_address(word: &str) -> (bool, &str, &str) {
+    let (optional, addr) = match word.strip_prefix('-') {
+        Some(addr) => (true, addr),
+        None => (false, word),
     };
+    let host = match addr {
+        "*" => "0.0.0.0",
+        "::*" => "::",
+        other => other,
+    };
+    (optional, addr, host)
+}
+
+fn listen(config: &Config, acceptor: Option<TlsAcceptor>) -> Result<Listeners, String> {
     let mut listeners = Listeners::default();
-    if let Some(acceptor) = acceptor {
-        listeners.tls = Some((bind(config.tls_port)?, acceptor));
+    if acceptor.is_some() {
+        listeners.tls = bind_all(&config.bind, config.tls_port)?;
+        listeners.acceptor = acceptor;
     }
     if config.port != 0 {
-        listeners.plain = Some(bind(config.port)?);
+        listeners.plain = bind_all(&config.bind, config.port)?;
     }
     Ok(listeners)
 }
@@ -168,6 +201,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if !config.foreign.is_empty() {
+        let names: Vec<&str> = config.foreign.keys().map(String::as_str).collect();
+        tracing::warn!(
+            directives = %names.join(" "),
+            "ignored: Redis settings that have no effect on a pub/sub broker (CONFIG GET shows them)"
+        );
+    }
     if args.check_config {
         println!("configuration OK");
         return std::process::ExitCode::SUCCESS;
@@ -186,7 +226,8 @@ fn main() -> std::process::ExitCode {
     let threads =
         config.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)));
     if config.metrics_port != 0 {
-        if let Err(e) = herald::metrics::serve((config.bind.as_str(), config.metrics_port)) {
+        let (_, _, host) = bind_address(config.bind.split_whitespace().next().unwrap_or("127.0.0.1"));
+        if let Err(e) = herald::metrics::serve((host, config.metrics_port)) {
             eprintln!("herald: metrics endpoint: {e}");
             return std::process::ExitCode::FAILURE;
         }

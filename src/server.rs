@@ -102,26 +102,43 @@ impl Server {
 /// How long a shutdown waits for clients to take what was queued for them.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// The sockets Herald accepts on: plain TCP (`port`), TLS (`tls-port`), or both.
+/// The sockets Herald accepts on: plain TCP (`port`) and TLS (`tls-port`),
+/// each on every `bind` address.
 #[derive(Default)]
 pub struct Listeners {
-    pub plain: Option<std::net::TcpListener>,
-    pub tls: Option<(std::net::TcpListener, TlsAcceptor)>,
+    pub plain: Vec<std::net::TcpListener>,
+    pub tls: Vec<std::net::TcpListener>,
+    /// For the TLS listeners.
+    pub acceptor: Option<TlsAcceptor>,
 }
 
 /// Runs Herald on `listener` with `threads` worker arbiters until SHUTDOWN:
 /// the integration tests' entry point.
 pub fn run_tcp(listener: std::net::TcpListener, config: Config, threads: usize) -> std::io::Result<()> {
-    let listeners = Listeners { plain: Some(listener), tls: None };
+    let listeners = Listeners { plain: vec![listener], ..Default::default() };
     run_until(listeners, config, threads, std::future::pending())
 }
 
-/// Accepts on `listener`, or never if there is none.
-async fn accept_on(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
-    match listener {
-        Some(l) => l.accept().await,
-        None => std::future::pending().await,
+/// A connection accepted on one of the listeners, and whether it was a
+/// TLS one.
+type Accepted = (std::io::Result<(TcpStream, SocketAddr)>, bool);
+
+/// Accepts on every listener at once, in a task per listener, until
+/// `accepted` is dropped.
+fn accept_all(listeners: Vec<(TcpListener, bool)>) -> tokio::sync::mpsc::Receiver<Accepted> {
+    let (to, accepted) = tokio::sync::mpsc::channel(64);
+    for (listener, tls) in listeners {
+        let to = to.clone();
+        actix_rt::spawn(async move {
+            loop {
+                let next = listener.accept().await;
+                if to.send((next, tls)).await.is_err() {
+                    return;
+                }
+            }
+        });
     }
+    accepted
 }
 
 /// A TLS client gets this long to finish its handshake.
@@ -141,16 +158,17 @@ pub fn run_until(
     let arbiters: Vec<Arbiter> = (0..threads.max(1)).map(|_| Arbiter::new()).collect();
     let handles = arbiters.iter().map(Arbiter::handle).collect();
     system.block_on(async move {
-        let plain = listeners.plain.map(from_std).transpose()?;
-        let (tls, acceptor) = match listeners.tls {
-            Some((l, acceptor)) => (Some(from_std(l)?), Some(acceptor)),
-            None => (None, None),
-        };
-        for (listener, kind) in [(&plain, "tcp"), (&tls, "tls")] {
-            if let Some(l) = listener {
-                tracing::info!(local = %l.local_addr()?, kind, threads, "Herald ready to accept connections");
-            }
+        let acceptor = listeners.acceptor;
+        let mut all = Vec::new();
+        for (listener, tls) in
+            listeners.plain.into_iter().map(|l| (l, false)).chain(listeners.tls.into_iter().map(|l| (l, true)))
+        {
+            let listener = from_std(listener)?;
+            let kind = if tls { "tls" } else { "tcp" };
+            tracing::info!(local = %listener.local_addr()?, kind, threads, "Herald ready to accept connections");
+            all.push((listener, tls));
         }
+        let mut incoming = accept_all(all);
         let (keepalive, metrics_port) = (config.tcp_keepalive, config.metrics_port);
         let mut server = Server::start(config, Placement::Arbiters(handles));
         let broker = server.broker.clone();
@@ -160,10 +178,10 @@ pub fn run_until(
         let mut stop = std::pin::pin!(stop);
         loop {
             let (accepted, tls) = tokio::select! {
-                accepted = accept_on(&plain) => (accepted, None),
-                accepted = accept_on(&tls) => (accepted, acceptor.clone()),
+                biased;
                 _ = &mut stop => break,
                 _ = broker.shutdown.notified() => break,
+                Some((accepted, tls)) = incoming.recv() => (accepted, if tls { acceptor.clone() } else { None }),
             };
             let (stream, peer) = match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
                 Ok(accepted) => accepted,
@@ -179,7 +197,9 @@ pub fn run_until(
             }
             server.accept(stream, peer, tls);
         }
-        drop((plain, tls));
+        // The accept tasks end when they next find the receiver gone; the
+        // listeners close with them.
+        drop(incoming);
         tracing::info!("shutting down: no new connections; flushing clients");
         let _ = broker.clients.send(DrainAll).await;
         if tokio::time::timeout(SHUTDOWN_DEADLINE, broker.census.all_gone()).await.is_err() {

@@ -72,13 +72,17 @@ impl Shard {
     }
 
     /// `n` calls of `name` that took `elapsed` together; `failed` if the
-    /// command answered an error.
-    pub fn call(&mut self, name: &str, n: u64, elapsed: Duration, failed: bool) {
+    /// command answered an error; `latency`: kept in its histogram too
+    /// (Redis' `latency-tracking`).
+    pub fn call(&mut self, name: &str, n: u64, elapsed: Duration, failed: bool, latency: bool) {
         let figures = self.entry(name);
         figures.calls += n;
         figures.usec += elapsed.as_micros() as u64;
         if failed {
             figures.failed += n;
+        }
+        if !latency {
+            return;
         }
         let each = (elapsed.as_nanos() as u64 / n.max(1)).max(1);
         // 1 ns to 1 s at two significant figures, as Redis' hdr_init.
@@ -180,8 +184,9 @@ mod tests {
     #[test]
     fn shards_merge_calls_errors_and_latency() {
         let stats = Stats::new(2);
-        stats.shard(0).call("publish", 3, Duration::from_micros(30), false);
-        stats.shard(1).call("publish", 1, Duration::from_micros(1000), true);
+        stats.shard(0).call("publish", 3, Duration::from_micros(30), false, true);
+        stats.shard(1).call("publish", 1, Duration::from_micros(1000), true, true);
+        stats.shard(1).call("ping", 1, Duration::from_micros(5), false, false);
         stats.shard(1).reject("publish");
         stats.shard(0).error("ERR");
         stats.shard(1).error("ERR");
@@ -192,6 +197,7 @@ mod tests {
         // Three calls of 10 µs and one of 1 ms: the median is 10 µs.
         assert!((p.percentile_usec(50.0) - 10.0).abs() < 0.1, "{}", p.percentile_usec(50.0));
         assert!((p.percentile_usec(99.0) - 1000.0).abs() < 10.0, "{}", p.percentile_usec(99.0));
+        assert!(all.commands["ping"].latency.is_none() && all.commands["ping"].calls == 1);
         assert_eq!(all.errors["ERR"], 2);
         assert_eq!(all.errors["NOPERM"], 1);
         assert_eq!(all.error_replies, 3);

@@ -191,3 +191,49 @@ fn prometheus_lists_every_metric_from_the_start_and_agrees_with_info() {
         assert!(std::time::Instant::now() < deadline, "the sampler never copied the figures: {calls}");
     }
 }
+
+/// The redis.conf Debian's redis-server package installs (scripts/test
+/// installs it) loads unchanged: several `bind` addresses with Redis'
+/// optional `-` prefix, and every directive a broker has no use for
+/// accepted, reported once at start, and shown back by CONFIG GET.
+#[test]
+fn a_stock_redis_conf_loads_unchanged() {
+    let stock = "/etc/redis/redis.conf";
+    assert!(std::path::Path::new(stock).exists(), "{stock} is missing: scripts/test installs redis-server");
+    let (ok, text) = check_config(&[stock], &[]);
+    assert!(ok && text.contains("configuration OK"), "{text}");
+    assert!(text.contains("ignored") && text.contains("daemonize"), "the ignored directives are reported: {text}");
+
+    let h = herald_process_with(free_port(), &[stock]);
+    let mut c = Conn::open(h.port);
+    let get = |c: &mut Conn, name: &str| String::from_utf8_lossy(&c.cmd(&["CONFIG", "GET", name])).into_owned();
+    assert!(get(&mut c, "bind").contains("127.0.0.1 -::1"));
+    assert!(get(&mut c, "daemonize").ends_with("$3\r\nyes\r\n"), "as the file says");
+    assert!(get(&mut c, "hash-max-listpack-entries").ends_with("$3\r\n512\r\n"), "a Redis default");
+    assert!(get(&mut c, "logfile").contains("/var/log/redis/redis-server.log"));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "lfu-log-factor", "12"]).as_ref(), b"+OK\r\n");
+    assert!(get(&mut c, "lfu-log-factor").ends_with("$2\r\n12\r\n"));
+    // Every parameter an empty Redis 7.0.15 lists is there.
+    let all = c.cmd(&["CONFIG", "GET", "*"]);
+    let count: usize = String::from_utf8_lossy(&all[1..all.iter().position(|b| *b == b'\r').unwrap()]).parse().unwrap();
+    assert!(count / 2 >= 192, "{} parameters", count / 2);
+}
+
+/// `-addr` that cannot be bound is skipped; a plain one that cannot be
+/// bound is an error.
+#[test]
+fn bind_takes_several_addresses_and_optional_ones() {
+    let port = free_port();
+    let h = herald_process_with(port, &["--bind", "127.0.0.1 -192.0.2.1 127.0.0.2"]);
+    for host in ["127.0.0.1", "127.0.0.2"] {
+        let stream = std::net::TcpStream::connect((host, h.port)).expect(host);
+        let mut c = Conn::from_stream(stream);
+        assert_eq!(c.cmd(&["PING"]).as_ref(), b"+PONG\r\n");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--port", &free_port().to_string(), "--bind", "127.0.0.1 192.0.2.1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("192.0.2.1"), "{text}");
+}

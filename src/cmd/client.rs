@@ -26,27 +26,38 @@ const fn sub(
     Spec { flags: FLAGS, acl: ACL, since, summary, args, ..Spec::new(name, arity, "connection", run) }
 }
 
+/// Redis' flags and ACL categories for its administrative subcommands.
+const fn admin(spec: Spec) -> Spec {
+    Spec {
+        flags: &["admin", "noscript", "loading", "stale"],
+        acl: &["@admin", "@slow", "@dangerous", "@connection"],
+        ..spec
+    }
+}
+
 static SUBCOMMANDS: [Spec; 17] = [
     sub("id", 2, "5.0.0", "Returns the client ID for the current connection", "", id),
     sub("setname", 3, "2.6.9", "Set the current connection name", "connection-name", setname),
     sub("getname", 2, "2.6.9", "Get the current connection name", "", getname),
     sub("setinfo", 4, "7.2.0", "Set client or connection specific info", "attr value", setinfo),
     sub("info", 2, "6.2.0", "Returns information about the current client connection.", "", info),
-    sub("list", -2, "2.4.0", "Get the list of client connections", "[TYPE type] [ID client-id...]", list),
-    sub("kill", -3, "2.4.0", "Kill the connection of a client", "filter...", kill),
+    admin(sub("list", -2, "2.4.0", "Get the list of client connections", "[TYPE type] [ID client-id...]", list)),
+    admin(sub("kill", -3, "2.4.0", "Kill the connection of a client", "filter...", kill)),
     sub("reply", 3, "3.2.0", "Instruct the server whether to reply to commands", "ON|OFF|SKIP", reply),
-    sub("no-evict", 3, "7.0.0", "Set client eviction mode for the current connection", "ON|OFF", no_evict),
-    sub("help", 2, "5.0.0", "Show helpful text about the different subcommands", "", help),
+    admin(sub("no-evict", 3, "7.0.0", "Set client eviction mode for the current connection", "ON|OFF", no_evict)),
     Spec {
-        flags: &["admin", "noscript", "loading", "stale"],
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        ..sub("pause", -3, "3.0.0", "Stop processing commands from clients for some time", "timeout [WRITE|ALL]", pause)
+        flags: &["loading", "stale"],
+        ..sub("help", 2, "5.0.0", "Show helpful text about the different subcommands", "", help)
     },
-    Spec {
-        flags: &["admin", "noscript", "loading", "stale"],
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        ..sub("unpause", 2, "6.2.0", "Resume processing of clients that were paused", "", unpause)
-    },
+    admin(sub(
+        "pause",
+        -3,
+        "3.0.0",
+        "Stop processing commands from clients for some time",
+        "timeout [WRITE|ALL]",
+        pause,
+    )),
+    admin(sub("unpause", 2, "6.2.0", "Resume processing of clients that were paused", "", unpause)),
     sub(
         "tracking",
         -3,

@@ -44,6 +44,9 @@ pub struct Spec {
     /// Held by CLIENT PAUSE WRITE, as Redis holds commands it would send to
     /// replicas (`write` or `may_replicate`: PUBLISH, SPUBLISH, FLUSHDB…).
     pub may_replicate: bool,
+    /// Its wait is the client blocking (WAIT), not work: like Redis, SLOWLOG
+    /// and LATENCY leave that time out.
+    pub blocks: bool,
     pub subcommands: &'static [Spec],
     /// `None` for a pure container (CLIENT, CONFIG, PUBSUB).
     pub run: Option<Run>,
@@ -62,6 +65,7 @@ impl Spec {
             args: "",
             in_pubsub_context: false,
             may_replicate: false,
+            blocks: false,
             subcommands: &[],
             run: None,
         }

@@ -120,6 +120,7 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
         (fanned, by_pattern)
     };
     Box::pin(actix::fut::wrap_future::<_, Session>(all).map(move |(fanned, by_pattern), s: &mut Session, ctx| {
+        s.latency_spike("fan-out", started.elapsed());
         let mut by_pattern = by_pattern.into_iter();
         let mut mail = Mail::default();
         let mut results: SmallVec<[Published; 1]> = SmallVec::new();

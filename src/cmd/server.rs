@@ -40,6 +40,7 @@ pub fn specs() -> [Spec; 6] {
             since: "3.0.0",
             summary: "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
             args: "numreplicas timeout",
+            blocks: true,
             ..Spec::new("wait", 3, "generic", wait)
         },
         Spec {

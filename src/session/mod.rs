@@ -125,6 +125,8 @@ pub struct Session {
     pub tracking: cmd::client::Tracking,
     /// Protected from `maxmemory-clients` eviction (CLIENT NO-EVICT).
     pub no_evict: bool,
+    /// EXEC's own monitor line, shown after its commands' as Redis shows it.
+    exec_feed: Option<Vec<Bytes>>,
 }
 
 impl Session {
@@ -177,6 +179,7 @@ impl Session {
                 monitor: false,
                 tracking: Default::default(),
                 no_evict: false,
+                exec_feed: None,
             }
         })
     }
@@ -312,6 +315,9 @@ impl Session {
                     self.close_now(ctx);
                 }
                 Step::ExecEnd => {
+                    if let Some(args) = self.exec_feed.take() {
+                        self.feed_monitors(&args);
+                    }
                     let replies = self.exec_replies.take().unwrap_or_default();
                     self.reply(Reply::Array(replies));
                 }
@@ -339,19 +345,34 @@ impl Session {
             if !spec.flags.contains(&"admin")
                 && self.broker.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0
             {
-                self.feed_monitors(args);
+                // An EXEC that started its run: shown once the run is done.
+                if spec.name == "exec" && self.exec_replies.is_some() {
+                    self.exec_feed = Some(args.clone());
+                } else {
+                    self.feed_monitors(args);
+                }
             }
         }
+        if spec.blocks {
+            let elapsed = clock.started.elapsed();
+            let failed = self.errors_sent > clock.errors;
+            self.broker.stats.shard(self.slot).call(&name, 1, elapsed, failed, self.settings.latency_tracking);
+            return;
+        }
         self.stop_clock(clock, &name, 1);
+    }
+
+    /// Records a latency spike of `event` (LATENCY), if it reaches
+    /// `latency-monitor-threshold`.
+    pub fn latency_spike(&self, event: &'static str, took: std::time::Duration) {
+        clock::spike(self, event, took);
     }
 
     /// Counts `n` calls of `name` that took the clock's time together.
     fn stop_clock(&mut self, clock: clock::Clock, name: &str, n: u64) {
         let elapsed = clock.started.elapsed();
         let failed = self.errors_sent > clock.errors;
-        if self.settings.latency_tracking {
-            self.broker.stats.shard(self.slot).call(name, n, elapsed, failed);
-        }
+        self.broker.stats.shard(self.slot).call(name, n, elapsed, failed, self.settings.latency_tracking);
         clock::report(self, &clock, name, elapsed / n.max(1) as u32);
     }
 
@@ -457,6 +478,9 @@ impl Session {
                     "client closed for overcoming of output buffer limits"
                 );
                 self.broker.census.dropped_slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // How long it had been over its soft limit.
+                let over = self.out.over_soft_since().map(|t| t.elapsed()).unwrap_or_default();
+                self.latency_spike("slow-subscriber-drop", over);
                 metrics::counter!(crate::metrics::DROPPED).increment(1);
                 self.close_now(ctx);
             }

@@ -1,0 +1,296 @@
+//! What operators type first when something is slow — MONITOR, SLOWLOG,
+//! LATENCY, CLIENT PAUSE, INFO — checked on Herald and, where the output
+//! can be compared, on a redis-server started here (SPEC §1.9–1.11).
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{herald, herald_with, redis, Conn, REPLY_TIMEOUT};
+
+/// Runs `redis-cli monitor` against `port`, sends `commands` from another
+/// connection (the last one a PING marking the end) and returns the
+/// monitor's lines with timestamps and ports masked.
+fn monitor_transcript(port: u16, commands: &[&[&str]]) -> Vec<String> {
+    let mut cli = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "monitor"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli (scripts/test installs redis-tools)");
+    let mut lines = BufReader::new(cli.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "OK");
+    let mut c = Conn::open(port);
+    for args in commands {
+        c.cmd(args);
+    }
+    c.cmd(&["ECHO", "the end"]);
+    let mut seen = Vec::new();
+    for line in lines.map_while(Result::ok) {
+        let end = line.ends_with("\"ECHO\" \"the end\"");
+        // `1700000000.123456 [0 127.0.0.1:40000] "publish" …`
+        let (stamp, rest) = line.split_once(' ').expect("a timestamp");
+        assert!(stamp.len() == 17 && stamp.as_bytes()[10] == b'.', "{line}");
+        let (db, rest) = rest.split_once(' ').expect("a db");
+        let (_, args) = rest.split_once("] ").expect("an address");
+        seen.push(format!("{db} {args}"));
+        if end {
+            break;
+        }
+    }
+    let _ = cli.kill();
+    let _ = cli.wait();
+    seen
+}
+
+/// `redis-cli monitor` sees Herald's commands exactly as Redis', secrets
+/// redacted, admin commands hidden, EXEC after its commands.
+#[test]
+fn redis_cli_monitor_sees_what_redis_shows() {
+    let commands: &[&[&str]] = &[
+        &["PING"],
+        &["AUTH", "secret"],
+        &["HELLO", "2", "AUTH", "default", "pw", "SETNAME", "mon"],
+        &["CONFIG", "GET", "port"],
+        &["PUBLISH", "ch", "a b\n\x01\"q\\"],
+        &["SUBSCRIBE", "x"],
+        &["UNSUBSCRIBE", "x"],
+        &["MULTI"],
+        &["PING", "in"],
+        &["EXEC"],
+        &["SELECT", "3"],
+        &["ECHO", "in db 3"],
+        &["CLIENT", "LIST"],
+        &["SLOWLOG", "LEN"],
+        &["NOSUCH"],
+    ];
+    let (h, r) = (herald(), redis());
+    let ours = monitor_transcript(h.port, commands);
+    let theirs = monitor_transcript(r.port, commands);
+    assert_eq!(ours, theirs, "Herald (left) and Redis (right)");
+    assert!(ours.iter().any(|l| l.contains("\"PUBLISH\" \"ch\"")), "{ours:?}");
+}
+
+/// A monitor is a client of the normal class: its output limit applies.
+#[test]
+fn a_monitor_that_does_not_read_is_dropped_at_the_output_limit() {
+    let h = herald();
+    let mut admin = Conn::open(h.port);
+    admin.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "normal 256kb 0 0"]);
+    let mut monitor = Conn::open(h.port);
+    assert_eq!(monitor.cmd(&["MONITOR"]).as_ref(), b"+OK\r\n");
+    let payload = "x".repeat(1024);
+    let mut p = Conn::open(h.port);
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        // Published in batches; the monitor reads nothing, so its lines pile
+        // up in the kernel's buffers, then in Herald, up to the limit.
+        for _ in 0..500 {
+            p.send_cmd(&[b"PUBLISH", b"ch", payload.as_bytes()]);
+        }
+        for _ in 0..500 {
+            p.frame();
+        }
+        let clients = String::from_utf8_lossy(&admin.cmd(&["CLIENT", "LIST"])).into_owned();
+        if !clients.contains("flags=O") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the monitor was never dropped");
+    }
+}
+
+fn values(v: &redis::Value) -> Vec<redis::Value> {
+    match v {
+        redis::Value::Array(items) => items.clone(),
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+fn text(v: &redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Int(i) => i.to_string(),
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+/// The newest SLOWLOG entry's arguments, client address and name.
+fn newest_slow_entry(port: u16, setup: &[&[&str]]) -> (Vec<String>, String, String, i64) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut c = client.get_connection().unwrap();
+    redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(0).exec(&mut c).unwrap();
+    redis::cmd("SLOWLOG").arg("RESET").exec(&mut c).unwrap();
+    redis::cmd("CLIENT").arg("SETNAME").arg("slowpoke").exec(&mut c).unwrap();
+    for args in setup {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let _: redis::Value = cmd.query(&mut c).unwrap();
+    }
+    let log: redis::Value = redis::cmd("SLOWLOG").arg("GET").arg(1).query(&mut c).unwrap();
+    let entry = values(&values(&log)[0]);
+    let args = values(&entry[3]).iter().map(text).collect();
+    let micros: i64 = text(&entry[2]).parse().unwrap();
+    (args, text(&entry[4]), text(&entry[5]), micros)
+}
+
+#[test]
+fn slowlog_keeps_commands_as_redis_trims_them() {
+    let channels: Vec<String> = (0..40).map(|i| format!("ch{i}")).collect();
+    let mut numsub: Vec<&str> = vec!["PUBSUB", "NUMSUB"];
+    numsub.extend(channels.iter().map(String::as_str));
+    let long = "y".repeat(300);
+    for setup in [vec![vec!["PUBLISH", "news", "hello"]], vec![numsub.clone()], vec![vec!["ECHO", long.as_str()]]] {
+        let setup: Vec<&[&str]> = setup.iter().map(|v| v.as_slice()).collect();
+        let (h, r) = (herald(), redis());
+        let (ours, our_peer, our_name, micros) = newest_slow_entry(h.port, &setup);
+        let (theirs, _, their_name, _) = newest_slow_entry(r.port, &setup);
+        assert_eq!(ours, theirs, "Herald (left) and Redis (right)");
+        assert_eq!((our_name.as_str(), their_name.as_str()), ("slowpoke", "slowpoke"));
+        assert!(our_peer.starts_with("127.0.0.1:") && micros >= 0);
+    }
+}
+
+/// A PUBLISH's time includes its fan-out: one that takes at least the
+/// threshold shows in LATENCY (as `fast-command`, PUBLISH being fast, and
+/// as `fan-out`) and in SLOWLOG.
+#[test]
+fn a_slow_fan_out_shows_in_latency_and_slowlog() {
+    let h = herald();
+    let mut sub = Conn::open(h.port);
+    // 5000 distinct patterns that all match "ch": each publish matches and
+    // frames every one of them.
+    let patterns: Vec<String> = (0..5000).map(|i| format!("c{}h{}", "*".repeat(i % 70), "*".repeat(i / 70))).collect();
+    let mut args: Vec<&[u8]> = vec![b"PSUBSCRIBE"];
+    args.extend(patterns.iter().map(|p| p.as_bytes()));
+    sub.send_cmd(&args);
+    for _ in 0..patterns.len() {
+        sub.frame();
+    }
+    let mut c = Conn::open(h.port);
+    c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "1000"]);
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        c.cmd(&["PUBLISH", "ch", "x"]);
+        let latest = String::from_utf8_lossy(&c.cmd(&["LATENCY", "LATEST"])).into_owned();
+        if latest.contains("fast-command") && latest.contains("fan-out") {
+            let slow = String::from_utf8_lossy(&c.cmd(&["SLOWLOG", "GET"])).into_owned();
+            assert!(slow.contains("$7\r\nPUBLISH\r\n$2\r\nch\r\n"), "{slow}");
+            let history = String::from_utf8_lossy(&c.cmd(&["LATENCY", "HISTORY", "fan-out"])).into_owned();
+            assert!(!history.starts_with("*0") && history.contains("*2\r\n:"), "{history}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no publish took 1 ms with {} patterns", patterns.len());
+    }
+    let doctor = String::from_utf8_lossy(&c.cmd(&["LATENCY", "DOCTOR"])).into_owned();
+    assert!(doctor.contains("fan-out"), "{doctor}");
+    assert_eq!(c.cmd(&["LATENCY", "RESET"]).as_ref(), b":2\r\n");
+}
+
+/// A subscriber dropped for its soft limit is a `slow-subscriber-drop`
+/// spike as long as it was over that limit.
+#[test]
+fn a_dropped_slow_subscriber_shows_in_latency() {
+    let h = herald_with(herald::config::Config::default());
+    let mut c = Conn::open(h.port);
+    c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    c.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 64kb 1"]);
+    let mut stuck = Conn::open(h.port);
+    stuck.cmd(&["SUBSCRIBE", "ch"]);
+    let payload = vec![b'z'; 16 * 1024];
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        for _ in 0..64 {
+            c.send_cmd(&[b"PUBLISH", b"ch", &payload]);
+        }
+        for _ in 0..64 {
+            c.frame();
+        }
+        let latest = String::from_utf8_lossy(&c.cmd(&["LATENCY", "LATEST"])).into_owned();
+        if let Some((_, after)) = latest.split_once("slow-subscriber-drop\r\n") {
+            // Its time, latest and highest: at least the soft limit's second.
+            let ms: Vec<i64> = after.lines().take(3).filter_map(|l| l.strip_prefix(':')?.trim().parse().ok()).collect();
+            assert!(ms.len() == 3 && ms[1] >= 1000 && ms[2] >= ms[1], "{latest}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the subscriber was never dropped");
+    }
+}
+
+/// CLIENT PAUSE WRITE holds PUBLISH (not PING) until the pause ends; ALL
+/// holds everything. Timed on both servers: the held reply comes no sooner
+/// than the pause's end.
+#[test]
+fn client_pause_holds_publishes_until_it_ends() {
+    let (h, r) = (herald(), redis());
+    for port in [h.port, r.port] {
+        for (mode, held) in [("WRITE", &["PUBLISH", "ch", "m"][..]), ("ALL", &["PING"][..])] {
+            let mut admin = Conn::open(port);
+            let mut other = Conn::open(port);
+            let started = Instant::now();
+            assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "300", mode]).as_ref(), b"+OK\r\n");
+            if mode == "WRITE" {
+                assert_eq!(other.cmd(&["PING"]).as_ref(), b"+PONG\r\n", "PING is not held by WRITE");
+                assert!(started.elapsed() < Duration::from_millis(300), "PING waited for the pause");
+            }
+            other.cmd(held);
+            assert!(started.elapsed() >= Duration::from_millis(290), "{mode}: {held:?} ran during the pause");
+        }
+    }
+}
+
+/// CLIENT UNPAUSE releases the held commands at once.
+#[test]
+fn client_unpause_releases_held_publishes() {
+    let h = herald();
+    let mut admin = Conn::open(h.port);
+    let mut sub = Conn::open(h.port);
+    sub.cmd(&["SUBSCRIBE", "ch"]);
+    let mut p = Conn::open(h.port);
+    let started = Instant::now();
+    admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]);
+    p.send_cmd(&[b"PUBLISH", b"ch", b"held"]);
+    admin.cmd(&["CLIENT", "UNPAUSE"]);
+    assert_eq!(p.frame().as_ref(), b":1\r\n");
+    assert!(sub.frame().ends_with(b"$4\r\nheld\r\n"));
+    assert!(started.elapsed() < Duration::from_secs(30), "held until the deadline, not the unpause");
+}
+
+/// INFO everything on fresh servers: the same sections in the same order,
+/// and every field Redis prints is in Herald's section too.
+#[test]
+fn info_has_every_section_and_field_of_an_empty_redis() {
+    let sections = |port: u16| -> Vec<(String, Vec<String>)> {
+        let mut c = Conn::open(port);
+        let raw = c.cmd(&["INFO", "everything"]);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for line in text.lines().skip(1) {
+            let line = line.trim_start_matches("txt:");
+            if let Some(title) = line.strip_prefix("# ") {
+                out.push((title.to_string(), Vec::new()));
+            } else if let Some((field, _)) = line.split_once(':') {
+                let generated = ["cmdstat_", "errorstat_", "latency_percentiles_usec_"];
+                if !generated.iter().any(|g| field.starts_with(g)) {
+                    out.last_mut().expect("a section").1.push(field.to_string());
+                }
+            }
+        }
+        out
+    };
+    let (h, r) = (herald(), redis());
+    let ours = sections(h.port);
+    let theirs = sections(r.port);
+    let names = |s: &[(String, Vec<String>)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ours), names(&theirs));
+    for ((name, fields), (_, redis_fields)) in ours.iter().zip(&theirs) {
+        let herald_only: Vec<&String> = fields.iter().filter(|f| !redis_fields.contains(f)).collect();
+        assert!(herald_only.iter().all(|f| f.starts_with("herald_")), "{name}: {herald_only:?}");
+        let redis_order: Vec<&String> = fields.iter().filter(|f| !f.starts_with("herald_")).collect();
+        assert_eq!(redis_order, redis_fields.iter().collect::<Vec<_>>(), "{name}: fields or their order differ");
+    }
+}

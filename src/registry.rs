@@ -35,6 +35,8 @@ pub struct ClientInfo {
     pub lib_name: String,
     pub lib_ver: String,
     pub user: String,
+    /// CLIENT NO-EVICT ON: never closed for `maxmemory-clients`.
+    pub no_evict: bool,
 }
 
 impl ClientInfo {
@@ -445,5 +447,58 @@ impl Handler<GetUser> for ClientRegistry {
     type Result = Option<Arc<User>>;
     fn handle(&mut self, GetUser(name): GetUser, _: &mut Context<Self>) -> Self::Result {
         self.users.get(&name).cloned()
+    }
+}
+
+/// `maxmemory-clients` was passed: closes the clients with the most output
+/// queued (those without NO-EVICT), largest first, until the rest hold at
+/// most `limit` bytes, as Redis 7 evicts its biggest clients first.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EvictClients {
+    pub limit: u64,
+    pub census: Arc<crate::broker::Census>,
+}
+
+impl Handler<EvictClients> for ClientRegistry {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, msg: EvictClients, _: &mut Context<Self>) -> Self::Result {
+        let asks: Vec<_> = self.sessions.values().map(|a| (a.clone(), a.send(Describe))).collect();
+        Box::pin(async move {
+            let mut clients = Vec::new();
+            for (addr, ask) in asks {
+                if let Ok(info) = ask.await {
+                    clients.push((info, addr));
+                }
+            }
+            let mut total: u64 = clients.iter().map(|(c, _)| c.omem as u64).sum();
+            clients.sort_by_key(|(c, _)| std::cmp::Reverse(c.omem));
+            for (info, addr) in clients {
+                if total <= msg.limit {
+                    break;
+                }
+                if info.no_evict || info.omem == 0 {
+                    continue;
+                }
+                tracing::warn!(client = info.id, addr = %info.addr, omem = info.omem, "evicting client: maxmemory-clients");
+                total -= info.omem as u64;
+                msg.census.evicted_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                addr.do_send(Kill);
+            }
+            msg.census.evicting.store(false, std::sync::atomic::Ordering::Release);
+        })
+    }
+}
+
+/// CONFIG RESETSTAT: the connection counters back to zero.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ResetStats;
+
+impl Handler<ResetStats> for ClientRegistry {
+    type Result = ();
+    fn handle(&mut self, _: ResetStats, _: &mut Context<Self>) {
+        self.total_connections = 0;
+        self.rejected_connections = 0;
     }
 }

@@ -72,3 +72,61 @@ fn protected_mode_refuses_outside_clients_without_a_password() {
     let (_h, port) = open_to_all(&["--protected-mode", "no"]);
     assert_eq!(connect(port).cmd(&["PING"]).as_ref(), b"+PONG\r\n");
 }
+
+/// The `omem` CLIENT LIST shows for client `id`, or `None` once it is gone.
+fn omem_of(admin: &mut Conn, id: &str) -> Option<u64> {
+    let list = String::from_utf8_lossy(&admin.cmd(&["CLIENT", "LIST"])).into_owned();
+    let line = list.lines().find(|l| l.contains(&format!("id={id} ")))?;
+    let field = line.split(' ').find_map(|f| f.strip_prefix("omem="))?;
+    Some(field.parse().expect("omem"))
+}
+
+fn client_id(c: &mut Conn) -> String {
+    let reply = c.cmd(&["CLIENT", "ID"]);
+    String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned()
+}
+
+/// `maxmemory-clients` (Redis 7): once all clients' queued output passes
+/// it, the biggest evictable clients are closed until the rest fit;
+/// NO-EVICT clients and small ones stay.
+#[test]
+fn maxmemory_clients_evicts_the_biggest_clients_first() {
+    let h = herald_with(Config::default());
+    let mut admin = Conn::open(h.port);
+    admin.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0"]);
+    admin.cmd(&["CONFIG", "SET", "maxmemory-clients", "2mb"]);
+    let (mut kept, mut big, mut small) = (Conn::open(h.port), Conn::open(h.port), Conn::open(h.port));
+    let (kept_id, big_id, small_id) = (client_id(&mut kept), client_id(&mut big), client_id(&mut small));
+    assert_eq!(kept.cmd(&["CLIENT", "NO-EVICT", "on"]).as_ref(), b"+OK\r\n");
+    kept.cmd(&["SUBSCRIBE", "kept"]);
+    big.cmd(&["SUBSCRIBE", "big"]);
+    small.cmd(&["SUBSCRIBE", "small"]);
+    let payload = vec![b'm'; 64 * 1024];
+    let mut p = Conn::open(h.port);
+    let mut publish = |p: &mut Conn, channel: &[u8], n: usize| {
+        for _ in 0..n {
+            p.send_cmd(&[b"PUBLISH", channel, &payload]);
+        }
+        for _ in 0..n {
+            p.frame();
+        }
+    };
+    publish(&mut p, b"small", 1);
+    // The NO-EVICT subscriber holds over 1 MiB in Herald (past what the
+    // kernel's buffers took), under the limit on its own.
+    let deadline = std::time::Instant::now() + support::REPLY_TIMEOUT;
+    while omem_of(&mut admin, &kept_id).expect("kept") < 1 << 20 {
+        publish(&mut p, b"kept", 4);
+        assert!(std::time::Instant::now() < deadline, "the NO-EVICT client never filled up");
+    }
+    while omem_of(&mut admin, &big_id).is_some() {
+        publish(&mut p, b"big", 4);
+        assert!(std::time::Instant::now() < deadline, "the biggest client was never evicted");
+    }
+    assert!(omem_of(&mut admin, &kept_id).is_some(), "a NO-EVICT client was evicted");
+    assert!(omem_of(&mut admin, &small_id).is_some(), "a small client was evicted");
+    let info = String::from_utf8_lossy(&admin.cmd(&["INFO", "stats"])).into_owned();
+    assert!(info.contains("evicted_clients:1\r\n"), "{info}");
+    let list = String::from_utf8_lossy(&admin.cmd(&["CLIENT", "LIST"])).into_owned();
+    assert!(list.contains(&format!("id={kept_id} ")) && list.contains("flags=Pe "), "{list}");
+}

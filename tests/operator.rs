@@ -294,3 +294,21 @@ fn info_has_every_section_and_field_of_an_empty_redis() {
         assert_eq!(redis_order, redis_fields.iter().collect::<Vec<_>>(), "{name}: fields or their order differ");
     }
 }
+
+/// CONFIG RESETSTAT zeroes Commandstats, Errorstats and INFO's counters.
+#[test]
+fn config_resetstat_zeroes_the_figures() {
+    let h = herald();
+    let mut c = Conn::open(h.port);
+    c.cmd(&["PUBLISH", "ch", "x"]);
+    c.cmd(&["NOSUCH"]);
+    let before = String::from_utf8_lossy(&c.cmd(&["INFO", "everything"])).into_owned();
+    for field in ["cmdstat_publish:calls=1,", "errorstat_ERR:count=1", "herald_published_messages:1\r\n"] {
+        assert!(before.contains(field), "{field} in {before}");
+    }
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]).as_ref(), b"+OK\r\n");
+    let after = String::from_utf8_lossy(&c.cmd(&["INFO", "everything"])).into_owned();
+    assert!(!after.contains("cmdstat_publish") && !after.contains("errorstat_"), "{after}");
+    assert!(after.contains("cmdstat_config|resetstat:calls=1,") && after.contains("herald_published_messages:0\r\n"));
+    assert!(after.contains("total_connections_received:0\r\n"), "{after}");
+}

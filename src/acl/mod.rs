@@ -218,14 +218,50 @@ impl User {
             words.push("resetchannels".into());
             words.extend(self.channels.iter().map(|c| format!("&{}", String::from_utf8_lossy(c))));
         }
-        words.push(if self.all_commands { "+@all" } else { "-@all" }.into());
-        for rule in &self.commands {
-            words.push(match rule {
-                CommandRule::Allow(n) => format!("+{n}"),
-                CommandRule::Deny(n) => format!("-{n}"),
-            });
-        }
+        words.push(self.command_rules());
         words.join(" ")
+    }
+
+    /// The command rules as Redis 7.0 describes them (its
+    /// `ACLDescribeSelectorCommandRules`): not as given, but recomputed over
+    /// Redis' command table — `+@all` or `-@all`, then each category in
+    /// Redis' order where most of its commands differ from that start, then
+    /// each command (a container before its subcommands) still different.
+    pub fn command_rules(&self) -> String {
+        use std::collections::HashMap;
+        let table = crate::cmd::redis_table::all();
+        let mine: HashMap<&str, bool> = table.iter().map(|(name, c)| (*name, self.may_run(name, &c.acl))).collect();
+        let mut shown: HashMap<&str, bool> = table.iter().map(|(name, _)| (*name, self.all_commands)).collect();
+        // Setting a container sets its subcommands, as Redis' bits do.
+        let set = |shown: &mut HashMap<&str, bool>, name: &str, allow: bool| {
+            for (other, _) in
+                table.iter().filter(|(o, _)| *o == name || o.strip_prefix(name).is_some_and(|r| r.starts_with('|')))
+            {
+                shown.insert(other, allow);
+            }
+        };
+        let mut rules = vec![if self.all_commands { "+@all" } else { "-@all" }.to_string()];
+        let add = !self.all_commands;
+        for category in crate::cmd::categories() {
+            let tag = format!("@{category}");
+            let members: Vec<&str> =
+                table.iter().filter(|(_, c)| c.acl.contains(&tag.as_str())).map(|(n, _)| *n).collect();
+            let on = members.iter().filter(|n| mine[**n]).count();
+            let off = members.len() - on;
+            if (add && on > off) || (!add && off > on) {
+                rules.push(format!("{}@{category}", if add { '+' } else { '-' }));
+                for name in members {
+                    set(&mut shown, name, add);
+                }
+            }
+        }
+        for (name, _) in table {
+            if mine[name] != shown[name] {
+                rules.push(format!("{}{name}", if mine[name] { '+' } else { '-' }));
+                set(&mut shown, name, mine[name]);
+            }
+        }
+        rules.join(" ")
     }
 }
 
@@ -236,11 +272,6 @@ impl User {
         if self.nopass {
             flags.push("nopass".into());
         }
-        let mut commands = vec![if self.all_commands { "+@all" } else { "-@all" }.to_string()];
-        commands.extend(self.commands.iter().map(|rule| match rule {
-            CommandRule::Allow(n) => format!("+{n}"),
-            CommandRule::Deny(n) => format!("-{n}"),
-        }));
         let channels = if self.all_channels {
             "&*".to_string()
         } else {
@@ -249,7 +280,7 @@ impl User {
         vec![
             ("flags", GetUserField::List(flags)),
             ("passwords", GetUserField::List(self.passwords.iter().map(|h| hex(h)).collect())),
-            ("commands", GetUserField::Text(commands.join(" "))),
+            ("commands", GetUserField::Text(self.command_rules())),
             ("keys", GetUserField::Text(self.keys.iter().map(|k| format!("~{k}")).collect::<Vec<_>>().join(" "))),
             ("channels", GetUserField::Text(channels)),
             ("selectors", GetUserField::List(Vec::new())),

@@ -211,6 +211,8 @@ pub struct Census {
     pub monitors: AtomicUsize,
     /// Clients closed for `maxmemory-clients`.
     pub evicted_clients: AtomicUsize,
+    /// An eviction round is under way (one at a time).
+    pub evicting: std::sync::atomic::AtomicBool,
     /// Signalled whenever something leaves.
     pub left: tokio::sync::Notify,
 }
@@ -223,6 +225,14 @@ impl Census {
     pub fn leave(&self, counter: &AtomicUsize) {
         counter.fetch_sub(1, Ordering::Relaxed);
         self.left.notify_waiters();
+    }
+
+    /// CONFIG RESETSTAT: the running totals back to zero (the live counts
+    /// — sessions, channels, patterns, queued bytes — stay).
+    pub fn reset_counters(&self) {
+        for counter in [&self.published, &self.delivered, &self.dropped_slow, &self.evicted_clients] {
+            counter.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Waits until every session has ended and flushed its output.

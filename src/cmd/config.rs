@@ -99,9 +99,12 @@ fn rewrite(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
     })
 }
 
+/// Zeroes what Redis' RESETSTAT zeroes: Commandstats, Errorstats,
+/// Latencystats, the connection and pub/sub counters of INFO stats.
 fn resetstat(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(Reply::ok());
-    Flow::Done
+    s.broker.stats.reset();
+    s.broker.census.reset_counters();
+    wait_for(s.broker.clients.send(crate::registry::ResetStats), |_, s: &mut Session, _| s.reply(Reply::ok()))
 }
 
 const HELP: &[&str] = &[

@@ -129,14 +129,16 @@ pub fn lookup(name: &str) -> Option<&'static Spec> {
     table().iter().find(|s| s.name == name)
 }
 
-/// Whether `name` (`publish`, `client|list`) is a command ACL rules can name.
+/// Whether `name` (`publish`, `client|list`, `get`) is a command ACL rules
+/// can name: Herald's, or Redis 7.0.15's (so rules written for Redis load).
 pub fn exists(name: &str) -> bool {
     let mut parts = name.splitn(2, '|');
-    match (parts.next().and_then(lookup), parts.next()) {
+    let herald = match (parts.next().and_then(lookup), parts.next()) {
         (Some(_), None) => true,
         (Some(spec), Some(sub)) => spec.subcommands.iter().any(|s| s.name == sub),
         (None, _) => false,
-    }
+    };
+    herald || redis_table::find(name).is_some()
 }
 
 /// Redis 7.0's ACL categories (ACL CAT), whether or not Herald has commands

@@ -54,6 +54,16 @@ pub fn find(name: &str) -> Option<&'static RedisCommand> {
     table().get(name)
 }
 
+/// Every command and subcommand, containers before their subcommands.
+pub fn all() -> &'static [(&'static str, &'static RedisCommand)] {
+    static SORTED: OnceLock<Vec<(&'static str, &'static RedisCommand)>> = OnceLock::new();
+    SORTED.get_or_init(|| {
+        let mut all: Vec<_> = table().iter().map(|(name, c)| (*name, c)).collect();
+        all.sort_unstable_by_key(|(name, _)| name.split_once('|').unwrap_or((name, "")));
+        all
+    })
+}
+
 /// A container's subcommands, by name (without the container's).
 pub fn subcommands_of(container: &str) -> impl Iterator<Item = (&'static str, &'static RedisCommand)> + '_ {
     let mut subs: Vec<_> = table()

@@ -112,6 +112,7 @@ const REWRITTEN: &[&str] = &[
     "slowlog-max-len",
     "latency-monitor-threshold",
     "latency-tracking",
+    "maxmemory-clients",
 ];
 
 /// CONFIG REWRITE: the file with each runtime setting's line replaced by its

@@ -68,6 +68,10 @@ pub struct Config {
     pub latency_monitor_threshold: u64,
     /// Per-command latency histograms (INFO Latencystats).
     pub latency_tracking: bool,
+    /// `maxmemory-clients` as written (`0`, `64mb`, `5%`) and in bytes: above
+    /// it, the clients with the most output queued are closed (0: never).
+    /// A percentage is of `maxmemory`, which Herald leaves at 0.
+    pub maxmemory_clients: (String, u64),
     /// Redis parameters Herald has no use for, as set (see [`redis`]).
     pub foreign: std::collections::BTreeMap<String, String>,
 }
@@ -98,6 +102,7 @@ impl Default for Config {
             latency_monitor_threshold: 0,
             latency_tracking: true,
             foreign: Default::default(),
+            maxmemory_clients: ("0".into(), 0),
         }
     }
 }
@@ -163,6 +168,7 @@ impl Config {
             ("slowlog-max-len", self.slowlog_max_len.to_string()),
             ("latency-monitor-threshold", self.latency_monitor_threshold.to_string()),
             ("latency-tracking", yes_no(self.latency_tracking).into()),
+            ("maxmemory-clients", self.maxmemory_clients.0.clone()),
         ]
     }
 
@@ -236,6 +242,18 @@ impl Config {
                     _ => return Err(invalid("argument must be 'yes' or 'no'")),
                 };
                 *(if name == "protected-mode" { &mut self.protected_mode } else { &mut self.latency_tracking }) = on;
+                Ok(())
+            }
+            "maxmemory-clients" => {
+                let bytes = match value.strip_suffix('%') {
+                    Some(pct) => match pct.parse::<u64>() {
+                        // Of maxmemory, which is 0 in Herald: no limit.
+                        Ok(p) if p <= 100 => 0,
+                        _ => return Err(invalid("argument must be a memory or percent value")),
+                    },
+                    None => parse_memory(value).ok_or_else(|| invalid("argument must be a memory or percent value"))?,
+                };
+                self.maxmemory_clients = (value.to_string(), bytes);
                 Ok(())
             }
             "slowlog-log-slower-than" => match value.parse::<i64>() {

@@ -466,6 +466,7 @@ impl Session {
         if self.out.is_closed() {
             return;
         }
+        self.check_client_memory();
         let limit = self.output_limit();
         let was_over_soft = self.out.over_soft_since().is_some();
         match self.out.check(&limit) {
@@ -506,6 +507,23 @@ impl Session {
         self.enforce_output_limit(ctx);
     }
 
+    /// `maxmemory-clients`: when all clients' queued output passes it, the
+    /// registry evicts the biggest (one round at a time).
+    fn check_client_memory(&self) {
+        let limit = self.settings.maxmemory_clients.1;
+        let census = &self.broker.census;
+        if limit == 0 || (census.queued_bytes.load(std::sync::atomic::Ordering::Relaxed) as u64) <= limit {
+            return;
+        }
+        if census
+            .evicting
+            .compare_exchange(false, true, std::sync::atomic::Ordering::AcqRel, std::sync::atomic::Ordering::Relaxed)
+            .is_ok()
+        {
+            self.broker.clients.do_send(crate::registry::EvictClients { limit, census: census.clone() });
+        }
+    }
+
     /// Keeps a once-a-second idle check running while a timeout is set.
     fn arm_idle_check(&mut self, ctx: &mut Context<Self>) {
         match (self.settings.idle_timeout.is_zero(), self.idle_check.take()) {
@@ -542,6 +560,9 @@ impl Session {
         if self.multi.is_some() {
             flags.push('x');
         }
+        if self.no_evict {
+            flags.push('e');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
@@ -564,6 +585,7 @@ impl Session {
             lib_name: self.lib_name.clone(),
             lib_ver: self.lib_ver.clone(),
             user: self.user.name.clone(),
+            no_evict: self.no_evict,
         }
     }
 

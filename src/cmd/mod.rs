@@ -23,6 +23,7 @@ use actix::Context;
 use bytes::Bytes;
 
 use crate::session::{Flow, Session};
+use crate::stats::CommandId;
 
 pub type Run = fn(&mut Session, &[Bytes], &mut Context<Session>) -> Flow;
 
@@ -202,24 +203,35 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
     };
     session.last_cmd = full_name.clone();
     if !spec.arity_ok(args.len()) || spec.run.is_none() {
-        return reject(session, &full_name, format!("ERR wrong number of arguments for '{full_name}' command"));
+        return reject(
+            session,
+            CommandId::of(spec),
+            &full_name,
+            format!("ERR wrong number of arguments for '{full_name}' command"),
+        );
     }
     let exempt = spec.flags.contains(&"no_auth");
     if let Some(refusal) = refusal(session, &full_name, spec.acl, exempt, spec.in_pubsub_context) {
-        return reject(session, &full_name, refusal);
+        return reject(session, CommandId::of(spec), &full_name, refusal);
     }
     let channels = channel_args(spec.name, &args);
     if channels.iter().any(|c| !session.user.may_use_channel(c, spec.name == "psubscribe")) {
         session.acl_denied("channel", c_name(channels, &session.user, spec.name == "psubscribe"), None);
         return reject(
             session,
+            CommandId::of(spec),
             &full_name,
             "NOPERM this user has no permissions to access one of the channels used as arguments".into(),
         );
     }
     if let Some(multi) = &mut session.multi {
         if spec.flags.contains(&"no_multi") && !matches!(name.as_str(), "multi" | "watch") {
-            return reject(session, &full_name, "ERR Command not allowed inside a transaction".into());
+            return reject(
+                session,
+                CommandId::of(spec),
+                &full_name,
+                "ERR Command not allowed inside a transaction".into(),
+            );
         }
         if !matches!(name.as_str(), "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             multi.queued.push(args);
@@ -305,16 +317,16 @@ fn not_herald(session: &mut Session, name: &str, args: &[Bytes]) -> Flow {
         refusal(session, &full_name, &acl, command.flags.contains(&"no_auth"), false)
             .expect("a subscribed RESP2 session is refused whatever Redis command it sends")
     };
-    reject(session, &full_name, text)
+    reject(session, CommandId::of(command), &full_name, text)
 }
 
 /// Refuses a command (counted as a rejected call of `full_name`); inside
 /// MULTI that also dooms the transaction.
-fn reject(session: &mut Session, full_name: &str, text: String) -> Flow {
+fn reject(session: &mut Session, id: CommandId, full_name: &str, text: String) -> Flow {
     if let Some(multi) = &mut session.multi {
         multi.failed = true;
     }
-    session.broker.stats.shard(session.slot).reject(full_name);
+    session.broker.stats.shard(session.slot).reject(id, full_name);
     session.error(text);
     Flow::Done
 }

@@ -38,13 +38,26 @@ pub fn specs() -> [Spec; 2] {
     ]
 }
 
+/// PUBLISH's or SPUBLISH's table entry, by the command's name as sent
+/// (looked up once: a pipelined run is timed as its command).
+pub fn spec_of(name: &[u8]) -> &'static Spec {
+    static SPECS: std::sync::OnceLock<[&'static Spec; 2]> = std::sync::OnceLock::new();
+    let [publish, spublish] = SPECS
+        .get_or_init(|| [super::lookup("publish").expect("publish"), super::lookup("spublish").expect("spublish")]);
+    if name.eq_ignore_ascii_case(b"spublish") {
+        spublish
+    } else {
+        publish
+    }
+}
+
 /// PUBLISH: a run of one (see [`publish_run`]).
 fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    Flow::Wait(publish_run(s, vec![args.to_vec()]))
+    Flow::Wait(publish_run(s, std::slice::from_ref(&args.to_vec())))
 }
 
 fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    Flow::Wait(publish_run(s, vec![args.to_vec()]))
+    Flow::Wait(publish_run(s, std::slice::from_ref(&args.to_vec())))
 }
 
 /// Runs PUBLISH/SPUBLISH commands (a pipelined run of them, see
@@ -61,7 +74,9 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// Consecutive publishes to one channel travel as one group. If patterns
 /// matched some of them, the group's deliveries are taken apart again so
 /// that each message's pmessages follow it before the next message.
-pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
+/// The run is borrowed (its arguments are shared, not copied): the session
+/// keeps it for SLOWLOG.
+pub fn publish_run(s: &mut Session, run: &[Vec<Bytes>]) -> Pending {
     let publisher = s.id;
     let started = std::time::Instant::now();
     let patterns = s.broker.any_patterns();
@@ -72,9 +87,9 @@ pub fn publish_run(s: &mut Session, run: Vec<Vec<Bytes>>) -> Pending {
     // Each group's answer, and whether the pattern index answers for it too.
     let mut answers: SmallVec<[(usize, Receiver<Fanned>, bool); 1]> = SmallVec::new();
     let mut pattern_items = Vec::new();
-    for mut args in run {
-        let payload = args.pop().expect("arity 3");
-        let channel = args.pop().expect("arity 3");
+    for args in run {
+        let [_, channel, payload] = &args[..] else { unreachable!("arity 3") };
+        let (channel, payload) = (channel.clone(), payload.clone());
         let kind = if args[0].eq_ignore_ascii_case(b"spublish") { Kind::Shard } else { Kind::Channel };
         let d = s.broker.directory_index(&channel);
         if let Some((ld, lk)) = last {

@@ -24,7 +24,7 @@ fn unix_now() -> u64 {
 
 /// Sends a command that took `each` per call to the slow log and the
 /// latency monitor, if it passes their thresholds.
-pub fn report(s: &Session, clock: &Clock, name: &str, each: Duration) {
+pub fn report(s: &Session, clock: &Clock, spec: &crate::cmd::Spec, each: Duration) {
     let micros = each.as_micros() as u64;
     let threshold = s.settings.slowlog_slower_than;
     if threshold >= 0 && micros >= threshold as u64 {
@@ -39,7 +39,10 @@ pub fn report(s: &Session, clock: &Clock, name: &str, each: Duration) {
             });
         }
     }
-    spike(s, if is_fast(name) { "fast-command" } else { "command" }, each);
+    if s.settings.latency_monitor_threshold > 0 {
+        let fast = spec.flags.contains(&"fast");
+        spike(s, if fast { "fast-command" } else { "command" }, each);
+    }
 }
 
 /// Records a latency spike of `event` if the monitor is on and `took`
@@ -50,18 +53,4 @@ pub fn spike(s: &Session, event: &'static str, took: Duration) {
     if threshold > 0 && millis >= threshold {
         s.broker.diagnostics.do_send(Spike { event, time: unix_now(), millis });
     }
-}
-
-/// Redis files `fast` commands' spikes under `fast-command`.
-fn is_fast(name: &str) -> bool {
-    let (base, sub) = match name.split_once('|') {
-        Some((b, s)) => (b, Some(s)),
-        None => (name, None),
-    };
-    let spec = crate::cmd::lookup(base);
-    let spec = match sub {
-        Some(sub) => spec.and_then(|b| b.subcommands.iter().find(|s| s.name == sub)),
-        None => spec,
-    };
-    spec.is_some_and(|s| s.flags.contains(&"fast"))
 }

@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::protocol::push::Kind;
 use crate::protocol::{PipelineDecoder, Reply, Request, RequestDecoder};
 use crate::registry::{ClientInfo, Deregister, Register, Registered};
+use crate::stats::CommandId;
 use output::Output;
 use subscriptions::Subscriptions;
 
@@ -279,17 +280,19 @@ impl Session {
                         run.push(next);
                     }
                     self.last_active = Instant::now();
-                    let clock = self.start_clock(Some(&run[0]));
+                    let mut clock = self.start_clock(None);
                     if self.broker.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0 {
                         for args in &run {
                             self.feed_monitors(args);
                         }
                     }
                     let n = run.len() as u64;
-                    let name = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" };
-                    let pending = cmd::publish::publish_run(self, run);
+                    let spec = cmd::publish::spec_of(&run[0][0]);
+                    let pending = cmd::publish::publish_run(self, &run);
                     ctx.wait(pending.map(move |_, act: &mut Session, ctx| {
-                        act.stop_clock(clock, name, n);
+                        // The run's first publish stands for it in SLOWLOG.
+                        clock.args = run.into_iter().next();
+                        act.stop_clock(clock, spec, spec.name, n);
                         act.pump(ctx)
                     }));
                     return;
@@ -356,10 +359,11 @@ impl Session {
         if spec.blocks {
             let elapsed = clock.started.elapsed();
             let failed = self.errors_sent > clock.errors;
-            self.broker.stats.shard(self.slot).call(&name, 1, elapsed, failed, self.settings.latency_tracking);
+            let tracking = self.settings.latency_tracking;
+            self.broker.stats.shard(self.slot).call(CommandId::of(spec), &name, 1, elapsed, failed, tracking);
             return;
         }
-        self.stop_clock(clock, &name, 1);
+        self.stop_clock(clock, spec, &name, 1);
     }
 
     /// Records a latency spike of `event` (LATENCY), if it reaches
@@ -368,12 +372,14 @@ impl Session {
         clock::spike(self, event, took);
     }
 
-    /// Counts `n` calls of `name` that took the clock's time together.
-    fn stop_clock(&mut self, clock: clock::Clock, name: &str, n: u64) {
+    /// Counts `n` calls of `spec` (full name `name`) that took the clock's
+    /// time together.
+    fn stop_clock(&mut self, clock: clock::Clock, spec: &'static cmd::Spec, name: &str, n: u64) {
         let elapsed = clock.started.elapsed();
         let failed = self.errors_sent > clock.errors;
-        self.broker.stats.shard(self.slot).call(name, n, elapsed, failed, self.settings.latency_tracking);
-        clock::report(self, &clock, name, elapsed / n.max(1) as u32);
+        let tracking = self.settings.latency_tracking;
+        self.broker.stats.shard(self.slot).call(CommandId::of(spec), name, n, elapsed, failed, tracking);
+        clock::report(self, &clock, spec, elapsed / n.max(1) as u32);
     }
 
     /// Shows a command to every monitor.

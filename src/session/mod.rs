@@ -6,9 +6,12 @@
 //! command is read and no delivery is written meanwhile, which is what keeps
 //! replies, confirmations and messages in Redis' order.
 
-mod clock;
+mod around;
+mod control;
 pub mod output;
 pub mod subscriptions;
+
+pub use control::{Describe, Drain, Kill, SettingsChanged, UserChanged};
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -30,7 +33,7 @@ use crate::config::Config;
 use crate::protocol::push::Kind;
 use crate::protocol::{PipelineDecoder, Reply, Request, RequestDecoder};
 use crate::registry::{ClientInfo, Deregister, Register, Registered};
-use crate::stats::CommandId;
+use control::WriterFailed;
 use output::Output;
 use subscriptions::Subscriptions;
 
@@ -328,92 +331,6 @@ impl Session {
         }
     }
 
-    /// Starts timing a command (or a run of publishes led by `args`),
-    /// keeping its arguments if the slow log or a monitor may want them.
-    fn start_clock(&self, args: Option<&Vec<Bytes>>) -> clock::Clock {
-        let keep = self.settings.slowlog_slower_than >= 0
-            || self.broker.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0;
-        clock::Clock {
-            started: std::time::Instant::now(),
-            errors: self.errors_sent,
-            args: args.filter(|_| keep).cloned(),
-        }
-    }
-
-    /// A command dispatch ran: its Commandstats, slow log and monitors.
-    fn finish_command(&mut self, clock: clock::Clock) {
-        let Some(spec) = self.ran.take() else { return };
-        let name = self.last_cmd.clone();
-        if let Some(args) = &clock.args {
-            if !spec.flags.contains(&"admin")
-                && self.broker.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0
-            {
-                // An EXEC that started its run: shown once the run is done.
-                if spec.name == "exec" && self.exec_replies.is_some() {
-                    self.exec_feed = Some(args.clone());
-                } else {
-                    self.feed_monitors(args);
-                }
-            }
-        }
-        if spec.blocks {
-            let elapsed = clock.started.elapsed();
-            let failed = self.errors_sent > clock.errors;
-            let tracking = self.settings.latency_tracking;
-            self.broker.stats.shard(self.slot).call(CommandId::of(spec), &name, 1, elapsed, failed, tracking);
-            return;
-        }
-        self.stop_clock(clock, spec, &name, 1);
-    }
-
-    /// Records a latency spike of `event` (LATENCY), if it reaches
-    /// `latency-monitor-threshold`.
-    pub fn latency_spike(&self, event: &'static str, took: std::time::Duration) {
-        clock::spike(self, event, took);
-    }
-
-    /// Counts `n` calls of `spec` (full name `name`) that took the clock's
-    /// time together.
-    fn stop_clock(&mut self, clock: clock::Clock, spec: &'static cmd::Spec, name: &str, n: u64) {
-        let elapsed = clock.started.elapsed();
-        let failed = self.errors_sent > clock.errors;
-        let tracking = self.settings.latency_tracking;
-        self.broker.stats.shard(self.slot).call(CommandId::of(spec), name, n, elapsed, failed, tracking);
-        clock::report(self, &clock, spec, elapsed / n.max(1) as u32);
-    }
-
-    /// Shows a command to every monitor.
-    fn feed_monitors(&self, args: &[Bytes]) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let line = crate::diagnostics::monitor_line(now.as_micros(), self.db, &self.peer, args);
-        self.broker.diagnostics.do_send(crate::diagnostics::Feed(line));
-    }
-
-    /// If CLIENT PAUSE holds this command: a future that ends when the
-    /// pause does (its deadline, or UNPAUSE).
-    fn paused_for(&self, args: &[Bytes]) -> Option<Pending> {
-        let pause = *self.broker.pause.borrow();
-        pause.until?;
-        let writes =
-            cmd::lookup(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase()).is_some_and(|spec| spec.may_replicate);
-        if !pause.holds(writes) {
-            return None;
-        }
-        let mut changes = self.broker.pause.clone();
-        let wait = async move {
-            loop {
-                let pause = *changes.borrow_and_update();
-                let Some(until) = pause.until.filter(|_| pause.holds(writes)) else { return };
-                tokio::select! {
-                    biased;
-                    changed = changes.changed() => if changed.is_err() { return },
-                    _ = tokio::time::sleep_until(until) => {}
-                }
-            }
-        };
-        Some(Box::pin(actix::fut::wrap_future::<_, Session>(wait)))
-    }
-
     fn execute(&mut self, args: Vec<Bytes>, ctx: &mut Context<Self>) -> Flow {
         self.last_active = Instant::now();
         self.muted = self.exec_replies.is_none() && (self.replies_off || std::mem::take(&mut self.skip_next_reply));
@@ -511,23 +428,6 @@ impl Session {
             self.out.push(&frame.body);
         }
         self.enforce_output_limit(ctx);
-    }
-
-    /// `maxmemory-clients`: when all clients' queued output passes it, the
-    /// registry evicts the biggest (one round at a time).
-    fn check_client_memory(&self) {
-        let limit = self.settings.maxmemory_clients.1;
-        let census = &self.broker.census;
-        if limit == 0 || (census.queued_bytes.load(std::sync::atomic::Ordering::Relaxed) as u64) <= limit {
-            return;
-        }
-        if census
-            .evicting
-            .compare_exchange(false, true, std::sync::atomic::Ordering::AcqRel, std::sync::atomic::Ordering::Relaxed)
-            .is_ok()
-        {
-            self.broker.clients.do_send(crate::registry::EvictClients { limit, census: census.clone() });
-        }
     }
 
     /// Keeps a once-a-second idle check running while a timeout is set.
@@ -682,120 +582,6 @@ impl Handler<Deliveries> for Session {
         for msg in all {
             self.deliver(msg, ctx);
         }
-    }
-}
-
-impl Handler<crate::diagnostics::MonitorLine> for Session {
-    type Result = ();
-    fn handle(
-        &mut self,
-        crate::diagnostics::MonitorLine(line): crate::diagnostics::MonitorLine,
-        ctx: &mut Context<Self>,
-    ) {
-        if self.out.is_closed() {
-            return;
-        }
-        self.out.append(|buf| {
-            buf.extend_from_slice(b"+");
-            buf.extend_from_slice(&line);
-            buf.extend_from_slice(b"\r\n");
-        });
-        self.enforce_output_limit(ctx);
-    }
-}
-
-/// Asks a session for its CLIENT LIST line.
-#[derive(Message)]
-#[rtype(result = "ClientInfo")]
-pub struct Describe;
-
-impl Handler<Describe> for Session {
-    type Result = MessageResult<Describe>;
-    fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.info())
-    }
-}
-
-/// Shutdown: write what is queued, then close.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Drain;
-
-impl Handler<Drain> for Session {
-    type Result = ();
-    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
-        self.close_after_reply(ctx);
-    }
-}
-
-/// ACL SETUSER/DELUSER or CONFIG SET requirepass changed user `name`
-/// (`None`: deleted). Its clients follow the change; as in Redis 7, those
-/// deleted, or subscribed where they no longer may, are disconnected.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct UserChanged {
-    pub name: String,
-    pub user: Option<Arc<User>>,
-}
-
-impl Handler<UserChanged> for Session {
-    type Result = ();
-    fn handle(&mut self, msg: UserChanged, ctx: &mut Context<Self>) {
-        if msg.name == "default" {
-            self.default_user = msg.user.clone().expect("the default user is never deleted");
-        }
-        if msg.name != self.user.name {
-            return;
-        }
-        let Some(user) = msg.user else {
-            return self.close_now(ctx);
-        };
-        let lost = [Kind::Channel, Kind::Shard, Kind::Pattern]
-            .into_iter()
-            .any(|kind| self.subs.names(kind).iter().any(|name| !user.may_use_channel(name, kind == Kind::Pattern)));
-        self.set_user(user);
-        if lost {
-            tracing::info!(client = self.id, addr = %self.peer, "disconnected: lost access to its subscriptions");
-            self.close_now(ctx);
-        }
-    }
-}
-
-/// CLIENT KILL: close without flushing.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Kill;
-
-impl Handler<Kill> for Session {
-    type Result = ();
-    fn handle(&mut self, _: Kill, ctx: &mut Context<Self>) {
-        self.close_now(ctx);
-    }
-}
-
-/// CONFIG SET changed the runtime settings.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SettingsChanged(pub Config);
-
-impl Handler<SettingsChanged> for Session {
-    type Result = ();
-    fn handle(&mut self, SettingsChanged(settings): SettingsChanged, ctx: &mut Context<Self>) {
-        self.settings = settings;
-        self.arm_idle_check(ctx);
-        self.enforce_output_limit(ctx);
-    }
-}
-
-/// The writer task could not write: the peer is gone.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct WriterFailed;
-
-impl Handler<WriterFailed> for Session {
-    type Result = ();
-    fn handle(&mut self, _: WriterFailed, ctx: &mut Context<Self>) {
-        self.close_now(ctx);
     }
 }
 

@@ -90,7 +90,7 @@ static SUBCOMMANDS: [Spec; 10] = [
         acl: &["@slow"],
         since: "6.0.0",
         summary: "Show helpful text about the different subcommands",
-        ..Spec::new("help", 2, "server", help)
+        ..Spec::new("help", 2, "server", super::help)
     },
 ];
 
@@ -98,6 +98,7 @@ pub fn spec() -> Spec {
     Spec {
         since: "6.0.0",
         summary: "A container for Access List Control commands",
+        help: HELP,
         ..Spec::container("acl", "server", &SUBCOMMANDS)
     }
 }
@@ -266,11 +267,6 @@ fn dryrun(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         }
         s.reply(Reply::ok());
     })
-}
-
-fn help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(super::pubsub::help_reply(HELP));
-    Flow::Done
 }
 
 const HELP: &[&str] = &[

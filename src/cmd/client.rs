@@ -5,7 +5,6 @@ use actix::Context;
 use bytes::Bytes;
 
 use super::connection::valid_client_name;
-use super::pubsub::help_reply;
 use super::Spec;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
@@ -47,7 +46,7 @@ static SUBCOMMANDS: [Spec; 17] = [
     admin(sub("no-evict", 3, "7.0.0", "Set client eviction mode for the current connection", "ON|OFF", no_evict)),
     Spec {
         flags: &["loading", "stale"],
-        ..sub("help", 2, "5.0.0", "Show helpful text about the different subcommands", "", help)
+        ..sub("help", 2, "5.0.0", "Show helpful text about the different subcommands", "", super::help)
     },
     admin(sub(
         "pause",
@@ -94,6 +93,7 @@ pub fn spec() -> Spec {
     Spec {
         since: "2.4.0",
         summary: "A container for client connection commands",
+        help: HELP,
         ..Spec::container("client", "connection", &SUBCOMMANDS)
     }
 }
@@ -148,11 +148,6 @@ const HELP: &[&str] = &[
     "HELP",
     "    Prints this help.",
 ];
-
-fn help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(help_reply(HELP));
-    Flow::Done
-}
 
 fn id(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
     s.reply(Reply::Int(s.id as i64));
@@ -414,16 +409,8 @@ fn no_evict(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// client's commands (or only those that write: PUBLISH, SPUBLISH…) wait
 /// before they run, in the order they came (see `Session::paused_for`).
 fn pause(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    let millis = match parse_i64(&args[2]) {
-        None => {
-            s.error("ERR timeout is not an integer or out of range");
-            return Flow::Done;
-        }
-        Some(t) if t < 0 => {
-            s.error("ERR timeout is negative");
-            return Flow::Done;
-        }
-        Some(t) => t as u64,
+    let Some(millis) = super::timeout_millis(s, &args[2]) else {
+        return Flow::Done;
     };
     let all = match args.get(3).map(|m| m.to_ascii_lowercase()) {
         None => true,

@@ -4,7 +4,6 @@
 use actix::Context;
 use bytes::Bytes;
 
-use super::pubsub::help_reply;
 use super::{lookup, table, Spec};
 use crate::protocol::Reply;
 use crate::session::{Flow, Session};
@@ -48,7 +47,7 @@ static SUBCOMMANDS: [Spec; 5] = [
         acl: ACL,
         since: "5.0.0",
         summary: "Show helpful text about the different subcommands",
-        ..Spec::new("help", 2, "server", help)
+        ..Spec::new("help", 2, "server", super::help)
     },
 ];
 
@@ -59,6 +58,7 @@ pub fn spec() -> Spec {
         since: "2.8.13",
         summary: "Get array of Redis command details",
         subcommands: &SUBCOMMANDS,
+        help: HELP,
         ..Spec::new("command", -1, "server", all_info)
     }
 }
@@ -200,8 +200,3 @@ const HELP: &[&str] = &[
     "HELP",
     "    Prints this help.",
 ];
-
-fn help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(help_reply(HELP));
-    Flow::Done
-}

@@ -3,7 +3,6 @@
 use actix::Context;
 use bytes::Bytes;
 
-use super::pubsub::help_reply;
 use super::Spec;
 use crate::glob;
 use crate::protocol::Reply;
@@ -49,7 +48,7 @@ static SUBCOMMANDS: [Spec; 5] = [
         acl: &["@slow"],
         since: "5.0.0",
         summary: "Show helpful text about the different subcommands",
-        ..Spec::new("help", 2, "server", help)
+        ..Spec::new("help", 2, "server", super::help)
     },
 ];
 
@@ -57,6 +56,7 @@ pub fn spec() -> Spec {
     Spec {
         since: "2.0.0",
         summary: "A container for server configuration commands",
+        help: HELP,
         ..Spec::container("config", "server", &SUBCOMMANDS)
     }
 }
@@ -120,8 +120,3 @@ const HELP: &[&str] = &[
     "HELP",
     "    Prints this help.",
 ];
-
-fn help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(help_reply(HELP));
-    Flow::Done
-}

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use actix::{AsyncContext, Context};
 use bytes::Bytes;
 
-use super::pubsub::help_reply;
 use super::Spec;
 use crate::diagnostics::{AddMonitor, Diagnostics, Inspect};
 use crate::protocol::request::parse_i64;
@@ -38,7 +37,7 @@ static SLOWLOG: [Spec; 4] = [
     Spec {
         flags: &["loading", "stale"],
         acl: &["@slow"],
-        ..admin("help", 2, "Show helpful text about the different subcommands", "", slowlog_help)
+        ..admin("help", 2, "Show helpful text about the different subcommands", "", super::help)
     },
 ];
 
@@ -58,7 +57,7 @@ static LATENCY: [Spec; 7] = [
     Spec {
         flags: &["loading", "stale"],
         acl: &["@slow"],
-        ..admin("help", 2, "Show helpful text about the different subcommands", "", latency_help)
+        ..admin("help", 2, "Show helpful text about the different subcommands", "", super::help)
     },
 ];
 
@@ -71,7 +70,7 @@ static MEMORY: [Spec; 6] = [
     Spec {
         flags: &["loading", "stale"],
         acl: &["@slow"],
-        ..read("help", 2, "Show helpful text about the different subcommands", "", memory_help)
+        ..read("help", 2, "Show helpful text about the different subcommands", "", super::help)
     },
 ];
 
@@ -81,16 +80,19 @@ pub fn specs() -> [Spec; 4] {
         Spec {
             since: "2.2.12",
             summary: "A container for slow log commands",
+            help: SLOWLOG_HELP,
             ..Spec::container("slowlog", "server", &SLOWLOG)
         },
         Spec {
             since: "2.8.13",
             summary: "A container for latency diagnostics commands",
+            help: LATENCY_HELP,
             ..Spec::container("latency", "server", &LATENCY)
         },
         Spec {
             since: "4.0.0",
             summary: "A container for memory diagnostics commands",
+            help: MEMORY_HELP,
             ..Spec::container("memory", "server", &MEMORY)
         },
     ]
@@ -375,21 +377,6 @@ fn memory_purge(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow 
     // SAFETY: a plain call into the allocator, any thread.
     unsafe { libmimalloc_sys::mi_collect(true) };
     s.reply(Reply::ok());
-    Flow::Done
-}
-
-fn slowlog_help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(help_reply(SLOWLOG_HELP));
-    Flow::Done
-}
-
-fn latency_help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(help_reply(LATENCY_HELP));
-    Flow::Done
-}
-
-fn memory_help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(help_reply(MEMORY_HELP));
     Flow::Done
 }
 

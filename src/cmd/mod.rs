@@ -49,6 +49,8 @@ pub struct Spec {
     /// and LATENCY leave that time out.
     pub blocks: bool,
     pub subcommands: &'static [Spec],
+    /// A container's HELP text, which its `help` subcommand prints.
+    pub help: &'static [&'static str],
     /// `None` for a pure container (CLIENT, CONFIG, PUBSUB).
     pub run: Option<Run>,
 }
@@ -68,6 +70,7 @@ impl Spec {
             may_replicate: false,
             blocks: false,
             subcommands: &[],
+            help: &[],
             run: None,
         }
     }
@@ -241,6 +244,25 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
     }
     session.ran = Some(spec);
     (spec.run.expect("checked above"))(session, &args, ctx)
+}
+
+/// Every container's HELP subcommand: its container's text, one simple
+/// string a line, as Redis' `addReplyHelp`.
+pub fn help(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let text = lookup(&lower(&args[0])).map_or(&[][..], |container| container.help);
+    s.reply(crate::protocol::Reply::Array(text.iter().map(|line| crate::protocol::Reply::Simple(line)).collect()));
+    Flow::Done
+}
+
+/// A timeout argument in milliseconds (WAIT, CLIENT PAUSE), or `None`
+/// after Redis' error for it.
+pub fn timeout_millis(s: &mut Session, arg: &[u8]) -> Option<u64> {
+    match crate::protocol::request::parse_i64(arg) {
+        None => s.error("ERR timeout is not an integer or out of range"),
+        Some(t) if t < 0 => s.error("ERR timeout is negative"),
+        Some(t) => return Some(t as u64),
+    }
+    None
 }
 
 /// The arguments of command `name` that ACL channel rules apply to.

@@ -59,7 +59,7 @@ static SUBCOMMANDS: [Spec; 6] = [
         acl: &["@slow"],
         since: "6.2.0",
         summary: "Show helpful text about the different subcommands",
-        ..Spec::new("help", 2, "pubsub", help)
+        ..Spec::new("help", 2, "pubsub", super::help)
     },
 ];
 
@@ -67,6 +67,7 @@ pub fn spec() -> Spec {
     Spec {
         since: "2.8.0",
         summary: "A container for Pub/Sub commands",
+        help: HELP,
         ..Spec::container("pubsub", "pubsub", &SUBCOMMANDS)
     }
 }
@@ -89,14 +90,6 @@ const HELP: &[&str] = &[
 ];
 
 /// A help listing as Redis' `addReplyHelp` sends it.
-pub fn help_reply(lines: &[&'static str]) -> Reply {
-    Reply::Array(lines.iter().map(|l| Reply::Simple(l)).collect())
-}
-
-fn help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(help_reply(HELP));
-    Flow::Done
-}
 
 fn list(s: &mut Session, args: &[Bytes], kind: Kind) -> Flow {
     if args.len() > 3 {

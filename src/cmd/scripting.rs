@@ -5,7 +5,6 @@
 use actix::Context;
 use bytes::Bytes;
 
-use super::pubsub::help_reply;
 use super::Spec;
 use crate::protocol::Reply;
 use crate::session::{Flow, Session};
@@ -55,14 +54,14 @@ static FUNCTION: [Spec; 7] = [
     sub("dump", 2, false, "Dump all functions into a serialized binary payload", "", function_dump),
     sub("delete", 3, true, "Delete a function by name", "library-name", function_delete),
     sub("kill", 2, false, "Kill the function currently in execution.", "", not_busy),
-    sub("help", 2, false, "Show helpful text about the different subcommands", "", function_help),
+    sub("help", 2, false, "Show helpful text about the different subcommands", "", super::help),
 ];
 
 static SCRIPT: [Spec; 4] = [
     sub("flush", -2, false, "Remove all the scripts from the script cache.", "[ASYNC|SYNC]", script_flush),
     sub("exists", -3, false, "Check existence of scripts in the script cache.", "sha1...", script_exists),
     sub("kill", 2, false, "Kill the script currently in execution.", "", not_busy),
-    sub("help", 2, false, "Show helpful text about the different subcommands", "", script_help),
+    sub("help", 2, false, "Show helpful text about the different subcommands", "", super::help),
 ];
 
 pub fn specs() -> [Spec; 2] {
@@ -70,11 +69,13 @@ pub fn specs() -> [Spec; 2] {
         Spec {
             since: "7.0.0",
             summary: "A container for function commands",
+            help: FUNCTION_HELP,
             ..Spec::container("function", "scripting", &FUNCTION)
         },
         Spec {
             since: "2.6.0",
             summary: "A container for Lua scripts management commands",
+            help: SCRIPT_HELP,
             ..Spec::container("script", "scripting", &SCRIPT)
         },
     ]
@@ -154,16 +155,6 @@ fn not_busy(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 fn script_exists(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     s.reply(Reply::Array(args[2..].iter().map(|_| Reply::Int(0)).collect()));
-    Flow::Done
-}
-
-fn function_help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(help_reply(FUNCTION_HELP));
-    Flow::Done
-}
-
-fn script_help(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(help_reply(SCRIPT_HELP));
     Flow::Done
 }
 

@@ -86,16 +86,8 @@ fn wait(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         s.error("ERR value is not an integer or out of range");
         return Flow::Done;
     };
-    let timeout = match parse_i64(&args[2]) {
-        None => {
-            s.error("ERR timeout is not an integer or out of range");
-            return Flow::Done;
-        }
-        Some(t) if t < 0 => {
-            s.error("ERR timeout is negative");
-            return Flow::Done;
-        }
-        Some(t) => t as u64,
+    let Some(timeout) = super::timeout_millis(s, &args[2]) else {
+        return Flow::Done;
     };
     if wanted <= 0 || s.in_exec() {
         s.reply(Reply::Int(0));

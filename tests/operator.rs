@@ -312,3 +312,20 @@ fn config_resetstat_zeroes_the_figures() {
     assert!(after.contains("cmdstat_config|resetstat:calls=1,") && after.contains("herald_published_messages:0\r\n"));
     assert!(after.contains("total_connections_received:0\r\n"), "{after}");
 }
+
+/// TIME and LASTSAVE have no fixed bytes to compare: both servers answer
+/// the same shapes, TIME the clock's time and LASTSAVE the start.
+#[test]
+fn time_and_lastsave_answer_the_clock() {
+    let (h, r) = (herald(), redis());
+    for port in [h.port, r.port] {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let mut c = client.get_connection().unwrap();
+        let (secs, micros): (String, String) = redis::cmd("TIME").query(&mut c).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let secs: u64 = secs.parse().unwrap();
+        assert!(secs.abs_diff(now) <= 2 && micros.parse::<u32>().unwrap() < 1_000_000);
+        let lastsave: u64 = redis::cmd("LASTSAVE").query(&mut c).unwrap();
+        assert!(lastsave <= now && now - lastsave < 600, "{lastsave} vs {now}");
+    }
+}

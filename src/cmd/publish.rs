@@ -53,11 +53,11 @@ pub fn spec_of(name: &[u8]) -> &'static Spec {
 
 /// PUBLISH: a run of one (see [`publish_run`]).
 fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    Flow::Wait(publish_run(s, std::slice::from_ref(&args.to_vec())))
+    Flow::Wait(publish_run(s, std::slice::from_ref(&args.to_vec()), tokio::time::Instant::now()))
 }
 
 fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    Flow::Wait(publish_run(s, std::slice::from_ref(&args.to_vec())))
+    Flow::Wait(publish_run(s, std::slice::from_ref(&args.to_vec()), tokio::time::Instant::now()))
 }
 
 /// Runs PUBLISH/SPUBLISH commands (a pipelined run of them, see
@@ -76,9 +76,10 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// that each message's pmessages follow it before the next message.
 /// The run is borrowed (its arguments are shared, not copied): the session
 /// keeps it for SLOWLOG.
-pub fn publish_run(s: &mut Session, run: &[Vec<Bytes>]) -> Pending {
+///
+/// `started` is when the run was taken up (the session's command clock).
+pub fn publish_run(s: &mut Session, run: &[Vec<Bytes>], started: tokio::time::Instant) -> Pending {
     let publisher = s.id;
-    let started = std::time::Instant::now();
     let patterns = s.broker.any_patterns();
     s.last_cmd = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" }.into();
 
@@ -135,7 +136,7 @@ pub fn publish_run(s: &mut Session, run: &[Vec<Bytes>]) -> Pending {
         (fanned, by_pattern)
     };
     Box::pin(actix::fut::wrap_future::<_, Session>(all).map(move |(fanned, by_pattern), s: &mut Session, ctx| {
-        s.latency_spike("fan-out", started.elapsed());
+        s.latency_spike("fan-out", started);
         let mut by_pattern = by_pattern.into_iter();
         let mut mail = Mail::default();
         let mut results: SmallVec<[Published; 1]> = SmallVec::new();

@@ -6,7 +6,11 @@
 //! `maxmemory-clients` is checked as output grows.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+// tokio's clock: the simulator's virtual one under turmoil, so timings
+// there are deterministic; std's in production.
+use tokio::time::Instant;
 
 use bytes::Bytes;
 
@@ -61,11 +65,14 @@ fn spike(s: &Session, event: &'static str, took: Duration) {
 }
 
 impl Session {
-    /// Starts timing a command (or a run of publishes led by `args`),
-    /// keeping its arguments if the slow log or a monitor may want them.
-    pub(super) fn start_clock(&self, args: Option<&Vec<Bytes>>) -> Clock {
+    /// Starts timing a command (or a run of publishes), keeping its
+    /// arguments if the slow log or a monitor may want them. The same clock
+    /// reading is the session's last activity (for `timeout`): one read.
+    pub(super) fn start_clock(&mut self, args: Option<&Vec<Bytes>>) -> Clock {
         let keep = self.settings.slowlog_slower_than >= 0 || self.broker.census.monitors.load(Ordering::Relaxed) > 0;
-        Clock { started: Instant::now(), errors: self.errors_sent, args: args.filter(|_| keep).cloned() }
+        let started = Instant::now();
+        self.last_active = started;
+        Clock { started, errors: self.errors_sent, args: args.filter(|_| keep).cloned() }
     }
 
     /// A command dispatch ran: its Commandstats, slow log and monitors.
@@ -85,10 +92,13 @@ impl Session {
         self.stop_clock(clock, spec, &name, 1);
     }
 
-    /// Records a latency spike of `event` (LATENCY), if it reaches
-    /// `latency-monitor-threshold`.
-    pub fn latency_spike(&self, event: &'static str, took: Duration) {
-        spike(self, event, took);
+    /// Records a latency spike of `event` (LATENCY) that began at
+    /// `since`, if it reaches `latency-monitor-threshold` (the clock is not
+    /// read while LATENCY is off).
+    pub fn latency_spike(&self, event: &'static str, since: Instant) {
+        if self.settings.latency_monitor_threshold > 0 {
+            spike(self, event, since.elapsed());
+        }
     }
 
     /// Counts `n` calls of `spec` (full name `name`) that took the clock's

@@ -282,7 +282,6 @@ impl Session {
                         let Some(Step::Command(next)) = self.queue.pop_front() else { unreachable!() };
                         run.push(next);
                     }
-                    self.last_active = Instant::now();
                     let mut clock = self.start_clock(None);
                     if self.broker.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0 {
                         for args in &run {
@@ -291,7 +290,7 @@ impl Session {
                     }
                     let n = run.len() as u64;
                     let spec = cmd::publish::spec_of(&run[0][0]);
-                    let pending = cmd::publish::publish_run(self, &run);
+                    let pending = cmd::publish::publish_run(self, &run, clock.started);
                     ctx.wait(pending.map(move |_, act: &mut Session, ctx| {
                         // The run's first publish stands for it in SLOWLOG.
                         clock.args = run.into_iter().next();
@@ -332,7 +331,6 @@ impl Session {
     }
 
     fn execute(&mut self, args: Vec<Bytes>, ctx: &mut Context<Self>) -> Flow {
-        self.last_active = Instant::now();
         self.muted = self.exec_replies.is_none() && (self.replies_off || std::mem::take(&mut self.skip_next_reply));
         cmd::dispatch(self, args, ctx)
     }
@@ -402,9 +400,10 @@ impl Session {
                     "client closed for overcoming of output buffer limits"
                 );
                 self.broker.census.dropped_slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                // How long it had been over its soft limit.
-                let over = self.out.over_soft_since().map(|t| t.elapsed()).unwrap_or_default();
-                self.latency_spike("slow-subscriber-drop", over);
+                // Its spike: how long it had been over its soft limit.
+                if let Some(since) = self.out.over_soft_since() {
+                    self.latency_spike("slow-subscriber-drop", since);
+                }
                 metrics::counter!(crate::metrics::DROPPED).increment(1);
                 self.close_now(ctx);
             }

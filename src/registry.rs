@@ -420,7 +420,7 @@ impl Handler<AclDenied> for ClientRegistry {
 /// Redis' `acllog-max-len` default.
 const ACL_LOG_MAX_LEN: usize = 128;
 
-/// ACL LOG [count] (`Some`) or ACL LOG RESET (`None`).
+/// `ACL LOG [count]` (`Some`) or `ACL LOG RESET` (`None`).
 #[derive(Message)]
 #[rtype(result = "Vec<Entry>")]
 pub struct ReadAclLog(pub Option<usize>);

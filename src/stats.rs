@@ -9,6 +9,7 @@
 //! sessions, actors or the wire: they are plain counters and histograms.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -134,6 +135,38 @@ impl Shard {
     }
 }
 
+/// Bytes and system calls on client sockets, all connections together
+/// (INFO's `total_net_*_bytes`, `total_reads/writes_processed`): counted by
+/// each connection's decoder and writer, one atomic add per read or write.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub input_bytes: AtomicU64,
+    pub output_bytes: AtomicU64,
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+impl Traffic {
+    pub fn read(&self, bytes: usize) {
+        self.input_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn wrote(&self, bytes: usize, calls: usize) {
+        self.output_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.writes.fetch_add(calls as u64, Ordering::Relaxed);
+    }
+}
+
+/// Redis' `instantaneous_*` figures: a rate sampled every 100 ms into a
+/// ring of 16, the mean of the ring (`STATS_METRIC_SAMPLES`).
+#[derive(Default)]
+struct Rates {
+    last: Option<(std::time::Instant, [u64; 3])>,
+    ring: [[f64; 3]; 16],
+    next: usize,
+}
+
 /// Every arbiter's shard, and when the server started.
 pub struct Stats {
     shards: Box<[Mutex<Shard>]>,
@@ -142,6 +175,7 @@ pub struct Stats {
     pub started: std::time::Instant,
     /// INFO's `run_id` (and `master_replid`): 40 hex digits, new each start.
     pub run_id: String,
+    rates: Mutex<Rates>,
 }
 
 impl Stats {
@@ -152,7 +186,41 @@ impl Stats {
             started_unix,
             started: std::time::Instant::now(),
             run_id: run_id(),
+            rates: Mutex::default(),
         }
+    }
+
+    /// Commands run so far, every shard (cheap: no histogram is merged).
+    pub fn calls(&self) -> u64 {
+        (0..self.shards.len())
+            .map(|i| {
+                let shard = self.shard(i);
+                shard.live.values().map(|(_, f)| f.calls).sum::<u64>() + shard.total_calls()
+            })
+            .sum()
+    }
+
+    /// Takes one 100 ms sample of the command and traffic rates.
+    pub fn sample_rates(&self, now: std::time::Instant, t: &Traffic) {
+        let totals = [self.calls(), t.input_bytes.load(Ordering::Relaxed), t.output_bytes.load(Ordering::Relaxed)];
+        let mut r = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((then, before)) = r.last {
+            let secs = now.duration_since(then).as_secs_f64().max(1e-3);
+            let i = r.next;
+            for k in 0..3 {
+                r.ring[i][k] = totals[k].saturating_sub(before[k]) as f64 / secs;
+            }
+            r.next = (i + 1) % r.ring.len();
+        }
+        r.last = Some((now, totals));
+    }
+
+    /// (ops/s, input bytes/s, output bytes/s), as INFO shows them.
+    pub fn rates(&self) -> (f64, f64, f64) {
+        let r = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        let n = r.ring.len() as f64;
+        let mean = |k: usize| r.ring.iter().map(|s| s[k]).sum::<f64>() / n;
+        (mean(0), mean(1), mean(2))
     }
 
     /// The shard of arbiter `slot`.
@@ -169,11 +237,15 @@ impl Stats {
         all
     }
 
-    /// CONFIG RESETSTAT.
-    pub fn reset(&self) {
+    /// CONFIG RESETSTAT (with the traffic counters).
+    pub fn reset(&self, t: &Traffic) {
         for i in 0..self.shards.len() {
             *self.shard(i) = Shard::default();
         }
+        for counter in [&t.input_bytes, &t.output_bytes, &t.reads, &t.writes] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        *self.rates.lock().unwrap_or_else(|e| e.into_inner()) = Rates::default();
     }
 }
 
@@ -218,8 +290,24 @@ mod tests {
         assert_eq!(all.errors["ERR"], 2);
         assert_eq!(all.errors["NOPERM"], 1);
         assert_eq!(all.error_replies, 3);
-        stats.reset();
+        assert_eq!(stats.calls(), 5);
+        stats.reset(&Traffic::default());
         assert_eq!(stats.snapshot().total_calls(), 0);
+    }
+
+    #[test]
+    fn rates_are_the_mean_of_sixteen_samples() {
+        let (stats, traffic) = (Stats::new(1), Traffic::default());
+        let t0 = std::time::Instant::now();
+        stats.sample_rates(t0, &traffic);
+        static PING: u8 = 0;
+        stats.shard(0).call(CommandId::of(&PING), "ping", 160, Duration::from_micros(1), false, false);
+        traffic.read(1600);
+        stats.sample_rates(t0 + Duration::from_millis(100), &traffic);
+        // One sample of 1600 ops/s among sixteen: 100 ops/s.
+        let (ops, input, output) = stats.rates();
+        assert!((ops - 100.0).abs() < 1e-6 && (input - 1000.0).abs() < 1e-6 && output == 0.0, "{ops} {input}");
+        assert_eq!(traffic.reads.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -329,3 +329,33 @@ fn time_and_lastsave_answer_the_clock() {
         assert!(lastsave <= now && now - lastsave < 600, "{lastsave} vs {now}");
     }
 }
+
+/// INFO stats counts the bytes and calls on client sockets, and its
+/// instantaneous rates follow the traffic (Redis' 100 ms samples).
+#[test]
+fn info_counts_traffic_and_instantaneous_rates() {
+    let h = herald();
+    let mut c = Conn::open(h.port);
+    let field = |info: &str, name: &str| -> f64 {
+        let line = info.lines().find(|l| l.starts_with(&format!("{name}:"))).unwrap_or_else(|| panic!("{name}"));
+        line.split(':').nth(1).unwrap().trim().parse().unwrap()
+    };
+    let (mut sent, mut received) = (0usize, 0usize);
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        for _ in 0..100 {
+            let request = b"*2\r\n$4\r\nECHO\r\n$5\r\nhello\r\n";
+            c.send(request);
+            sent += request.len();
+            received += c.frame().len();
+        }
+        let info = String::from_utf8_lossy(&c.cmd(&["INFO", "stats"])).into_owned();
+        assert!(field(&info, "total_net_input_bytes") >= sent as f64, "{info}");
+        assert!(field(&info, "total_net_output_bytes") >= received as f64, "{info}");
+        assert!(field(&info, "total_reads_processed") >= 1.0 && field(&info, "total_writes_processed") >= 1.0);
+        if field(&info, "instantaneous_ops_per_sec") > 0.0 && field(&info, "instantaneous_input_kbps") > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rates never moved: {info}");
+    }
+}

@@ -213,6 +213,8 @@ pub struct Census {
     pub evicted_clients: AtomicUsize,
     /// An eviction round is under way (one at a time).
     pub evicting: std::sync::atomic::AtomicBool,
+    /// Bytes and calls on client sockets (the decoders and writers count).
+    pub traffic: Arc<crate::stats::Traffic>,
     /// Signalled whenever something leaves.
     pub left: tokio::sync::Notify,
 }
@@ -279,11 +281,17 @@ impl Broker {
             .collect();
         let patterns = placement.start(0, |_| PatternIndex::new());
         let (pauser, pause) = tokio::sync::watch::channel(ClientPause::default());
-        let clients =
-            placement.start(0, move |_| ClientRegistry::new(config, pauser).expect("users checked at startup"));
+        let stats = Arc::new(Stats::new(placement.slots()));
+        let sampled = (stats.clone(), census.traffic.clone());
+        let clients = placement.start(0, move |ctx| {
+            // Redis' `instantaneous_*` rates: sampled at its hz (10).
+            ctx.run_interval(std::time::Duration::from_millis(100), move |_, _| {
+                sampled.0.sample_rates(std::time::Instant::now(), &sampled.1)
+            });
+            ClientRegistry::new(config, pauser).expect("users checked at startup")
+        });
         let diagnostics = placement.start(0, |_| Diagnostics::default());
         let shutdown = Arc::new(tokio::sync::Notify::new());
-        let stats = Arc::new(Stats::new(placement.slots()));
         Broker {
             directories: directories.into(),
             postmen,

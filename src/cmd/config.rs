@@ -102,7 +102,7 @@ fn rewrite(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// Zeroes what Redis' RESETSTAT zeroes: Commandstats, Errorstats,
 /// Latencystats, the connection and pub/sub counters of INFO stats.
 fn resetstat(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.broker.stats.reset();
+    s.broker.stats.reset(&s.broker.census.traffic);
     s.broker.census.reset_counters();
     wait_for(s.broker.clients.send(crate::registry::ResetStats), |_, s: &mut Session, _| s.reply(Reply::ok()))
 }

@@ -345,22 +345,19 @@ fn stats(s: &Session, f: &Figures) -> String {
         ("total_connections_received", registry.map_or(0, |r| r.total_connections).to_string()),
         ("total_commands_processed", f.commands.total_calls().to_string()),
     ];
-    let zero = [
-        "instantaneous_ops_per_sec",
-        "total_net_input_bytes",
-        "total_net_output_bytes",
-        "total_net_repl_input_bytes",
-        "total_net_repl_output_bytes",
-    ];
-    fields.extend(zero.iter().map(|k| (*k, "0".to_string())));
-    for k in [
-        "instantaneous_input_kbps",
-        "instantaneous_output_kbps",
-        "instantaneous_input_repl_kbps",
-        "instantaneous_output_repl_kbps",
-    ] {
-        fields.push((k, "0.00".into()));
-    }
+    let traffic = &census.traffic;
+    let (ops, input, output) = s.broker.stats.rates();
+    fields.extend([
+        ("instantaneous_ops_per_sec", (ops as u64).to_string()),
+        ("total_net_input_bytes", traffic.input_bytes.load(Ordering::Relaxed).to_string()),
+        ("total_net_output_bytes", traffic.output_bytes.load(Ordering::Relaxed).to_string()),
+        ("total_net_repl_input_bytes", "0".into()),
+        ("total_net_repl_output_bytes", "0".into()),
+        ("instantaneous_input_kbps", format!("{:.2}", input / 1024.0)),
+        ("instantaneous_output_kbps", format!("{:.2}", output / 1024.0)),
+        ("instantaneous_input_repl_kbps", "0.00".into()),
+        ("instantaneous_output_repl_kbps", "0.00".into()),
+    ]);
     fields.push(("rejected_connections", registry.map_or(0, |r| r.rejected_connections).to_string()));
     for k in ["sync_full", "sync_partial_ok", "sync_partial_err", "expired_keys"] {
         fields.push((k, "0".into()));
@@ -397,15 +394,12 @@ fn stats(s: &Session, f: &Figures) -> String {
         fields.push((k, "0".into()));
     }
     fields.push(("total_error_replies", f.commands.error_replies.to_string()));
-    for k in [
-        "dump_payload_sanitizations",
-        "total_reads_processed",
-        "total_writes_processed",
-        "io_threaded_reads_processed",
-        "io_threaded_writes_processed",
-        "reply_buffer_shrinks",
-        "reply_buffer_expands",
-    ] {
+    fields.push(("dump_payload_sanitizations", "0".into()));
+    fields.push(("total_reads_processed", traffic.reads.load(Ordering::Relaxed).to_string()));
+    fields.push(("total_writes_processed", traffic.writes.load(Ordering::Relaxed).to_string()));
+    for k in
+        ["io_threaded_reads_processed", "io_threaded_writes_processed", "reply_buffer_shrinks", "reply_buffer_expands"]
+    {
         fields.push((k, "0".into()));
     }
     fields.extend([

@@ -235,11 +235,20 @@ pub struct PipelineDecoder {
     /// Room to leave for the next read: doubled when a read fills it,
     /// halved when reads stay small, as Redis grows and trims query buffers.
     read_size: usize,
+    /// What the buffer held after the last call: anything beyond it since
+    /// is one read's bytes.
+    left: usize,
+    traffic: Option<std::sync::Arc<crate::stats::Traffic>>,
 }
 
 impl PipelineDecoder {
     pub fn new(requests: RequestDecoder) -> PipelineDecoder {
-        PipelineDecoder { requests, read_size: FIRST_READ }
+        PipelineDecoder { requests, read_size: FIRST_READ, left: 0, traffic: None }
+    }
+
+    /// Counts every read's bytes in `traffic` (INFO's net input figures).
+    pub fn counting(self, traffic: std::sync::Arc<crate::stats::Traffic>) -> PipelineDecoder {
+        PipelineDecoder { traffic: Some(traffic), ..self }
     }
 
     /// The capacity a new read buffer should have.
@@ -254,7 +263,11 @@ impl Decoder for PipelineDecoder {
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Request>>, std::io::Error> {
         let (unread, capacity) = (buf.len(), buf.capacity());
+        if let Some(traffic) = self.traffic.as_ref().filter(|_| unread > self.left) {
+            traffic.read(unread - self.left);
+        }
         let batch: Vec<Request> = std::iter::from_fn(|| self.requests.next(buf)).collect();
+        self.left = buf.len();
         if batch.is_empty() {
             // The reader asks again, before its next read, once the last
             // batch has been handled: by then the requests, which share the

@@ -538,7 +538,8 @@ impl Actor for Session {
             let read = act.read.take().expect("read half");
             let decoder = PipelineDecoder::new(
                 RequestDecoder::new(act.settings.proto_max_bulk_len).query_limit(act.settings.query_buffer_limit),
-            );
+            )
+            .counting(act.broker.census.traffic.clone());
             ctx.add_stream(FramedRead::with_capacity(read, decoder, PipelineDecoder::first_read()));
         }));
     }

@@ -213,10 +213,11 @@ async fn write_loop(
             break;
         }
         let total: usize = batch.iter().map(Bytes::len).sum();
-        if write_all(&mut w, &mut batch).await.is_err() {
+        let Ok(calls) = write_all(&mut w, &mut batch).await else {
             on_error();
             return;
-        }
+        };
+        census.traffic.wrote(total, calls);
         let mut q = queue.borrow_mut();
         q.pending = q.pending.saturating_sub(total);
         census.queued_bytes.fetch_sub(total, Ordering::Relaxed);
@@ -230,8 +231,9 @@ async fn write_loop(
     let _ = w.shutdown().await;
 }
 
-async fn write_all(w: &mut (dyn AsyncWrite + Unpin), batch: &mut Vec<Bytes>) -> std::io::Result<()> {
-    let mut first = 0;
+/// Writes the whole batch; how many write calls it took.
+async fn write_all(w: &mut (dyn AsyncWrite + Unpin), batch: &mut Vec<Bytes>) -> std::io::Result<usize> {
+    let (mut first, mut calls) = (0, 0);
     while first < batch.len() {
         // One piece (the usual case: small output is gathered in the tail)
         // is a plain write; writev costs the kernel an iovec import.
@@ -242,6 +244,7 @@ async fn write_all(w: &mut (dyn AsyncWrite + Unpin), batch: &mut Vec<Bytes>) -> 
                 w.write_vectored(&slices).await?
             }
         };
+        calls += 1;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -260,7 +263,7 @@ async fn write_all(w: &mut (dyn AsyncWrite + Unpin), batch: &mut Vec<Bytes>) -> 
     }
     w.flush().await?;
     batch.clear();
-    Ok(())
+    Ok(calls)
 }
 
 #[cfg(test)]

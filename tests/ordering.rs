@@ -147,3 +147,61 @@ fn pipelined_runs_to_one_channel_interleave_message_and_pmessage() {
     }
     assert_eq!(idle.cmd(&["PING"]).as_ref(), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n", "nothing for the idle pattern");
 }
+
+/// Causal order across publishers, as Redis gives it: when A's PUBLISH has
+/// been answered before B publishes, every subscriber gets A's message
+/// first. With two arbiters, A's session is on the other arbiter than the
+/// subscriber and B's on the same one (sessions are placed by id, round
+/// robin), so B's deliveries would overtake A's if a same-arbiter route
+/// skipped the postman A's bundle waits in. Found by `prop_model`.
+#[test]
+fn a_publish_answered_before_another_is_delivered_first() {
+    let h = herald();
+    let mut sub = Conn::open(h.port); // id 1: arbiter 1
+    let mut a = Conn::open(h.port); // id 2: arbiter 0
+    let mut b = Conn::open(h.port); // id 3: arbiter 1
+    sub.cmd(&["PSUBSCRIBE", "c*"]);
+    // Keep arbiter 1 busy with local work (a pipelined publisher and its
+    // subscribers there), so a bundle from arbiter 0 waits in its queue.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut noise = Vec::new();
+    for _ in 0..4 {
+        let _skip = Conn::open(h.port); // an even id: arbiter 0
+        let mut listener = Conn::open(h.port); // an odd id: arbiter 1
+        listener.cmd(&["SUBSCRIBE", "noise"]);
+        let stop = stop.clone();
+        noise.push(std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                listener.frame();
+            }
+        }));
+    }
+    let _skip = Conn::open(h.port);
+    let mut loud = Conn::open(h.port); // odd: arbiter 1
+    let stop_loud = stop.clone();
+    noise.push(std::thread::spawn(move || {
+        let mut batch = Vec::new();
+        for _ in 0..64 {
+            batch.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n$5\r\nnoise\r\n$1\r\nx\r\n");
+        }
+        while !stop_loud.load(std::sync::atomic::Ordering::Relaxed) {
+            loud.send(&batch);
+            for _ in 0..64 {
+                loud.frame();
+            }
+        }
+    }));
+    for i in 0..2000 {
+        assert_eq!(a.cmd(&["PUBLISH", "ca", &format!("a{i}")]).as_ref(), b":1\r\n");
+        assert_eq!(b.cmd(&["PUBLISH", "cb", &format!("b{i}")]).as_ref(), b":1\r\n");
+        let first = payload(&sub.frame());
+        let second = payload(&sub.frame());
+        assert_eq!(
+            (first.as_str(), second.as_str()),
+            (format!("a{i}").as_str(), format!("b{i}").as_str()),
+            "round {i}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(h);
+}

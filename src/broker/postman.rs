@@ -105,13 +105,20 @@ impl Mail {
         }
     }
 
-    /// Posts from arbiter `here`: one bundle to each other arbiter's
-    /// postman; deliveries to sessions on `here` go straight to their
-    /// inboxes. Either way, a given sender reaches a given session by one
-    /// FIFO route, which is all per-publisher order needs.
+    /// Posts from arbiter `here`: one bundle to each arbiter's postman.
+    ///
+    /// Every delivery to a session reaches it through its arbiter's
+    /// postman, so all publishers share one FIFO route to it: a publish
+    /// answered before another was sent (anywhere) is delivered first, as
+    /// in Redis. Posting straight into same-arbiter inboxes would let a
+    /// local publisher overtake a bundle still queued at the postman (it
+    /// did: `ordering::a_publish_answered_before_another_is_delivered_first`).
+    /// With a single arbiter there is no other route, and deliveries go
+    /// straight to the inboxes, saving the hop.
     pub fn post(self, postmen: &[Addr<Postman>], here: usize) {
+        let single = postmen.len() == 1;
         for (slot, (bag, postman)) in self.bags.into_iter().zip(postmen).enumerate() {
-            if slot == here {
+            if single && slot == here {
                 Bundle::by_session(bag).hand_out();
             } else if !bag.is_empty() {
                 postman.do_send(Bundle::by_session(bag));

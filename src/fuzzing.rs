@@ -61,7 +61,11 @@ struct Rig {
 }
 
 thread_local! {
-    static RIG: RefCell<Option<Rig>> = const { RefCell::new(None) };
+    // Leaked, never dropped: dropping a runtime from a thread-local's
+    // destructor lets its timers (the registry's 100 ms rate sampler) wake
+    // tasks into a LocalSet whose own thread-local is already gone, which
+    // aborts the process.
+    static RIG: RefCell<Option<&'static mut Rig>> = const { RefCell::new(None) };
 }
 
 /// A whole session fed `data` as a client would send it, then closed: it
@@ -75,7 +79,7 @@ pub fn session(data: &[u8]) {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             let local = tokio::task::LocalSet::new();
             let server = local.block_on(&runtime, async { Server::start(Config::default(), Placement::Local) });
-            Rig { runtime, local, server }
+            Box::leak(Box::new(Rig { runtime, local, server }))
         });
         let Rig { runtime, local, server } = rig;
         let output = local.block_on(runtime, async {

@@ -142,12 +142,20 @@ pub fn encode(args: &[&str]) -> Vec<u8> {
 }
 
 /// The seeds a test runs: `HERALD_SEED` replays one, `HERALD_SEEDS` sets
-/// how many (a soak), else `default` of them.
+/// how many (a soak), else `default` of them. A count that is not a
+/// positive number is an error: a run of no seed would pass silently.
 pub fn seeds(default: u64) -> Vec<u64> {
     if let Ok(seed) = std::env::var("HERALD_SEED") {
         return vec![seed.parse().expect("HERALD_SEED is a number")];
     }
-    let n = std::env::var("HERALD_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(default);
+    let n = match std::env::var("HERALD_SEEDS") {
+        Ok(n) => n
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| panic!("HERALD_SEEDS={n}: a count of seeds, at least 1")),
+        Err(_) => default,
+    };
     (1..=n).collect()
 }
 

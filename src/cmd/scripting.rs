@@ -81,30 +81,27 @@ pub fn specs() -> [Spec; 2] {
     ]
 }
 
-/// `[ASYNC|SYNC]`, as FLUSHALL takes it.
-fn flush_mode_ok(args: &[Bytes]) -> bool {
-    match args.get(2) {
+/// FUNCTION FLUSH and SCRIPT FLUSH: `[ASYNC|SYNC]`, as FLUSHALL takes it;
+/// nothing to flush. `refusal` is each one's Redis error text.
+fn flush(s: &mut Session, args: &[Bytes], refusal: &str) -> Flow {
+    let mode_ok = match args.get(2) {
         None => true,
         Some(m) => args.len() == 3 && (m.eq_ignore_ascii_case(b"async") || m.eq_ignore_ascii_case(b"sync")),
+    };
+    if mode_ok {
+        s.reply(Reply::ok());
+    } else {
+        s.error(refusal);
     }
+    Flow::Done
 }
 
 fn function_flush(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    if flush_mode_ok(args) {
-        s.reply(Reply::ok());
-    } else {
-        s.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
-    }
-    Flow::Done
+    flush(s, args, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
 }
 
 fn script_flush(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    if flush_mode_ok(args) {
-        s.reply(Reply::ok());
-    } else {
-        s.error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
-    }
-    Flow::Done
+    flush(s, args, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")
 }
 
 fn function_list(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {

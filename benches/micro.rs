@@ -3,9 +3,9 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use herald::glob;
-use herald::protocol::push::{Frame, Kind};
-use herald::protocol::RequestDecoder;
+use herald::pattern as glob;
+use herald::resp::RequestDecoder;
+use herald::resp::{Frame, Kind};
 use std::hint::black_box;
 use tokio_util::codec::Decoder;
 

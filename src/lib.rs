@@ -1,21 +1,60 @@
 //! Herald: a Redis-compatible pub/sub broker made of actix actors.
 //!
-//! Start with [`server`] (how connections become [`session::Session`]s),
-//! then [`cmd`] (what each command does) and [`broker`] (where messages go).
+//! The crate's modules are private; ARCHITECTURE.md maps them. What is
+//! public here is what the binary, the simulator (sim/), the fuzz targets,
+//! the benchmarks and the integration tests need: start a server, give it a
+//! configuration, speak RESP to it.
+#![warn(unreachable_pub)]
 
-pub mod acl;
-pub mod broker;
-pub mod cmd;
-pub mod config;
-pub mod diagnostics;
+mod acl;
+mod broker;
+mod cmd;
+mod config;
+mod diagnostics;
+mod glob;
+mod memory;
+mod metrics;
+mod protocol;
+mod registry;
+mod server;
+mod session;
+mod stats;
+mod tls;
+
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod glob;
-pub mod memory;
-pub mod metrics;
-pub mod protocol;
-pub mod registry;
-pub mod server;
-pub mod session;
-pub mod stats;
-pub mod tls;
+
+pub use broker::Placement;
+pub use config::{Config, OutputLimit};
+pub use server::{run_tcp, run_until, Listeners, Server};
+pub use tls::TlsAcceptor;
+
+/// Reading a configuration: the file format, command-line directives and
+/// the checks the server makes before it starts.
+pub mod configure {
+    pub use crate::config::file::{apply, load};
+
+    /// Fails with the reason if the configured ACL users do not parse.
+    pub fn check_users(config: &crate::Config) -> Result<(), String> {
+        crate::acl::Users::new(config.requirepass.as_deref(), &config.users).map(|_| ())
+    }
+}
+
+/// The Prometheus endpoint (`metrics-port`).
+pub use metrics::serve as serve_metrics;
+
+/// RESP as Herald reads and writes it, for tests, benchmarks and tools.
+pub mod resp {
+    pub use crate::protocol::inline::split_args;
+    pub use crate::protocol::push::{Frame, Kind};
+    pub use crate::protocol::reply::g17;
+    pub use crate::protocol::request::encode_command;
+    pub use crate::protocol::{Reply, Request, RequestDecoder};
+}
+
+/// Redis' glob matching (PSUBSCRIBE, PUBSUB CHANNELS, ACL channel rules).
+pub mod pattern {
+    pub use crate::glob::matches;
+    /// The slow, obviously correct matcher the fast one is tested against.
+    pub use crate::glob::reference::matches as reference;
+}

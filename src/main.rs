@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use herald::config::{file, Config};
-use herald::server::Listeners;
-use herald::tls::TlsAcceptor;
+use herald::Listeners;
+use herald::TlsAcceptor;
+use herald::{configure, Config};
 use tracing_subscriber::EnvFilter;
 
 /// glibc's malloc was an eighth of the publish path's CPU (many small,
@@ -117,15 +117,15 @@ impl Args {
 
 /// Defaults, then the file, then variables and flags; then every check
 /// that can fail before listening (users, TLS files). Binds nothing.
-fn configure(args: &Args) -> Result<(Config, Option<TlsAcceptor>), String> {
+fn configuration(args: &Args) -> Result<(Config, Option<TlsAcceptor>), String> {
     let mut config = Config::default();
     if let Some(path) = &args.config {
-        file::load(&mut config, path)?;
+        configure::load(&mut config, path)?;
     }
     for (name, words) in args.directives() {
-        file::apply(&mut config, name, &words).map_err(|e| format!("--{name}: {e}"))?;
+        configure::apply(&mut config, name, &words).map_err(|e| format!("--{name}: {e}"))?;
     }
-    herald::acl::Users::new(config.requirepass.as_deref(), &config.users)?;
+    configure::check_users(&config)?;
     let mut acceptor = None;
     if config.tls_port != 0 {
         let tls = config.tls.as_ref().ok_or("tls-port needs tls-cert-file and tls-key-file")?;
@@ -194,7 +194,7 @@ fn main() -> std::process::ExitCode {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    let (config, acceptor) = match configure(&args) {
+    let (config, acceptor) = match configuration(&args) {
         Ok(ready) => ready,
         Err(e) => {
             eprintln!("herald: configuration error: {e}");
@@ -227,12 +227,12 @@ fn main() -> std::process::ExitCode {
         config.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)));
     if config.metrics_port != 0 {
         let (_, _, host) = bind_address(config.bind.split_whitespace().next().unwrap_or("127.0.0.1"));
-        if let Err(e) = herald::metrics::serve((host, config.metrics_port)) {
+        if let Err(e) = herald::serve_metrics((host, config.metrics_port)) {
             eprintln!("herald: metrics endpoint: {e}");
             return std::process::ExitCode::FAILURE;
         }
     }
-    match herald::server::run_until(listeners, config, threads, stop_signal()) {
+    match herald::run_until(listeners, config, threads, stop_signal()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("herald: {e}");

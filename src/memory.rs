@@ -7,19 +7,18 @@ use std::sync::OnceLock;
 
 /// One reading.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// Bytes the allocator holds for the program (`used_memory`).
     pub allocated: u64,
     pub peak_allocated: u64,
     /// Resident set size, from /proc (`used_memory_rss`).
     pub rss: u64,
-    pub peak_rss: u64,
     /// `allocated` just after start (`used_memory_startup`).
     pub startup: u64,
 }
 
 /// Remembers the start-up figure; call once when the server starts.
-pub fn mark_startup() {
+pub(crate) fn mark_startup() {
     STARTUP.get_or_init(|| read_allocator().0);
 }
 
@@ -58,7 +57,7 @@ fn read_rss() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-pub fn read() -> Memory {
+pub(crate) fn read() -> Memory {
     let (mut allocated, mut peak_allocated) = read_allocator();
     let (rss, peak_rss) = read_rss();
     // A build that does not allocate through mimalloc (the test harness):
@@ -66,11 +65,11 @@ pub fn read() -> Memory {
     if allocated == 0 {
         (allocated, peak_allocated) = (rss, peak_rss);
     }
-    Memory { allocated, peak_allocated, rss, peak_rss, startup: STARTUP.get().copied().unwrap_or(allocated) }
+    Memory { allocated, peak_allocated, rss, startup: STARTUP.get().copied().unwrap_or(allocated) }
 }
 
 /// mimalloc's statistics text (MEMORY MALLOC-STATS).
-pub fn allocator_report() -> String {
+pub(crate) fn allocator_report() -> String {
     unsafe extern "C" fn collect(msg: *const c_char, arg: *mut c_void) {
         // SAFETY: `arg` is the `String` below, alive for the call; `msg` is
         // a NUL-terminated string from mimalloc.
@@ -85,7 +84,7 @@ pub fn allocator_report() -> String {
 }
 
 /// Redis' `bytesToHuman`: `1.02M`, `6.54G`, `200B`.
-pub fn human(n: u64) -> String {
+pub(crate) fn human(n: u64) -> String {
     let n = n as f64;
     let units = [
         ("K", 1024f64),
@@ -102,7 +101,7 @@ pub fn human(n: u64) -> String {
 }
 
 /// Total physical memory, from /proc/meminfo.
-pub fn system_total() -> u64 {
+pub(crate) fn system_total() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse::<u64>().ok())
@@ -116,7 +115,7 @@ mod tests {
     #[test]
     fn figures_and_human_sizes() {
         let m = read();
-        assert!(m.rss > 0 && m.allocated > 0 && m.peak_rss >= m.rss);
+        assert!(m.rss > 0 && m.allocated > 0 && m.peak_allocated >= m.allocated);
         assert_eq!(human(200), "200B");
         assert_eq!(human(1_064_528), "1.02M");
         assert_eq!(human(25_275_990_016), "23.54G");

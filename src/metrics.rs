@@ -20,10 +20,10 @@ use crate::stats::Stats;
 
 /// Seconds from a PUBLISH (or pipelined run) being taken up by its session
 /// to its deliveries being queued for every subscriber.
-pub const PUBLISH_SECONDS: &str = "herald_publish_enqueue_seconds";
-pub const PUBLISHED: &str = "herald_published_messages_total";
-pub const DELIVERED: &str = "herald_delivered_messages_total";
-pub const DROPPED: &str = "herald_dropped_slow_subscribers_total";
+pub(crate) const PUBLISH_SECONDS: &str = "herald_publish_enqueue_seconds";
+pub(crate) const PUBLISHED: &str = "herald_published_messages_total";
+pub(crate) const DELIVERED: &str = "herald_delivered_messages_total";
+pub(crate) const DROPPED: &str = "herald_dropped_slow_subscribers_total";
 
 const COMMANDS: &str = "herald_commands_total";
 const COMMAND_MICROS: &str = "herald_command_duration_microseconds_total";
@@ -100,7 +100,7 @@ fn register() {
 /// Copies the census and the command figures into the registry once a
 /// second (a sample for scraping, not a synchronisation), on its own
 /// thread, for as long as the process runs.
-pub fn sample(census: Arc<Census>, stats: Arc<Stats>) {
+pub(crate) fn sample(census: Arc<Census>, stats: Arc<Stats>) {
     let _ = std::thread::Builder::new().name("herald-metrics".into()).spawn(move || loop {
         for (name, _, _, read) in GAUGES {
             metrics::gauge!(*name).set(read(&census) as f64);

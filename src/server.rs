@@ -100,7 +100,7 @@ impl Server {
 }
 
 /// How long a shutdown waits for clients to take what was queued for them.
-pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The sockets Herald accepts on: plain TCP (`port`) and TLS (`tls-port`),
 /// each on every `bind` address.

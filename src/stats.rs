@@ -258,7 +258,7 @@ fn run_id() -> String {
 }
 
 /// The first word of an error text: its Errorstats code.
-pub fn error_code(text: &str) -> &str {
+pub(crate) fn error_code(text: &str) -> &str {
     text.split(' ').next().unwrap_or(text)
 }
 

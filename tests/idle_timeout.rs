@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use herald::config::Config;
+use herald::Config;
 use support::{herald_with, Conn};
 
 #[test]

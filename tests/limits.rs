@@ -2,7 +2,7 @@
 
 mod support;
 
-use herald::config::Config;
+use herald::Config;
 use support::{herald_with, Conn};
 
 #[test]
@@ -103,7 +103,7 @@ fn maxmemory_clients_evicts_the_biggest_clients_first() {
     small.cmd(&["SUBSCRIBE", "small"]);
     let payload = vec![b'm'; 64 * 1024];
     let mut p = Conn::open(h.port);
-    let mut publish = |p: &mut Conn, channel: &[u8], n: usize| {
+    let publish = |p: &mut Conn, channel: &[u8], n: usize| {
         for _ in 0..n {
             p.send_cmd(&[b"PUBLISH", channel, &payload]);
         }

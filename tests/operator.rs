@@ -195,7 +195,7 @@ fn a_slow_fan_out_shows_in_latency_and_slowlog() {
 /// spike as long as it was over that limit.
 #[test]
 fn a_dropped_slow_subscriber_shows_in_latency() {
-    let h = herald_with(herald::config::Config::default());
+    let h = herald_with(herald::Config::default());
     let mut c = Conn::open(h.port);
     c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"]);
     c.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 64kb 1"]);

@@ -6,8 +6,8 @@
 mod support;
 
 use bytes::Bytes;
-use herald::glob::reference::matches;
-use herald::protocol::Reply;
+use herald::pattern::reference as matches;
+use herald::resp::Reply;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use support::{herald, redis, Conn};

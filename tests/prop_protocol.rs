@@ -3,7 +3,7 @@
 //! the glob port against the reference matcher.
 
 use bytes::{Bytes, BytesMut};
-use herald::protocol::{Reply, Request, RequestDecoder};
+use herald::resp::{Reply, Request, RequestDecoder};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use redis_protocol::resp2::types::OwnedFrame as F2;
@@ -69,7 +69,7 @@ fn as_resp2(r: &Reply) -> F2 {
         Reply::Nil | Reply::NilArray => F2::Null,
         Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => F2::Array(v.iter().map(as_resp2).collect()),
         Reply::Map(kv) => F2::Array(kv.iter().flat_map(|(k, v)| [as_resp2(k), as_resp2(v)]).collect()),
-        Reply::Double(d) => F2::BulkString(herald::protocol::reply::g17(*d).into_bytes()),
+        Reply::Double(d) => F2::BulkString(herald::resp::g17(*d).into_bytes()),
     }
 }
 
@@ -172,8 +172,8 @@ proptest! {
         subject in prop::collection::vec(prop::sample::select(b"ab]-*\\^".to_vec()), 0..8),
     ) {
         prop_assert_eq!(
-            herald::glob::matches(&pattern, &subject),
-            herald::glob::reference::matches(&pattern, &subject),
+            herald::pattern::matches(&pattern, &subject),
+            herald::pattern::reference(&pattern, &subject),
             "pattern {:?} subject {:?}", pattern.escape_ascii().to_string(), subject.escape_ascii().to_string()
         );
     }

@@ -93,7 +93,7 @@ fn strip_ansi(s: &str) -> String {
 #[test]
 fn redis_pubsub_tests_pass_against_herald() {
     let dir = copy_suite();
-    let herald = support::herald_on_threads(herald::config::Config::default(), 1);
+    let herald = support::herald_on_threads(herald::Config::default(), 1);
     let (passed, failed) = run_unit(&dir, herald.port, "unit/pubsub", &["--skiptest", "/^Keyspace"]);
     assert!(failed.is_empty(), "unit/pubsub failed: {failed:#?}");
     // redis-server 7.0.15 passes 15 of them (the keyspace-notification

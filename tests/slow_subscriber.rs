@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use herald::config::{Config, OutputLimit};
+use herald::{Config, OutputLimit};
 use support::{herald_with, Conn, Server};
 
 /// Herald with the given pubsub output limit, and a client subscribed to

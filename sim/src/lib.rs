@@ -15,9 +15,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use herald::broker::Placement;
-use herald::config::Config;
-use herald::server::Server;
+use herald::Config;
+use herald::Placement;
+use herald::Server;
 use redis_protocol::resp2::decode::decode;
 use redis_protocol::resp2::types::OwnedFrame;
 use redis_protocol::resp3::types::OwnedFrame as Frame3;
@@ -138,7 +138,7 @@ impl SimClient {
 
 /// A command as RESP bulk strings.
 pub fn encode(args: &[&str]) -> Vec<u8> {
-    herald::protocol::request::encode_command(args)
+    herald::resp::encode_command(args)
 }
 
 /// The seeds a test runs: `HERALD_SEED` replays one, `HERALD_SEEDS` sets

@@ -30,14 +30,14 @@ pub struct Entry {
 }
 
 #[derive(Default)]
-pub struct AclLog {
+pub(crate) struct AclLog {
     entries: VecDeque<Entry>,
 }
 
 impl AclLog {
     /// Adds a refusal, or counts it on an equal recent one (which then
     /// moves to the front with the newer client info).
-    pub fn add(&mut self, denial: Denial, now: Instant, max_len: usize) {
+    pub(crate) fn add(&mut self, denial: Denial, now: Instant, max_len: usize) {
         let same = |e: &Entry| {
             e.denial.reason == denial.reason
                 && e.denial.context == denial.context
@@ -60,11 +60,11 @@ impl AclLog {
     }
 
     /// Newest first.
-    pub fn newest(&self, count: usize) -> impl Iterator<Item = &Entry> {
+    pub(crate) fn newest(&self, count: usize) -> impl Iterator<Item = &Entry> {
         self.entries.iter().take(count)
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }
 }

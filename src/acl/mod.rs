@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::glob;
 
-pub mod log;
+pub(crate) mod log;
 
 /// One command rule, in the order given (`+@pubsub`, `-publish`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub struct User {
 }
 
 /// The error `ACL SETUSER` and the configuration give for a bad rule.
-pub fn rule_error(rule: &str, why: &str) -> String {
+pub(crate) fn rule_error(rule: &str, why: &str) -> String {
     format!("ERR Error in ACL SETUSER modifier '{rule}': {why}")
 }
 
@@ -296,11 +296,11 @@ pub enum GetUserField {
 
 /// Every user, by name (ACL LIST and USERS list them sorted, as Redis).
 #[derive(Debug, Clone)]
-pub struct Users(BTreeMap<String, Arc<User>>);
+pub(crate) struct Users(BTreeMap<String, Arc<User>>);
 
 impl Users {
     /// The default user plus the `user …` lines of the configuration.
-    pub fn new(requirepass: Option<&str>, lines: &[String]) -> Result<Users, String> {
+    pub(crate) fn new(requirepass: Option<&str>, lines: &[String]) -> Result<Users, String> {
         let mut users = Users(BTreeMap::new());
         users.0.insert("default".into(), Arc::new(User::default_user(requirepass)));
         for line in lines {
@@ -311,12 +311,16 @@ impl Users {
         Ok(users)
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<User>> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<User>> {
         self.0.get(name)
     }
 
     /// ACL SETUSER: creates the user if needed, applies every rule or none.
-    pub fn set<'a>(&mut self, name: &str, rules: impl IntoIterator<Item = &'a str>) -> Result<Arc<User>, String> {
+    pub(crate) fn set<'a>(
+        &mut self,
+        name: &str,
+        rules: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Arc<User>, String> {
         let mut user = self.0.get(name).map_or_else(|| User::new(name), |u| (**u).clone());
         for rule in rules {
             user.apply(rule)?;
@@ -327,17 +331,17 @@ impl Users {
     }
 
     /// ACL DELUSER of one user: whether it existed.
-    pub fn remove(&mut self, name: &str) -> bool {
+    pub(crate) fn remove(&mut self, name: &str) -> bool {
         self.0.remove(name).is_some()
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<User>> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<User>> {
         self.0.values()
     }
 
     /// Sets the default user's one password (CONFIG SET requirepass; empty
     /// means none).
-    pub fn set_requirepass(&mut self, pass: &str) -> Arc<User> {
+    pub(crate) fn set_requirepass(&mut self, pass: &str) -> Arc<User> {
         let rules =
             if pass.is_empty() { vec!["nopass".to_string()] } else { vec!["resetpass".into(), format!(">{pass}")] };
         self.set("default", rules.iter().map(String::as_str)).expect("valid rules")

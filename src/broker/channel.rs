@@ -18,13 +18,13 @@ use crate::protocol::push::{Frame, Kind};
 /// come with each [`Fanout`] (the directory has both), and a lone
 /// subscriber is held inline. Under 64 bytes, the actor's task fits
 /// tokio's 512-byte task block instead of a 640-byte one.
-pub struct ChannelActor {
+pub(crate) struct ChannelActor {
     subscribers: Subscribers,
     census: Arc<Census>,
 }
 
 impl ChannelActor {
-    pub fn new(census: Arc<Census>) -> Self {
+    pub(crate) fn new(census: Arc<Census>) -> Self {
         ChannelActor { subscribers: Subscribers::None, census }
     }
 }
@@ -98,17 +98,17 @@ impl Actor for ChannelActor {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Join(pub Subscriber);
+pub(crate) struct Join(pub Subscriber);
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Leave(pub ClientId);
+pub(crate) struct Leave(pub ClientId);
 
 /// Fan `payloads`, in order, out to every subscriber of `channel`; the
 /// outcome goes to `reply`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Fanout {
+pub(crate) struct Fanout {
     pub kind: Kind,
     pub channel: Bytes,
     pub payloads: Vec<Bytes>,
@@ -118,7 +118,7 @@ pub struct Fanout {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Stop;
+pub(crate) struct Stop;
 
 impl Handler<Join> for ChannelActor {
     type Result = ();

@@ -6,10 +6,10 @@
 //! the session posts, in order, to each arbiter's [`Postman`] → each
 //! subscriber's Session.
 
-pub mod channel;
-pub mod directory;
-pub mod pattern_index;
-pub mod postman;
+pub(crate) mod channel;
+pub(crate) mod directory;
+pub(crate) mod pattern_index;
+pub(crate) mod postman;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,10 +17,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 use actix_rt::ArbiterHandle;
 
-pub use channel::ChannelActor;
-pub use directory::ChannelDirectory;
-pub use pattern_index::PatternIndex;
-pub use postman::{Mail, Postman};
+pub(crate) use directory::ChannelDirectory;
+pub(crate) use pattern_index::PatternIndex;
+pub(crate) use postman::{Mail, Postman};
 
 use bytes::Bytes;
 use pattern_index::{PSubscribe, PUnsubscribe};
@@ -33,7 +32,7 @@ use crate::registry::{ClientPause, ClientRegistry};
 use crate::stats::Stats;
 
 /// A client connection's id, as CLIENT ID reports it.
-pub type ClientId = u64;
+pub(crate) type ClientId = u64;
 
 /// Messages delivered to one subscription of a session: one frame, or a
 /// run of consecutive publishes to the same channel (shared by every
@@ -55,7 +54,7 @@ pub struct Deliveries(pub SmallVec<[Deliver; 1]>);
 
 /// Where a session's deliveries go. Shared: cloning an actix `Recipient`
 /// allocates and touches a contended counter, once per delivery otherwise.
-pub type Inbox = Arc<Recipient<Deliveries>>;
+pub(crate) type Inbox = Arc<Recipient<Deliveries>>;
 
 /// A session's subscription to one channel or pattern.
 #[derive(Clone)]
@@ -112,7 +111,7 @@ impl Fanned {
 }
 
 /// Where a fan-out's outcome goes: straight back to the publishing session.
-pub type ReplyTo<T> = tokio::sync::oneshot::Sender<T>;
+pub(crate) type ReplyTo<T> = tokio::sync::oneshot::Sender<T>;
 
 /// Adds `frames` for each subscriber but the publisher to `mail`. Returns
 /// how many subscribers there are (a session on its way out is counted
@@ -149,7 +148,7 @@ pub(crate) fn fan_out<'a>(
 /// the same actor overtake it. Herald's ordering arguments rely on every
 /// message being queued when it is sent; the queues stay short because each
 /// session has at most one request in flight (see ARCHITECTURE.md).
-pub fn unbounded_mailbox<A: Actor<Context = Context<A>>>(ctx: &mut Context<A>) {
+pub(crate) fn unbounded_mailbox<A: Actor<Context = Context<A>>>(ctx: &mut Context<A>) {
     ctx.set_mailbox_capacity(0);
 }
 

@@ -94,7 +94,7 @@ static SUBCOMMANDS: [Spec; 10] = [
     },
 ];
 
-pub fn spec() -> Spec {
+pub(crate) fn spec() -> Spec {
     Spec {
         since: "6.0.0",
         summary: "A container for Access List Control commands",

@@ -89,7 +89,7 @@ static SUBCOMMANDS: [Spec; 17] = [
     },
 ];
 
-pub fn spec() -> Spec {
+pub(crate) fn spec() -> Spec {
     Spec {
         since: "2.4.0",
         summary: "A container for client connection commands",

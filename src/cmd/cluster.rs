@@ -10,7 +10,7 @@ use crate::session::{Flow, Session};
 
 const DISABLED: &str = "ERR This instance has cluster support disabled";
 
-pub fn specs() -> [Spec; 4] {
+pub(crate) fn specs() -> [Spec; 4] {
     let connection = |name, summary| Spec {
         flags: &["loading", "stale", "fast"],
         acl: &["@fast", "@connection"],

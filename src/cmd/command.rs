@@ -51,7 +51,7 @@ static SUBCOMMANDS: [Spec; 5] = [
     },
 ];
 
-pub fn spec() -> Spec {
+pub(crate) fn spec() -> Spec {
     Spec {
         flags: FLAGS,
         acl: ACL,

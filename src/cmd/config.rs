@@ -52,7 +52,7 @@ static SUBCOMMANDS: [Spec; 5] = [
     },
 ];
 
-pub fn spec() -> Spec {
+pub(crate) fn spec() -> Spec {
     Spec {
         since: "2.0.0",
         summary: "A container for server configuration commands",

@@ -10,7 +10,7 @@ use crate::registry::Authenticate;
 use crate::session::{wait_for, Flow, Session};
 
 /// The Redis release whose replies Herald matches.
-pub const REDIS_VERSION: &str = "7.0.15";
+pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
 const CONN: &[&str] = &["@fast", "@connection"];
 /// HELLO and AUTH: usable before authentication.
@@ -18,7 +18,7 @@ const HANDSHAKE: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth", 
 /// QUIT and RESET.
 const CONNECTION_STATE: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"];
 
-pub fn specs() -> [Spec; 7] {
+pub(crate) fn specs() -> [Spec; 7] {
     [
         Spec {
             flags: &["fast", "sentinel"],
@@ -98,7 +98,7 @@ fn echo(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 /// Redis' `clientSetName` check: printable ASCII, no spaces.
-pub fn valid_client_name(name: &[u8]) -> bool {
+pub(crate) fn valid_client_name(name: &[u8]) -> bool {
     name.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }
 

@@ -74,7 +74,7 @@ static MEMORY: [Spec; 6] = [
     },
 ];
 
-pub fn specs() -> [Spec; 4] {
+pub(crate) fn specs() -> [Spec; 4] {
     [
         admin("monitor", 1, "Listen for all requests received by the server in real time", "", monitor),
         Spec {

@@ -20,7 +20,7 @@ use crate::registry::{GetStats, RegistryStats};
 use crate::session::{wait_for, Flow, Session};
 use crate::stats::Shard;
 
-pub fn spec() -> Spec {
+pub(crate) fn spec() -> Spec {
     Spec {
         flags: &["loading", "stale"],
         acl: &["@slow", "@dangerous"],

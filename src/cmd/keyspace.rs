@@ -8,7 +8,7 @@ use super::Spec;
 use crate::protocol::Reply;
 use crate::session::{Flow, Session};
 
-pub fn specs() -> [Spec; 6] {
+pub(crate) fn specs() -> [Spec; 6] {
     let keyspace = |name, arity, summary, args, run| Spec {
         flags: &["write"],
         acl: &["@keyspace", "@write", "@slow", "@dangerous"],

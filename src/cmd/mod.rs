@@ -1,23 +1,23 @@
 //! Commands: the table Herald knows, and how a request finds its handler.
 //! One file per command family.
 
-pub mod acl;
-pub mod client;
-pub mod cluster;
-pub mod command;
-pub mod config;
-pub mod connection;
-pub mod diagnostics;
-pub mod info;
-pub mod keyspace;
-pub mod multi;
-pub mod publish;
-pub mod pubsub;
-pub mod redis_table;
-pub mod scripting;
-pub mod server;
-pub mod shutdown;
-pub mod subscribe;
+pub(crate) mod acl;
+pub(crate) mod client;
+pub(crate) mod cluster;
+pub(crate) mod command;
+pub(crate) mod config;
+pub(crate) mod connection;
+pub(crate) mod diagnostics;
+pub(crate) mod info;
+pub(crate) mod keyspace;
+pub(crate) mod multi;
+pub(crate) mod publish;
+pub(crate) mod pubsub;
+pub(crate) mod redis_table;
+pub(crate) mod scripting;
+pub(crate) mod server;
+pub(crate) mod shutdown;
+pub(crate) mod subscribe;
 
 use actix::Context;
 use bytes::Bytes;
@@ -25,7 +25,7 @@ use bytes::Bytes;
 use crate::session::{Flow, Session};
 use crate::stats::CommandId;
 
-pub type Run = fn(&mut Session, &[Bytes], &mut Context<Session>) -> Flow;
+pub(crate) type Run = fn(&mut Session, &[Bytes], &mut Context<Session>) -> Flow;
 
 /// One command (or subcommand) as COMMAND INFO/DOCS describe it.
 pub struct Spec {
@@ -93,7 +93,7 @@ impl Spec {
 }
 
 /// Every top-level command Herald answers.
-pub fn table() -> &'static [Spec] {
+pub(crate) fn table() -> &'static [Spec] {
     static TABLE: std::sync::OnceLock<Vec<Spec>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let mut all = Vec::new();
@@ -118,7 +118,7 @@ pub fn table() -> &'static [Spec] {
 }
 
 /// Every command and subcommand by its full name (`publish`, `client|list`).
-pub fn full_names() -> Vec<String> {
+pub(crate) fn full_names() -> Vec<String> {
     let mut names = Vec::new();
     for spec in table() {
         if spec.run.is_some() {
@@ -129,13 +129,13 @@ pub fn full_names() -> Vec<String> {
     names
 }
 
-pub fn lookup(name: &str) -> Option<&'static Spec> {
+pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
     table().iter().find(|s| s.name == name)
 }
 
 /// Whether `name` (`publish`, `client|list`, `get`) is a command ACL rules
 /// can name: Herald's, or Redis 7.0.15's (so rules written for Redis load).
-pub fn exists(name: &str) -> bool {
+pub(crate) fn exists(name: &str) -> bool {
     let mut parts = name.splitn(2, '|');
     let herald = match (parts.next().and_then(lookup), parts.next()) {
         (Some(_), None) => true,
@@ -147,7 +147,7 @@ pub fn exists(name: &str) -> bool {
 
 /// Redis 7.0's ACL categories (ACL CAT), whether or not Herald has commands
 /// in them, so rules written for Redis load unchanged.
-pub fn categories() -> &'static [&'static str] {
+pub(crate) fn categories() -> &'static [&'static str] {
     &[
         "keyspace",
         "read",
@@ -189,7 +189,7 @@ fn args_preview(args: &[Bytes]) -> String {
 
 /// Runs one request the way Redis' `processCommand` checks it: lookup,
 /// subcommand, arity, subscribed context, MULTI queueing, then the command.
-pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Session>) -> Flow {
+pub(crate) fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Session>) -> Flow {
     let name = lower(&args[0]);
     let Some(base) = lookup(&name) else {
         return not_herald(session, &name, &args);
@@ -248,7 +248,7 @@ pub fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Sessi
 
 /// Every container's HELP subcommand: its container's text, one simple
 /// string a line, as Redis' `addReplyHelp`.
-pub fn help(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+pub(crate) fn help(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let text = lookup(&lower(&args[0])).map_or(&[][..], |container| container.help);
     s.reply(crate::protocol::Reply::Array(text.iter().map(|line| crate::protocol::Reply::Simple(line)).collect()));
     Flow::Done
@@ -256,7 +256,7 @@ pub fn help(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 /// A timeout argument in milliseconds (WAIT, CLIENT PAUSE), or `None`
 /// after Redis' error for it.
-pub fn timeout_millis(s: &mut Session, arg: &[u8]) -> Option<u64> {
+pub(crate) fn timeout_millis(s: &mut Session, arg: &[u8]) -> Option<u64> {
     match crate::protocol::request::parse_i64(arg) {
         None => s.error("ERR timeout is not an integer or out of range"),
         Some(t) if t < 0 => s.error("ERR timeout is negative"),
@@ -266,7 +266,7 @@ pub fn timeout_millis(s: &mut Session, arg: &[u8]) -> Option<u64> {
 }
 
 /// The arguments of command `name` that ACL channel rules apply to.
-pub fn channel_args<'a>(name: &str, args: &'a [Bytes]) -> &'a [Bytes] {
+pub(crate) fn channel_args<'a>(name: &str, args: &'a [Bytes]) -> &'a [Bytes] {
     match name {
         "publish" | "spublish" => &args[1..2],
         "subscribe" | "ssubscribe" | "psubscribe" => &args[1..],

@@ -8,7 +8,7 @@ use super::Spec;
 use crate::protocol::Reply;
 use crate::session::{Flow, Multi, Session};
 
-pub fn specs() -> [Spec; 5] {
+pub(crate) fn specs() -> [Spec; 5] {
     let tx = |name, arity, since, summary, args, run| Spec {
         flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
         acl: &["@fast", "@transaction"],

@@ -15,7 +15,7 @@ use crate::protocol::push::Kind;
 use crate::protocol::Reply;
 use crate::session::{Flow, Pending, Session};
 
-pub fn specs() -> [Spec; 2] {
+pub(crate) fn specs() -> [Spec; 2] {
     [
         Spec {
             flags: &["pubsub", "loading", "stale", "fast"],
@@ -40,7 +40,7 @@ pub fn specs() -> [Spec; 2] {
 
 /// PUBLISH's or SPUBLISH's table entry, by the command's name as sent
 /// (looked up once: a pipelined run is timed as its command).
-pub fn spec_of(name: &[u8]) -> &'static Spec {
+pub(crate) fn spec_of(name: &[u8]) -> &'static Spec {
     static SPECS: std::sync::OnceLock<[&'static Spec; 2]> = std::sync::OnceLock::new();
     let [publish, spublish] = SPECS
         .get_or_init(|| [super::lookup("publish").expect("publish"), super::lookup("spublish").expect("spublish")]);
@@ -78,7 +78,7 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// keeps it for SLOWLOG.
 ///
 /// `started` is when the run was taken up (the session's command clock).
-pub fn publish_run(s: &mut Session, run: &[Vec<Bytes>], started: tokio::time::Instant) -> Pending {
+pub(crate) fn publish_run(s: &mut Session, run: &[Vec<Bytes>], started: tokio::time::Instant) -> Pending {
     let publisher = s.id;
     let patterns = s.broker.any_patterns();
     s.last_cmd = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" }.into();

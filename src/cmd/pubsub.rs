@@ -63,7 +63,7 @@ static SUBCOMMANDS: [Spec; 6] = [
     },
 ];
 
-pub fn spec() -> Spec {
+pub(crate) fn spec() -> Spec {
     Spec {
         since: "2.8.0",
         summary: "A container for Pub/Sub commands",

@@ -12,14 +12,14 @@ use std::sync::OnceLock;
 
 const TABLE: &str = include_str!("redis-7.0.15-commands.txt");
 
-pub struct RedisCommand {
+pub(crate) struct RedisCommand {
     pub arity: i32,
     pub flags: Vec<&'static str>,
     pub acl: Vec<&'static str>,
 }
 
 impl RedisCommand {
-    pub fn arity_ok(&self, argc: usize) -> bool {
+    pub(crate) fn arity_ok(&self, argc: usize) -> bool {
         if self.arity >= 0 {
             argc == self.arity as usize
         } else {
@@ -50,12 +50,12 @@ fn table() -> &'static HashMap<&'static str, RedisCommand> {
 }
 
 /// A command (`get`) or subcommand (`object|encoding`) Redis 7.0.15 has.
-pub fn find(name: &str) -> Option<&'static RedisCommand> {
+pub(crate) fn find(name: &str) -> Option<&'static RedisCommand> {
     table().get(name)
 }
 
 /// Every command and subcommand, containers before their subcommands.
-pub fn all() -> &'static [(&'static str, &'static RedisCommand)] {
+pub(crate) fn all() -> &'static [(&'static str, &'static RedisCommand)] {
     static SORTED: OnceLock<Vec<(&'static str, &'static RedisCommand)>> = OnceLock::new();
     SORTED.get_or_init(|| {
         let mut all: Vec<_> = table().iter().map(|(name, c)| (*name, c)).collect();
@@ -65,7 +65,7 @@ pub fn all() -> &'static [(&'static str, &'static RedisCommand)] {
 }
 
 /// A container's subcommands, by name (without the container's).
-pub fn subcommands_of(container: &str) -> impl Iterator<Item = (&'static str, &'static RedisCommand)> + '_ {
+pub(crate) fn subcommands_of(container: &str) -> impl Iterator<Item = (&'static str, &'static RedisCommand)> + '_ {
     let mut subs: Vec<_> = table()
         .iter()
         .filter_map(move |(name, c)| {
@@ -78,7 +78,7 @@ pub fn subcommands_of(container: &str) -> impl Iterator<Item = (&'static str, &'
 }
 
 /// Whether Redis' `name` is a container (it has subcommands).
-pub fn is_container(name: &str) -> bool {
+pub(crate) fn is_container(name: &str) -> bool {
     static CONTAINERS: OnceLock<Vec<&'static str>> = OnceLock::new();
     CONTAINERS
         .get_or_init(|| {

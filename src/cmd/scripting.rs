@@ -64,7 +64,7 @@ static SCRIPT: [Spec; 4] = [
     sub("help", 2, false, "Show helpful text about the different subcommands", "", super::help),
 ];
 
-pub fn specs() -> [Spec; 2] {
+pub(crate) fn specs() -> [Spec; 2] {
     [
         Spec {
             since: "7.0.0",

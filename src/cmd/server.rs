@@ -12,7 +12,7 @@ use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
 use crate::session::{wait_for, Flow, Session};
 
-pub fn specs() -> [Spec; 6] {
+pub(crate) fn specs() -> [Spec; 6] {
     [
         Spec {
             flags: &["noscript", "loading", "stale", "fast"],

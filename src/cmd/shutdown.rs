@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::Spec;
 use crate::session::{Flow, Session};
 
-pub fn specs() -> [Spec; 1] {
+pub(crate) fn specs() -> [Spec; 1] {
     [Spec {
         flags: &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"],
         acl: &["@admin", "@slow", "@dangerous"],

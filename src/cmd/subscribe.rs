@@ -18,7 +18,7 @@ use crate::session::{Flow, Session};
 const FLAGS: &[&str] = &["pubsub", "noscript", "loading", "stale"];
 const ACL: &[&str] = &["@pubsub", "@slow"];
 
-pub fn specs() -> [Spec; 6] {
+pub(crate) fn specs() -> [Spec; 6] {
     let spec = |name, arity, since, summary, args, run| Spec {
         flags: FLAGS,
         acl: ACL,
@@ -97,7 +97,7 @@ fn verb(kind: Kind, subscribe: bool) -> &'static str {
 }
 
 /// Subscribes to each name in order, confirming each.
-pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Context<Session>) {
+pub(crate) fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Context<Session>) {
     let inbox = ctx_inbox(s, ctx);
     for name in names {
         // Its own allocation: a slice of the read buffer would keep the
@@ -116,7 +116,7 @@ pub fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Context<Sess
 }
 
 /// Unsubscribes from `names`, or from everything of `kind` if empty.
-pub fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
+pub(crate) fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
     let names = if names.is_empty() { s.subs.names(kind) } else { names.to_vec() };
     if names.is_empty() {
         let count = count_for(s, kind);

@@ -118,7 +118,7 @@ const REWRITTEN: &[&str] = &[
 /// CONFIG REWRITE: the file with each runtime setting's line replaced by its
 /// current value (or appended), and the `user` lines replaced by `users`
 /// (ACL LIST's lines). Comments and other lines stay as they were.
-pub fn rewrite(config: &Config, users: &[String]) -> Result<(), String> {
+pub(crate) fn rewrite(config: &Config, users: &[String]) -> Result<(), String> {
     let path = config.file.as_ref().ok_or("ERR The server is running without a config file")?;
     let old = std::fs::read_to_string(path).map_err(|e| format!("ERR Rewriting config file: {e}"))?;
     let current: Vec<(&str, String)> =

@@ -1,8 +1,8 @@
 //! Herald's settings: a config file, then `HERALD_*` variables and flags at
 //! start (see [`mod@file`]); some changeable by CONFIG SET.
 
-pub mod file;
-pub mod redis;
+pub(crate) mod file;
+pub(crate) mod redis;
 
 use std::time::Duration;
 
@@ -299,7 +299,7 @@ fn yes_no(on: bool) -> &'static str {
 }
 
 /// Redis' memory values: `1024`, `64kb`, `8mb`, `1gb`, `1k`, `1m`, `1g`.
-pub fn parse_memory(s: &str) -> Option<u64> {
+pub(crate) fn parse_memory(s: &str) -> Option<u64> {
     let lower = s.to_ascii_lowercase();
     let units: [(&str, u64); 6] =
         [("kb", 1024), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1000), ("m", 1_000_000), ("g", 1_000_000_000)];

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 const DEFAULTS: &str = include_str!("redis-7.0.15-defaults.txt");
 
 /// Every Redis parameter and its default value.
-pub fn defaults() -> &'static BTreeMap<&'static str, &'static str> {
+pub(crate) fn defaults() -> &'static BTreeMap<&'static str, &'static str> {
     static PARSED: OnceLock<BTreeMap<&'static str, &'static str>> = OnceLock::new();
     PARSED.get_or_init(|| {
         DEFAULTS
@@ -25,13 +25,13 @@ pub fn defaults() -> &'static BTreeMap<&'static str, &'static str> {
 }
 
 /// Whether Redis 7.0.15 has parameter `name`.
-pub fn knows(name: &str) -> bool {
+pub(crate) fn knows(name: &str) -> bool {
     defaults().contains_key(name)
 }
 
 /// Directives redis.conf may hold that CONFIG GET does not list (they only
 /// exist in files): accepted and ignored as well.
-pub const FILE_ONLY: &[&str] = &["rename-command", "loadmodule", "sentinel"];
+pub(crate) const FILE_ONLY: &[&str] = &["rename-command", "loadmodule", "sentinel"];
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,8 @@
 //! while a monitor is connected: `Census::monitors`), so it is off every hot
 //! path.
 
-pub mod latency;
-pub mod slowlog;
+pub(crate) mod latency;
+pub(crate) mod slowlog;
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -122,7 +122,7 @@ impl Handler<Feed> for Diagnostics {
 /// A MONITOR line as Redis writes it: `1700000000.123456 [0 127.0.0.1:5000]
 /// "publish" "ch" "msg"`, arguments quoted like `sdscatrepr`, AUTH and
 /// HELLO AUTH secrets redacted.
-pub fn monitor_line(unix_micros: u128, db: u32, peer: &str, args: &[Bytes]) -> Bytes {
+pub(crate) fn monitor_line(unix_micros: u128, db: u32, peer: &str, args: &[Bytes]) -> Bytes {
     let mut line = format!("{}.{:06} [{db} {peer}]", unix_micros / 1_000_000, unix_micros % 1_000_000).into_bytes();
     let redacted = redactions(args);
     for (i, arg) in args.iter().enumerate() {
@@ -159,7 +159,7 @@ fn redactions(args: &[Bytes]) -> Vec<usize> {
 }
 
 /// Redis' `sdscatrepr`: a double-quoted string with C escapes.
-pub fn quote_into(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn quote_into(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
     for &b in s {
         match b {

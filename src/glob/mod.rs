@@ -5,7 +5,7 @@
 //! edge cases (`[` left open, trailing `\`) come out as Redis' do.
 
 #[doc(hidden)]
-pub mod reference;
+pub(crate) mod reference;
 
 /// Does `pattern` match `subject` under Redis' glob rules?
 pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
@@ -113,7 +113,7 @@ fn match_from(pattern: &[u8], subject: &[u8], give_up: &mut bool) -> bool {
 
 /// The bytes every matching subject must start with: the pattern up to its
 /// first special character (escapes resolved). Used to index patterns.
-pub fn literal_prefix(pattern: &[u8]) -> Vec<u8> {
+pub(crate) fn literal_prefix(pattern: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < pattern.len() {

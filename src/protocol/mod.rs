@@ -1,10 +1,11 @@
 //! The wire: what clients send ([`request`], [`inline`]) and what Herald
 //! answers ([`reply`], [`push`]).
 
-pub mod inline;
-pub mod push;
-pub mod reply;
-pub mod request;
+pub(crate) mod inline;
+pub(crate) mod push;
+pub(crate) mod reply;
+pub(crate) mod request;
 
 pub use reply::Reply;
-pub use request::{PipelineDecoder, Request, RequestDecoder};
+pub(crate) use request::PipelineDecoder;
+pub use request::{Request, RequestDecoder};

@@ -12,7 +12,7 @@ use tokio_util::codec::Decoder;
 use super::inline::split_args;
 
 /// Redis' `PROTO_INLINE_MAX_SIZE`: the longest inline line or header.
-pub const INLINE_MAX: usize = 64 * 1024;
+pub(crate) const INLINE_MAX: usize = 64 * 1024;
 
 /// One thing a client said.
 #[derive(Debug, PartialEq, Eq)]
@@ -55,7 +55,7 @@ pub struct RequestDecoder {
 }
 
 /// Redis' default `client-query-buffer-limit`.
-pub const QUERY_LIMIT_DEFAULT: usize = 1 << 30;
+pub(crate) const QUERY_LIMIT_DEFAULT: usize = 1 << 30;
 
 impl RequestDecoder {
     pub fn new(max_bulk_len: usize) -> Self {
@@ -201,7 +201,7 @@ pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
 }
 
 /// Redis' `string2ll`: optional `-`, no `+`, no leading zeros, no overflow.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
+pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
     let (neg, digits) = match s.first()? {
         b'-' => (true, &s[1..]),
         _ => (false, s),
@@ -230,7 +230,7 @@ const MAX_READ: usize = 64 * 1024;
 /// session sees a client's whole pipeline at once (and can forward runs of
 /// PUBLISH together).
 #[derive(Debug)]
-pub struct PipelineDecoder {
+pub(crate) struct PipelineDecoder {
     requests: RequestDecoder,
     /// Room to leave for the next read: doubled when a read fills it,
     /// halved when reads stay small, as Redis grows and trims query buffers.
@@ -242,17 +242,17 @@ pub struct PipelineDecoder {
 }
 
 impl PipelineDecoder {
-    pub fn new(requests: RequestDecoder) -> PipelineDecoder {
+    pub(crate) fn new(requests: RequestDecoder) -> PipelineDecoder {
         PipelineDecoder { requests, read_size: FIRST_READ, left: 0, traffic: None }
     }
 
     /// Counts every read's bytes in `traffic` (INFO's net input figures).
-    pub fn counting(self, traffic: std::sync::Arc<crate::stats::Traffic>) -> PipelineDecoder {
+    pub(crate) fn counting(self, traffic: std::sync::Arc<crate::stats::Traffic>) -> PipelineDecoder {
         PipelineDecoder { traffic: Some(traffic), ..self }
     }
 
     /// The capacity a new read buffer should have.
-    pub fn first_read() -> usize {
+    pub(crate) fn first_read() -> usize {
         FIRST_READ
     }
 }

@@ -19,7 +19,7 @@ use crate::cmd;
 use crate::diagnostics::{SlowCommand, Spike};
 use crate::stats::CommandId;
 
-pub struct Clock {
+pub(super) struct Clock {
     pub started: Instant,
     /// The session's error count when the command started.
     pub errors: u64,

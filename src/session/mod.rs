@@ -8,10 +8,10 @@
 
 mod around;
 mod control;
-pub mod output;
-pub mod subscriptions;
+pub(crate) mod output;
+pub(crate) mod subscriptions;
 
-pub use control::{Describe, Drain, Kill, SettingsChanged, UserChanged};
+pub(crate) use control::{Describe, Drain, Kill, SettingsChanged, UserChanged};
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -38,7 +38,7 @@ use output::Output;
 use subscriptions::Subscriptions;
 
 /// Work a command left for the session to finish once its answers arrive.
-pub type Pending = Pin<Box<dyn ActorFuture<Session, Output = ()>>>;
+pub(crate) type Pending = Pin<Box<dyn ActorFuture<Session, Output = ()>>>;
 
 /// What running a command did.
 pub enum Flow {
@@ -49,7 +49,7 @@ pub enum Flow {
 }
 
 /// Wraps a future whose answer `finish` turns into replies.
-pub fn wait_for<F, T>(fut: F, finish: impl FnOnce(T, &mut Session, &mut Context<Session>) + 'static) -> Flow
+pub(crate) fn wait_for<F, T>(fut: F, finish: impl FnOnce(T, &mut Session, &mut Context<Session>) + 'static) -> Flow
 where
     F: std::future::Future<Output = T> + 'static,
 {

@@ -59,7 +59,7 @@ impl Queue {
 }
 
 /// The session's end of its connection's write half.
-pub struct Output {
+pub(crate) struct Output {
     queue: Rc<RefCell<Queue>>,
     census: Arc<Census>,
     wake: Rc<Notify>,
@@ -69,7 +69,7 @@ pub struct Output {
 
 /// Why a session must be dropped for its output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OverLimit {
+pub(crate) enum OverLimit {
     Hard,
     Soft,
 }
@@ -77,7 +77,11 @@ pub enum OverLimit {
 impl Output {
     /// Starts the writer task on the current thread. `on_error` runs if a
     /// write fails (the peer is gone).
-    pub fn start(write: Box<dyn AsyncWrite + Unpin>, census: Arc<Census>, on_error: impl FnOnce() + 'static) -> Output {
+    pub(crate) fn start(
+        write: Box<dyn AsyncWrite + Unpin>,
+        census: Arc<Census>,
+        on_error: impl FnOnce() + 'static,
+    ) -> Output {
         let queue = Rc::new(RefCell::new(Queue::default()));
         let wake = Rc::new(Notify::new());
         Census::arrive(&census.writers);
@@ -93,7 +97,7 @@ impl Output {
     }
 
     /// Queues bytes; they are written in the order queued.
-    pub fn push(&mut self, chunk: &Bytes) {
+    pub(crate) fn push(&mut self, chunk: &Bytes) {
         if chunk.len() < COPY_BELOW {
             return self.append(|tail| tail.extend_from_slice(chunk));
         }
@@ -106,7 +110,7 @@ impl Output {
     }
 
     /// Queues what `write` appends (small replies, encoded in place).
-    pub fn append(&mut self, write: impl FnOnce(&mut BytesMut)) {
+    pub(crate) fn append(&mut self, write: impl FnOnce(&mut BytesMut)) {
         let Some(mut q) = self.open_queue(0) else { return };
         if q.tail.capacity() - q.tail.len() < COPY_BELOW {
             q.tail.reserve(TAIL_BLOCK);
@@ -134,13 +138,13 @@ impl Output {
     }
 
     /// Bytes queued and not yet written to the socket.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.queue.borrow().pending
     }
 
     /// Checks `limit` as Redis' `checkClientOutputBufferLimits` does. The
     /// clock is read only over the soft limit: this runs for every delivery.
-    pub fn check(&mut self, limit: &OutputLimit) -> Option<OverLimit> {
+    pub(crate) fn check(&mut self, limit: &OutputLimit) -> Option<OverLimit> {
         let pending = self.pending();
         if limit.hard > 0 && pending >= limit.hard {
             return Some(OverLimit::Hard);
@@ -157,24 +161,24 @@ impl Output {
         None
     }
 
-    pub fn over_soft_since(&self) -> Option<Instant> {
+    pub(crate) fn over_soft_since(&self) -> Option<Instant> {
         self.over_soft_since
     }
 
     /// Writes what is queued, then closes the write side.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.queue.borrow_mut().closed = true;
         self.wake.notify_one();
     }
 
     /// Drops what is queued and closes now.
-    pub fn abort(&mut self) {
+    pub(crate) fn abort(&mut self) {
         self.writer.abort();
         let dropped = std::mem::replace(&mut *self.queue.borrow_mut(), Queue { closed: true, ..Queue::default() });
         self.census.queued_bytes.fetch_sub(dropped.pending, Ordering::Relaxed);
     }
 
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.queue.borrow().closed
     }
 }

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use herald::config::Config;
+use herald::Config;
 
 /// Longest any test waits for one reply before failing (a guard, never a
 /// stand-in for synchronisation: reads return as soon as bytes arrive).
@@ -78,7 +78,7 @@ pub fn herald_on_threads(config: Config, threads: usize) -> Server {
     let port = listener.local_addr().unwrap().port();
     let config = Config { port, ..config };
     // Bound already: connections queue in the backlog until Herald accepts.
-    std::thread::spawn(move || herald::server::run_tcp(listener, config, threads));
+    std::thread::spawn(move || herald::run_tcp(listener, config, threads));
     Server { port, child: None }
 }
 
@@ -222,7 +222,7 @@ fn frame_len(buf: &[u8]) -> Option<usize> {
 }
 
 pub fn encode_cmd(args: &[&[u8]]) -> Vec<u8> {
-    herald::protocol::request::encode_command(args)
+    herald::resp::encode_command(args)
 }
 
 /// Bytes as printable text: `\r\n` kept visible, other controls escaped.
@@ -292,7 +292,7 @@ pub fn run_script(port: u16, script: &str) -> String {
         if raw {
             conn.send(&unescape(what));
         } else {
-            let args = herald::protocol::inline::split_args(what.as_bytes()).expect("script args");
+            let args = herald::resp::split_args(what.as_bytes()).expect("script args");
             let args: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
             conn.send_cmd(&args);
         }

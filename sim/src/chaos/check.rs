@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use herald::glob::reference::matches as glob;
+use herald::pattern::reference as glob;
 
 use super::{Fault, Kind, Plan, Publish, Record, SubEvent, STEADY};
 

@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::time::Duration;
 
-use herald::config::{Config, OutputLimit};
+use herald::{Config, OutputLimit};
 use tokio::time::sleep;
 
 use crate::{add_server_with, SimClient};

@@ -70,7 +70,7 @@ thread_local! {
 
 /// A whole session fed `data` as a client would send it, then closed: it
 /// must answer with well-formed RESP and close, within a bounded time. The
-/// broker (and its state) is shared by every call on a thread, as the
+/// server (and its state) is shared by every call on a thread, as the
 /// sessions of a real server share it.
 pub fn session(data: &[u8]) {
     RIG.with(|rig| {

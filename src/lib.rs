@@ -12,9 +12,11 @@ mod cmd;
 mod config;
 mod diagnostics;
 mod glob;
+mod hub;
 mod memory;
 mod metrics;
 mod protocol;
+mod redis;
 mod registry;
 mod server;
 mod session;
@@ -40,8 +42,10 @@ pub mod configure {
     }
 }
 
-/// The Prometheus endpoint (`metrics-port`).
-pub use metrics::serve as serve_metrics;
+/// Starts the Prometheus endpoint (`metrics-port`) on its own thread.
+pub fn serve_metrics(addr: impl std::net::ToSocketAddrs) -> Result<(), String> {
+    metrics::serve(addr, cmd::full_names())
+}
 
 /// RESP as Herald reads and writes it, for tests, benchmarks and tools.
 pub mod resp {

@@ -50,8 +50,9 @@ const GAUGES: &[Gauge] = &[
 const QUANTILES: [(f64, &str); 3] = [(50.0, "0.5"), (99.0, "0.99"), (99.9, "0.999")];
 
 /// Starts the HTTP endpoint (its own thread), installs the recorder and
-/// registers every series.
-pub fn serve(addr: impl std::net::ToSocketAddrs) -> Result<(), String> {
+/// registers every series, those of each command in `commands` (full
+/// names, `client|list`) among them.
+pub(crate) fn serve(addr: impl std::net::ToSocketAddrs, commands: Vec<String>) -> Result<(), String> {
     let addr = addr.to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
     let buckets = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
     PrometheusBuilder::new()
@@ -60,11 +61,11 @@ pub fn serve(addr: impl std::net::ToSocketAddrs) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .install()
         .map_err(|e| format!("{addr}: {e}"))?;
-    register();
+    register(commands);
     Ok(())
 }
 
-fn register() {
+fn register(commands: Vec<String>) {
     describe_histogram!(PUBLISH_SECONDS, Unit::Seconds, "PUBLISH to deliveries queued");
     describe_counter!(PUBLISHED, Unit::Count, "Messages published (PUBLISH and SPUBLISH)");
     describe_counter!(DELIVERED, Unit::Count, "Deliveries queued to subscribers");
@@ -85,8 +86,8 @@ fn register() {
     for name in [PUBLISHED, DELIVERED, DROPPED, EVICTED] {
         metrics::counter!(name).absolute(0);
     }
-    metrics::gauge!("herald_build_info", "version" => env!("CARGO_PKG_VERSION"), "redis_version" => crate::cmd::connection::REDIS_VERSION).set(1.0);
-    for name in crate::cmd::full_names() {
+    metrics::gauge!("herald_build_info", "version" => env!("CARGO_PKG_VERSION"), "redis_version" => crate::redis::VERSION).set(1.0);
+    for name in commands {
         for series in [COMMANDS, COMMAND_MICROS, REJECTED, FAILED] {
             metrics::counter!(series, "cmd" => name.clone()).absolute(0);
         }

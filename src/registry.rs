@@ -10,13 +10,45 @@ use std::sync::Arc;
 
 use crate::acl::log::{AclLog, Denial, Entry};
 use crate::acl::{User, Users};
-use crate::broker::ClientId;
+use crate::broker::{ClientId, ReplyTo};
 use crate::config::Config;
-use crate::session::{Describe, Drain, Kill, Session, SettingsChanged, UserChanged};
+
+/// What the registry tells or asks a session. It reaches sessions only
+/// through a `Recipient<Control>` each: it knows nothing of the session
+/// actor, only this protocol.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) enum Control {
+    /// CLIENT LIST, `maxmemory-clients`: its line, answered here.
+    Describe(ReplyTo<ClientInfo>),
+    /// Shutdown: write what is queued, then close.
+    Drain,
+    /// CLIENT KILL, eviction: close without flushing.
+    Kill,
+    /// ACL SETUSER/DELUSER or CONFIG SET requirepass changed user `name`
+    /// (`None`: deleted).
+    UserChanged { name: String, user: Option<Arc<User>> },
+    /// CONFIG SET changed the runtime settings.
+    SettingsChanged(Box<Config>),
+}
+
+/// Where the registry reaches one session.
+pub(crate) type SessionLink = Recipient<Control>;
+
+/// Asks each of `links` for its line; those gone are left out.
+fn describe_all<'a>(links: impl Iterator<Item = &'a SessionLink>) -> Vec<tokio::sync::oneshot::Receiver<ClientInfo>> {
+    links
+        .map(|link| {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            link.do_send(Control::Describe(reply));
+            answer
+        })
+        .collect()
+}
 
 /// What CLIENT LIST shows of one connection.
 #[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
+pub(crate) struct ClientInfo {
     pub id: ClientId,
     pub addr: String,
     pub laddr: String,
@@ -43,7 +75,7 @@ impl ClientInfo {
     /// One line of CLIENT LIST / CLIENT INFO, fields in Redis 7.2's order.
     /// Buffer figures Herald does not keep are reported as Redis reports an
     /// idle connection's.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
              multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} \
@@ -70,19 +102,19 @@ impl ClientInfo {
         )
     }
 
-    pub fn is_pubsub(&self) -> bool {
+    pub(crate) fn is_pubsub(&self) -> bool {
         self.flags.contains('P')
     }
 }
 
 /// Holds every session's address, the runtime settings and the ACL users.
-pub struct ClientRegistry {
+pub(crate) struct ClientRegistry {
     config: Config,
     users: Users,
     /// By id, which is the order CLIENT LIST shows (a map ordered by
     /// insertion made every disconnect shift the rest: quadratic when many
     /// clients leave at once).
-    sessions: BTreeMap<ClientId, Addr<Session>>,
+    sessions: BTreeMap<ClientId, SessionLink>,
     total_connections: u64,
     rejected_connections: u64,
     /// Set by [`DrainAll`]: sessions that register afterwards (accepted
@@ -96,21 +128,21 @@ pub struct ClientRegistry {
 /// CLIENT PAUSE's state: until when, and whether every command waits or
 /// only those that write (for Herald: PUBLISH and SPUBLISH, FLUSHDB…).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClientPause {
+pub(crate) struct ClientPause {
     pub until: Option<tokio::time::Instant>,
     pub all: bool,
 }
 
 impl ClientPause {
     /// Whether a command (`writes`: one WRITE pauses too) must wait now.
-    pub fn holds(&self, writes: bool) -> bool {
+    pub(crate) fn holds(&self, writes: bool) -> bool {
         self.until.is_some_and(|t| t > tokio::time::Instant::now()) && (self.all || writes)
     }
 }
 
 impl ClientRegistry {
     /// Fails if the configuration's users do not parse.
-    pub fn new(config: Config, pause: tokio::sync::watch::Sender<ClientPause>) -> Result<Self, String> {
+    pub(crate) fn new(config: Config, pause: tokio::sync::watch::Sender<ClientPause>) -> Result<Self, String> {
         let users = Users::new(config.requirepass.as_deref(), &config.users)?;
         Ok(ClientRegistry {
             config,
@@ -126,14 +158,14 @@ impl ClientRegistry {
 
     /// Tells every session that `name` changed (`None`: it was deleted).
     fn announce(&self, name: &str, user: Option<Arc<User>>) {
-        for addr in self.sessions.values() {
-            addr.do_send(UserChanged { name: name.into(), user: user.clone() });
+        for link in self.sessions.values() {
+            link.do_send(Control::UserChanged { name: name.into(), user: user.clone() });
         }
     }
 }
 
 /// What a new session starts with.
-pub struct Registered {
+pub(crate) struct Registered {
     pub settings: Config,
     /// The default user, which a connection is until it authenticates.
     pub default_user: Arc<User>,
@@ -147,38 +179,38 @@ impl Actor for ClientRegistry {
 /// `maxclients` sessions are already connected (it is then not registered).
 #[derive(Message)]
 #[rtype(result = "Option<Registered>")]
-pub struct Register {
+pub(crate) struct Register {
     pub id: ClientId,
-    pub addr: Addr<Session>,
+    pub link: SessionLink,
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Deregister(pub ClientId);
+pub(crate) struct Deregister(pub ClientId);
 
 /// Every other client's info; the asking session adds its own (it is busy
 /// waiting for this answer and cannot be asked).
 #[derive(Message)]
 #[rtype(result = "Vec<ClientInfo>")]
-pub struct ListClients {
+pub(crate) struct ListClients {
     pub except: ClientId,
 }
 
 /// Closes the given clients; answers how many existed.
 #[derive(Message)]
 #[rtype(result = "usize")]
-pub struct KillClients(pub Vec<ClientId>);
+pub(crate) struct KillClients(pub Vec<ClientId>);
 
 #[derive(Message)]
 #[rtype(result = "Config")]
-pub struct GetConfig;
+pub(crate) struct GetConfig;
 
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
-pub struct SetConfig(pub Vec<(String, String)>);
+pub(crate) struct SetConfig(pub Vec<(String, String)>);
 
 #[derive(Debug, Clone)]
-pub struct RegistryStats {
+pub(crate) struct RegistryStats {
     pub connected: usize,
     pub total_connections: u64,
     /// Refused for `maxclients`.
@@ -188,7 +220,7 @@ pub struct RegistryStats {
 
 #[derive(Message)]
 #[rtype(result = "RegistryStats")]
-pub struct GetStats;
+pub(crate) struct GetStats;
 
 impl Handler<Register> for ClientRegistry {
     type Result = MessageResult<Register>;
@@ -199,9 +231,9 @@ impl Handler<Register> for ClientRegistry {
             return MessageResult(None);
         }
         if self.draining {
-            msg.addr.do_send(Drain);
+            msg.link.do_send(Control::Drain);
         }
-        self.sessions.insert(msg.id, msg.addr);
+        self.sessions.insert(msg.id, msg.link);
         let default_user = self.users.get("default").expect("the default user always exists").clone();
         MessageResult(Some(Registered { settings: self.config.clone(), default_user }))
     }
@@ -217,8 +249,7 @@ impl Handler<Deregister> for ClientRegistry {
 impl Handler<ListClients> for ClientRegistry {
     type Result = ResponseFuture<Vec<ClientInfo>>;
     fn handle(&mut self, msg: ListClients, _: &mut Context<Self>) -> Self::Result {
-        let asks: Vec<_> =
-            self.sessions.iter().filter(|(id, _)| **id != msg.except).map(|(_, a)| a.send(Describe)).collect();
+        let asks = describe_all(self.sessions.iter().filter(|(id, _)| **id != msg.except).map(|(_, link)| link));
         Box::pin(async move { join_all(asks).await.into_iter().filter_map(Result::ok).collect() })
     }
 }
@@ -228,8 +259,8 @@ impl Handler<KillClients> for ClientRegistry {
     fn handle(&mut self, KillClients(ids): KillClients, _: &mut Context<Self>) -> usize {
         let mut n = 0;
         for id in ids {
-            if let Some(addr) = self.sessions.get(&id) {
-                addr.do_send(Kill);
+            if let Some(link) = self.sessions.get(&id) {
+                link.do_send(Control::Kill);
                 n += 1;
             }
         }
@@ -254,8 +285,8 @@ impl Handler<SetConfig> for ClientRegistry {
         }
         let password_changed = next.requirepass != self.config.requirepass;
         self.config = next;
-        for addr in self.sessions.values() {
-            addr.do_send(SettingsChanged(self.config.clone()));
+        for link in self.sessions.values() {
+            link.do_send(Control::SettingsChanged(Box::new(self.config.clone())));
         }
         if password_changed {
             let user = self.users.set_requirepass(self.config.requirepass.as_deref().unwrap_or(""));
@@ -280,14 +311,14 @@ impl Handler<GetStats> for ClientRegistry {
 /// Shutdown: every session writes what it has queued and closes.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct DrainAll;
+pub(crate) struct DrainAll;
 
 impl Handler<DrainAll> for ClientRegistry {
     type Result = ();
     fn handle(&mut self, _: DrainAll, _: &mut Context<Self>) {
         self.draining = true;
-        for addr in self.sessions.values() {
-            addr.do_send(Drain);
+        for link in self.sessions.values() {
+            link.do_send(Control::Drain);
         }
     }
 }
@@ -295,7 +326,7 @@ impl Handler<DrainAll> for ClientRegistry {
 /// CONFIG REWRITE: the running settings and users, into the config file.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
-pub struct RewriteConfig;
+pub(crate) struct RewriteConfig;
 
 impl Handler<RewriteConfig> for ClientRegistry {
     type Result = Result<(), String>;
@@ -308,7 +339,7 @@ impl Handler<RewriteConfig> for ClientRegistry {
 /// AUTH: the user, if the password is right and the user is on.
 #[derive(Message)]
 #[rtype(result = "Option<Arc<User>>")]
-pub struct Authenticate {
+pub(crate) struct Authenticate {
     pub user: String,
     pub password: Bytes,
 }
@@ -323,7 +354,7 @@ impl Handler<Authenticate> for ClientRegistry {
 /// ACL SETUSER: all the rules or none.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
-pub struct SetUser {
+pub(crate) struct SetUser {
     pub name: String,
     pub rules: Vec<String>,
 }
@@ -342,7 +373,7 @@ impl Handler<SetUser> for ClientRegistry {
 /// ACL DELUSER: answers how many existed; their clients are disconnected.
 #[derive(Message)]
 #[rtype(result = "Result<usize, String>")]
-pub struct DeleteUsers(pub Vec<String>);
+pub(crate) struct DeleteUsers(pub Vec<String>);
 
 impl Handler<DeleteUsers> for ClientRegistry {
     type Result = Result<usize, String>;
@@ -364,7 +395,7 @@ impl Handler<DeleteUsers> for ClientRegistry {
 /// ACL LIST (as lines) or ACL USERS (names).
 #[derive(Message)]
 #[rtype(result = "Vec<String>")]
-pub struct ListUsers {
+pub(crate) struct ListUsers {
     pub names_only: bool,
 }
 
@@ -384,7 +415,7 @@ impl Handler<ListUsers> for ClientRegistry {
 /// never shortens one in force, and ALL wins over WRITE while both last.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetPause(pub Option<ClientPause>);
+pub(crate) struct SetPause(pub Option<ClientPause>);
 
 impl Handler<SetPause> for ClientRegistry {
     type Result = ();
@@ -408,7 +439,7 @@ impl Handler<SetPause> for ClientRegistry {
 /// A refusal for ACL LOG.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AclDenied(pub Denial);
+pub(crate) struct AclDenied(pub Denial);
 
 impl Handler<AclDenied> for ClientRegistry {
     type Result = ();
@@ -423,7 +454,7 @@ const ACL_LOG_MAX_LEN: usize = 128;
 /// `ACL LOG [count]` (`Some`) or `ACL LOG RESET` (`None`).
 #[derive(Message)]
 #[rtype(result = "Vec<Entry>")]
-pub struct ReadAclLog(pub Option<usize>);
+pub(crate) struct ReadAclLog(pub Option<usize>);
 
 impl Handler<ReadAclLog> for ClientRegistry {
     type Result = MessageResult<ReadAclLog>;
@@ -441,7 +472,7 @@ impl Handler<ReadAclLog> for ClientRegistry {
 /// ACL GETUSER / DRYRUN: a user as it is now.
 #[derive(Message)]
 #[rtype(result = "Option<Arc<User>>")]
-pub struct GetUser(pub String);
+pub(crate) struct GetUser(pub String);
 
 impl Handler<GetUser> for ClientRegistry {
     type Result = Option<Arc<User>>;
@@ -455,7 +486,7 @@ impl Handler<GetUser> for ClientRegistry {
 /// most `limit` bytes, as Redis 7 evicts its biggest clients first.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct EvictClients {
+pub(crate) struct EvictClients {
     pub limit: u64,
     pub census: Arc<crate::broker::Census>,
 }
@@ -463,12 +494,13 @@ pub struct EvictClients {
 impl Handler<EvictClients> for ClientRegistry {
     type Result = ResponseFuture<()>;
     fn handle(&mut self, msg: EvictClients, _: &mut Context<Self>) -> Self::Result {
-        let asks: Vec<_> = self.sessions.values().map(|a| (a.clone(), a.send(Describe))).collect();
+        let links: Vec<SessionLink> = self.sessions.values().cloned().collect();
+        let asks = describe_all(links.iter());
         Box::pin(async move {
             let mut clients = Vec::new();
-            for (addr, ask) in asks {
+            for (link, ask) in links.into_iter().zip(asks) {
                 if let Ok(info) = ask.await {
-                    clients.push((info, addr));
+                    clients.push((info, link));
                 }
             }
             let mut total: u64 = clients.iter().map(|(c, _)| c.omem as u64).sum();
@@ -483,7 +515,7 @@ impl Handler<EvictClients> for ClientRegistry {
                 tracing::warn!(client = info.id, addr = %info.addr, omem = info.omem, "evicting client: maxmemory-clients");
                 total -= info.omem as u64;
                 msg.census.evicted_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                addr.do_send(Kill);
+                addr.do_send(Control::Kill);
             }
             msg.census.evicting.store(false, std::sync::atomic::Ordering::Release);
         })
@@ -493,7 +525,7 @@ impl Handler<EvictClients> for ClientRegistry {
 /// CONFIG RESETSTAT: the connection counters back to zero.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ResetStats;
+pub(crate) struct ResetStats;
 
 impl Handler<ResetStats> for ClientRegistry {
     type Result = ();

@@ -10,28 +10,28 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::tls::TlsAcceptor;
 
-use actix::Addr;
 use actix_rt::{Arbiter, System};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::broker::{Broker, ClientId, Placement};
+use crate::broker::{ClientId, Placement};
 use crate::config::Config;
+use crate::hub::Hub;
 use crate::registry::DrainAll;
 use crate::session::{Origin, Session};
 
-/// A running broker plus the counter that names new connections.
+/// A running hub plus the counter that names new connections.
 pub struct Server {
-    pub broker: Broker,
+    pub(crate) hub: Hub,
     config: Config,
     placement: Placement,
     next_id: ClientId,
 }
 
 impl Server {
-    /// Starts the broker's actors on `placement`.
+    /// Starts the hub's actors on `placement`.
     pub fn start(config: Config, placement: Placement) -> Server {
-        let broker = Broker::start(config.clone(), &placement);
-        Server { broker, config, placement, next_id: 0 }
+        let hub = Hub::start(config.clone(), &placement);
+        Server { hub, config, placement, next_id: 0 }
     }
 
     fn next_id(&mut self) -> ClientId {
@@ -41,14 +41,14 @@ impl Server {
 
     /// Starts a session for `stream` on the current thread (the simulator's
     /// host, or a single-threaded server).
-    pub fn accept_local<S>(&mut self, stream: S, peer: String, local: String) -> Addr<Session>
+    pub fn accept_local<S>(&mut self, stream: S, peer: String, local: String)
     where
         S: AsyncRead + AsyncWrite + 'static,
     {
         let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
         let origin = Origin { id, peer, local, slot: 0 };
-        Session::start(origin, stream, self.broker.clone(), self.config.clone())
+        Session::start(origin, stream, self.hub.clone(), self.config.clone());
     }
 
     /// Starts a session for an accepted TCP connection on one of the worker
@@ -61,7 +61,7 @@ impl Server {
     pub fn accept(&mut self, stream: std::net::TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>) {
         let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
-        let (broker, config) = (self.broker.clone(), self.config.clone());
+        let (hub, config) = (self.hub.clone(), self.config.clone());
         let (slot, arbiter) = match &self.placement {
             Placement::Arbiters(arbiters) => {
                 let slot = id as usize % arbiters.len();
@@ -77,12 +77,12 @@ impl Server {
             let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
             let origin = Origin { id, peer: peer.to_string(), local, slot };
             let Some(acceptor) = tls else {
-                Session::start(origin, stream, broker, config);
+                Session::start(origin, stream, hub, config);
                 return;
             };
             match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
-                    Session::start(origin, stream, broker, config);
+                    Session::start(origin, stream, hub, config);
                 }
                 Ok(Err(e)) => tracing::info!(addr = %peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::info!(addr = %peer, "TLS handshake timed out"),
@@ -171,16 +171,16 @@ pub fn run_until(
         let mut incoming = accept_all(all);
         let (keepalive, metrics_port) = (config.tcp_keepalive, config.metrics_port);
         let mut server = Server::start(config, Placement::Arbiters(handles));
-        let broker = server.broker.clone();
+        let hub = server.hub.clone();
         if metrics_port != 0 {
-            crate::metrics::sample(broker.census.clone(), broker.stats.clone());
+            crate::metrics::sample(hub.census.clone(), hub.stats.clone());
         }
         let mut stop = std::pin::pin!(stop);
         loop {
             let (accepted, tls) = tokio::select! {
                 biased;
                 _ = &mut stop => break,
-                _ = broker.shutdown.notified() => break,
+                _ = hub.shutdown.notified() => break,
                 Some((accepted, tls)) = incoming.recv() => (accepted, if tls { acceptor.clone() } else { None }),
             };
             let (stream, peer) = match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
@@ -201,8 +201,8 @@ pub fn run_until(
         // listeners close with them.
         drop(incoming);
         tracing::info!("shutting down: no new connections; flushing clients");
-        let _ = broker.clients.send(DrainAll).await;
-        if tokio::time::timeout(SHUTDOWN_DEADLINE, broker.census.all_gone()).await.is_err() {
+        let _ = hub.clients.send(DrainAll).await;
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, hub.census.all_gone()).await.is_err() {
             tracing::warn!("shutdown deadline passed with output still queued; closing anyway");
         }
         tracing::info!("Herald is now ready to exit, bye bye...");
@@ -229,7 +229,7 @@ mod tests {
     #[actix_rt::test]
     async fn a_session_registering_during_the_drain_is_closed() {
         let mut server = Server::start(Config::default(), Placement::Local);
-        server.broker.clients.send(DrainAll).await.expect("registry");
+        server.hub.clients.send(DrainAll).await.expect("registry");
         let (mut client, conn) = tokio::io::duplex(1024);
         server.accept_local(conn, "127.0.0.1:1".into(), "127.0.0.1:6379".into());
         let mut rest = Vec::new();

@@ -20,20 +20,14 @@ use hdrhistogram::Histogram;
 const ERROR_CODES_MAX: usize = 128;
 
 /// One command's figures (a subcommand is `container|sub`).
-#[derive(Clone)]
-pub struct CommandFigures {
+#[derive(Clone, Default)]
+pub(crate) struct CommandFigures {
     pub calls: u64,
     pub usec: u64,
     pub rejected: u64,
     pub failed: u64,
     /// Nanoseconds per call, as Redis' `latency-tracking` keeps them.
     pub latency: Option<Histogram<u32>>,
-}
-
-impl Default for CommandFigures {
-    fn default() -> Self {
-        CommandFigures { calls: 0, usec: 0, rejected: 0, failed: 0, latency: None }
-    }
 }
 
 impl CommandFigures {
@@ -51,7 +45,7 @@ impl CommandFigures {
     }
 
     /// `p` (0–100) in microseconds, with Redis' three decimals.
-    pub fn percentile_usec(&self, p: f64) -> f64 {
+    pub(crate) fn percentile_usec(&self, p: f64) -> f64 {
         self.latency.as_ref().map_or(0.0, |h| h.value_at_percentile(p) as f64 / 1000.0)
     }
 }
@@ -61,10 +55,10 @@ impl CommandFigures {
 /// so the per-command lookup hashes a word, not a name (looking names up
 /// cost ~220 instructions per command, callgrind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CommandId(usize);
+pub(crate) struct CommandId(usize);
 
 impl CommandId {
-    pub fn of<T>(entry: &'static T) -> CommandId {
+    pub(crate) fn of<T>(entry: &'static T) -> CommandId {
         CommandId(entry as *const T as usize)
     }
 }
@@ -72,7 +66,7 @@ impl CommandId {
 /// One arbiter's figures while counting (`live`, by command id), or merged
 /// for INFO (`commands`, by name, sorted).
 #[derive(Default, Clone)]
-pub struct Shard {
+pub(crate) struct Shard {
     pub commands: BTreeMap<String, CommandFigures>,
     pub errors: BTreeMap<String, u64>,
     pub error_replies: u64,
@@ -87,7 +81,7 @@ impl Shard {
     /// `n` calls of `name` that took `elapsed` together; `failed` if the
     /// command answered an error; `latency`: kept in its histogram too
     /// (Redis' `latency-tracking`).
-    pub fn call(&mut self, id: CommandId, name: &str, n: u64, elapsed: Duration, failed: bool, latency: bool) {
+    pub(crate) fn call(&mut self, id: CommandId, name: &str, n: u64, elapsed: Duration, failed: bool, latency: bool) {
         let figures = self.entry(id, name);
         figures.calls += n;
         figures.usec += elapsed.as_micros() as u64;
@@ -105,12 +99,12 @@ impl Shard {
 
     /// A command refused before it ran (arity, authentication, ACL,
     /// context).
-    pub fn reject(&mut self, id: CommandId, name: &str) {
+    pub(crate) fn reject(&mut self, id: CommandId, name: &str) {
         self.entry(id, name).rejected += 1;
     }
 
     /// An error reply; `code` is its first word (`ERR`, `NOPERM`…).
-    pub fn error(&mut self, code: &str) {
+    pub(crate) fn error(&mut self, code: &str) {
         self.error_replies += 1;
         if let Some(n) = self.errors.get_mut(code) {
             *n += 1;
@@ -130,7 +124,7 @@ impl Shard {
         self.error_replies += other.error_replies;
     }
 
-    pub fn total_calls(&self) -> u64 {
+    pub(crate) fn total_calls(&self) -> u64 {
         self.commands.values().map(|c| c.calls).sum()
     }
 }
@@ -139,7 +133,7 @@ impl Shard {
 /// (INFO's `total_net_*_bytes`, `total_reads/writes_processed`): counted by
 /// each connection's decoder and writer, one atomic add per read or write.
 #[derive(Debug, Default)]
-pub struct Traffic {
+pub(crate) struct Traffic {
     pub input_bytes: AtomicU64,
     pub output_bytes: AtomicU64,
     pub reads: AtomicU64,
@@ -147,12 +141,12 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    pub fn read(&self, bytes: usize) {
+    pub(crate) fn read(&self, bytes: usize) {
         self.input_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         self.reads.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn wrote(&self, bytes: usize, calls: usize) {
+    pub(crate) fn wrote(&self, bytes: usize, calls: usize) {
         self.output_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         self.writes.fetch_add(calls as u64, Ordering::Relaxed);
     }
@@ -168,7 +162,7 @@ struct Rates {
 }
 
 /// Every arbiter's shard, and when the server started.
-pub struct Stats {
+pub(crate) struct Stats {
     shards: Box<[Mutex<Shard>]>,
     /// Unix seconds at start (LASTSAVE, `rdb_last_save_time`).
     pub started_unix: u64,
@@ -179,7 +173,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn new(arbiters: usize) -> Stats {
+    pub(crate) fn new(arbiters: usize) -> Stats {
         let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         Stats {
             shards: (0..arbiters.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
@@ -191,7 +185,7 @@ impl Stats {
     }
 
     /// Commands run so far, every shard (cheap: no histogram is merged).
-    pub fn calls(&self) -> u64 {
+    pub(crate) fn calls(&self) -> u64 {
         (0..self.shards.len())
             .map(|i| {
                 let shard = self.shard(i);
@@ -201,7 +195,7 @@ impl Stats {
     }
 
     /// Takes one 100 ms sample of the command and traffic rates.
-    pub fn sample_rates(&self, now: std::time::Instant, t: &Traffic) {
+    pub(crate) fn sample_rates(&self, now: std::time::Instant, t: &Traffic) {
         let totals = [self.calls(), t.input_bytes.load(Ordering::Relaxed), t.output_bytes.load(Ordering::Relaxed)];
         let mut r = self.rates.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((then, before)) = r.last {
@@ -216,7 +210,7 @@ impl Stats {
     }
 
     /// (ops/s, input bytes/s, output bytes/s), as INFO shows them.
-    pub fn rates(&self) -> (f64, f64, f64) {
+    pub(crate) fn rates(&self) -> (f64, f64, f64) {
         let r = self.rates.lock().unwrap_or_else(|e| e.into_inner());
         let n = r.ring.len() as f64;
         let mean = |k: usize| r.ring.iter().map(|s| s[k]).sum::<f64>() / n;
@@ -224,12 +218,12 @@ impl Stats {
     }
 
     /// The shard of arbiter `slot`.
-    pub fn shard(&self, slot: usize) -> MutexGuard<'_, Shard> {
+    pub(crate) fn shard(&self, slot: usize) -> MutexGuard<'_, Shard> {
         self.shards[slot % self.shards.len()].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// All shards merged.
-    pub fn snapshot(&self) -> Shard {
+    pub(crate) fn snapshot(&self) -> Shard {
         let mut all = Shard::default();
         for i in 0..self.shards.len() {
             all.merge(&self.shard(i));
@@ -238,7 +232,7 @@ impl Stats {
     }
 
     /// CONFIG RESETSTAT (with the traffic counters).
-    pub fn reset(&self, t: &Traffic) {
+    pub(crate) fn reset(&self, t: &Traffic) {
         for i in 0..self.shards.len() {
             *self.shard(i) = Shard::default();
         }

@@ -10,7 +10,7 @@ const GROUPING: Duration = Duration::from_secs(60);
 
 /// One refusal as a session saw it.
 #[derive(Debug, Clone)]
-pub struct Denial {
+pub(crate) struct Denial {
     /// `auth`, `command` or `channel`.
     pub reason: &'static str,
     /// `toplevel` or `multi`.
@@ -23,7 +23,7 @@ pub struct Denial {
 }
 
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub count: u64,
     pub denial: Denial,
     pub last: Instant,

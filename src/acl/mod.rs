@@ -23,7 +23,7 @@ enum CommandRule {
 /// A user: whether it may log in, with which passwords, and what it may run
 /// and publish or subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
+pub(crate) struct User {
     pub name: String,
     pub enabled: bool,
     pub nopass: bool,
@@ -46,7 +46,7 @@ pub(crate) fn rule_error(rule: &str, why: &str) -> String {
 impl User {
     /// A new user as `ACL SETUSER name` makes it: off, no password, no
     /// commands, no channels (Redis 7's `acl-pubsub-default resetchannels`).
-    pub fn new(name: &str) -> User {
+    pub(crate) fn new(name: &str) -> User {
         User {
             name: name.into(),
             enabled: false,
@@ -61,7 +61,7 @@ impl User {
     }
 
     /// The default user: everything allowed; `requirepass` sets its password.
-    pub fn default_user(requirepass: Option<&str>) -> User {
+    pub(crate) fn default_user(requirepass: Option<&str>) -> User {
         let mut u = User::new("default");
         for rule in ["on", "~*", "&*", "+@all"] {
             u.apply(rule).expect("valid rule");
@@ -74,7 +74,7 @@ impl User {
     }
 
     /// Applies one rule, as `ACL SETUSER` does.
-    pub fn apply(&mut self, rule: &str) -> Result<(), String> {
+    pub(crate) fn apply(&mut self, rule: &str) -> Result<(), String> {
         let lower = rule.to_ascii_lowercase();
         match lower.as_str() {
             "on" => self.enabled = true,
@@ -153,8 +153,8 @@ impl User {
             '+' | '-' => {
                 let name = rest.to_ascii_lowercase();
                 let known = match name.strip_prefix('@') {
-                    Some(category) => crate::cmd::categories().contains(&category),
-                    None => crate::cmd::exists(&name),
+                    Some(category) => crate::redis::categories().contains(&category),
+                    None => crate::redis::known(&name),
                 };
                 if !known {
                     return Err(rule_error(rule, "Unknown command or category name in ACL"));
@@ -172,13 +172,13 @@ impl User {
     }
 
     /// Whether `password` is one of this user's (any, with `nopass`).
-    pub fn accepts(&self, password: &[u8]) -> bool {
+    pub(crate) fn accepts(&self, password: &[u8]) -> bool {
         self.enabled && (self.nopass || self.passwords.contains(&sha256(password)))
     }
 
     /// Whether it may run `full_name` (`publish`, `client|list`), a command
     /// in `categories` (`@pubsub`, …).
-    pub fn may_run(&self, full_name: &str, categories: &[&str]) -> bool {
+    pub(crate) fn may_run(&self, full_name: &str, categories: &[&str]) -> bool {
         let base = full_name.split('|').next().unwrap_or(full_name);
         let mut allowed = self.all_commands;
         for rule in &self.commands {
@@ -199,13 +199,13 @@ impl User {
 
     /// Whether it may publish or subscribe to `channel`; for a pattern
     /// subscription, whether the pattern is literally one of its own.
-    pub fn may_use_channel(&self, channel: &[u8], is_pattern: bool) -> bool {
+    pub(crate) fn may_use_channel(&self, channel: &[u8], is_pattern: bool) -> bool {
         self.all_channels
             || self.channels.iter().any(|p| if is_pattern { p == channel } else { glob::matches(p, channel) })
     }
 
     /// The user as ACL LIST shows it.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut words = vec!["user".to_string(), self.name.clone(), if self.enabled { "on" } else { "off" }.into()];
         if self.nopass {
             words.push("nopass".into());
@@ -227,9 +227,9 @@ impl User {
     /// Redis' command table — `+@all` or `-@all`, then each category in
     /// Redis' order where most of its commands differ from that start, then
     /// each command (a container before its subcommands) still different.
-    pub fn command_rules(&self) -> String {
+    pub(crate) fn command_rules(&self) -> String {
         use std::collections::HashMap;
-        let table = crate::cmd::redis_table::all();
+        let table = crate::redis::all();
         let mine: HashMap<&str, bool> = table.iter().map(|(name, c)| (*name, self.may_run(name, &c.acl))).collect();
         let mut shown: HashMap<&str, bool> = table.iter().map(|(name, _)| (*name, self.all_commands)).collect();
         // Setting a container sets its subcommands, as Redis' bits do.
@@ -242,7 +242,7 @@ impl User {
         };
         let mut rules = vec![if self.all_commands { "+@all" } else { "-@all" }.to_string()];
         let add = !self.all_commands;
-        for category in crate::cmd::categories() {
+        for category in crate::redis::categories() {
             let tag = format!("@{category}");
             let members: Vec<&str> =
                 table.iter().filter(|(_, c)| c.acl.contains(&tag.as_str())).map(|(n, _)| *n).collect();
@@ -267,7 +267,7 @@ impl User {
 
 impl User {
     /// ACL GETUSER's fields, in Redis 7.0's order.
-    pub fn getuser(&self) -> Vec<(&'static str, GetUserField)> {
+    pub(crate) fn getuser(&self) -> Vec<(&'static str, GetUserField)> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }.to_string()];
         if self.nopass {
             flags.push("nopass".into());
@@ -289,7 +289,7 @@ impl User {
 }
 
 /// One ACL GETUSER value: a list (flags, passwords) or a rule string.
-pub enum GetUserField {
+pub(crate) enum GetUserField {
     List(Vec<String>),
     Text(String),
 }

@@ -26,14 +26,14 @@ struct Entry {
 /// shard channels. Sessions subscribe each (channel, session) pair at most
 /// once, so the directory's counts are exact and it can stop a channel's
 /// actor as soon as the count reaches zero.
-pub struct ChannelDirectory {
+pub(crate) struct ChannelDirectory {
     channels: Table,
     shard_channels: Table,
     census: Arc<Census>,
 }
 
 impl ChannelDirectory {
-    pub fn new(census: Arc<Census>) -> Self {
+    pub(crate) fn new(census: Arc<Census>) -> Self {
         ChannelDirectory { channels: Table::default(), shard_channels: Table::default(), census }
     }
 
@@ -51,7 +51,7 @@ impl Actor for ChannelDirectory {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Subscribe {
+pub(crate) struct Subscribe {
     pub kind: Kind,
     pub channel: Bytes,
     pub subscriber: Subscriber,
@@ -59,14 +59,14 @@ pub struct Subscribe {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Unsubscribe {
+pub(crate) struct Unsubscribe {
     pub kind: Kind,
     pub channel: Bytes,
     pub client: ClientId,
 }
 
 /// Consecutive publishes from one client to one channel.
-pub struct Group {
+pub(crate) struct Group {
     pub kind: Kind,
     pub channel: Bytes,
     pub payloads: Vec<Bytes>,
@@ -78,21 +78,21 @@ pub struct Group {
 /// no subscribers.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Publish {
+pub(crate) struct Publish {
     pub groups: Vec<Group>,
     pub publisher: ClientId,
 }
 
 #[derive(Message)]
 #[rtype(result = "Vec<usize>")]
-pub struct NumSub {
+pub(crate) struct NumSub {
     pub kind: Kind,
     pub channels: Vec<Bytes>,
 }
 
 #[derive(Message)]
 #[rtype(result = "Vec<Bytes>")]
-pub struct ListChannels {
+pub(crate) struct ListChannels {
     pub kind: Kind,
     pub pattern: Option<Bytes>,
 }
@@ -100,7 +100,7 @@ pub struct ListChannels {
 /// (channels, shard channels) this directory holds.
 #[derive(Message)]
 #[rtype(result = "(usize, usize)")]
-pub struct CountChannels;
+pub(crate) struct CountChannels;
 
 impl Handler<Subscribe> for ChannelDirectory {
     type Result = ();

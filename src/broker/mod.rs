@@ -1,4 +1,5 @@
-//! The broker's actors and the handle sessions use to reach them.
+//! The broker: where messages go. Channel actors, their directories, the
+//! pattern index and the postmen, and the deliveries they pass on.
 //!
 //! A PUBLISH goes Session → [`ChannelDirectory`] (the one owning the
 //! channel's name) → [`ChannelActor`], and at the same time Session →
@@ -21,15 +22,9 @@ pub(crate) use directory::ChannelDirectory;
 pub(crate) use pattern_index::PatternIndex;
 pub(crate) use postman::{Mail, Postman};
 
-use bytes::Bytes;
-use pattern_index::{PSubscribe, PUnsubscribe};
 use smallvec::SmallVec;
 
-use crate::config::Config;
-use crate::diagnostics::Diagnostics;
 use crate::protocol::push::Frame;
-use crate::registry::{ClientPause, ClientRegistry};
-use crate::stats::Stats;
 
 /// A client connection's id, as CLIENT ID reports it.
 pub(crate) type ClientId = u64;
@@ -38,7 +33,7 @@ pub(crate) type ClientId = u64;
 /// run of consecutive publishes to the same channel (shared by every
 /// subscriber).
 #[derive(Clone, Debug)]
-pub struct Deliver {
+pub(crate) struct Deliver {
     /// The subscription it was sent for; a session drops deliveries for
     /// subscriptions it has since left.
     pub token: u64,
@@ -50,7 +45,7 @@ pub struct Deliver {
 /// message.
 #[derive(Message, Debug, Default)]
 #[rtype(result = "()")]
-pub struct Deliveries(pub SmallVec<[Deliver; 1]>);
+pub(crate) struct Deliveries(pub SmallVec<[Deliver; 1]>);
 
 /// Where a session's deliveries go. Shared: cloning an actix `Recipient`
 /// allocates and touches a contended counter, once per delivery otherwise.
@@ -58,7 +53,7 @@ pub(crate) type Inbox = Arc<Recipient<Deliveries>>;
 
 /// A session's subscription to one channel or pattern.
 #[derive(Clone)]
-pub struct Subscriber {
+pub(crate) struct Subscriber {
     pub client: ClientId,
     pub token: u64,
     pub inbox: Inbox,
@@ -73,7 +68,7 @@ pub struct Subscriber {
 /// publishing session is holding for that reply and would only see its
 /// mailbox afterwards, so its own deliveries travel back with the count.
 #[derive(Debug, Default)]
-pub struct Published {
+pub(crate) struct Published {
     pub count: usize,
     pub own: Vec<Deliver>,
 }
@@ -81,12 +76,12 @@ pub struct Published {
 impl Published {
     /// A publish of `frame` that reached `count` subscriptions, the
     /// publisher's own among them if `own` names it.
-    pub fn one(count: usize, own: Option<u64>, frame: &Frame) -> Published {
+    pub(crate) fn one(count: usize, own: Option<u64>, frame: &Frame) -> Published {
         let own = own.map(|token| Deliver { token, frames: Arc::from([frame.clone()]) }).into_iter().collect();
         Published { count, own }
     }
 
-    pub fn merge(&mut self, other: Published) {
+    pub(crate) fn merge(&mut self, other: Published) {
         self.count += other.count;
         self.own.extend(other.own);
     }
@@ -98,14 +93,14 @@ impl Published {
 /// The publishing session posts them itself, in the order it received the
 /// publishes, so fan-outs to different channels can run at the same time
 /// and still reach every postman in the publisher's order.
-pub struct Fanned {
+pub(crate) struct Fanned {
     pub published: SmallVec<[Published; 1]>,
     pub mail: Mail,
 }
 
 impl Fanned {
     /// `n` publishes that reached no one.
-    pub fn empty(n: usize) -> Fanned {
+    pub(crate) fn empty(n: usize) -> Fanned {
         Fanned { published: (0..n).map(|_| Published::default()).collect(), mail: Mail::default() }
     }
 }
@@ -162,7 +157,7 @@ pub enum Placement {
 }
 
 impl Placement {
-    fn start<A, F>(&self, slot: usize, make: F) -> Addr<A>
+    pub(crate) fn start<A, F>(&self, slot: usize, make: F) -> Addr<A>
     where
         A: Actor<Context = Context<A>>,
         F: FnOnce(&mut Context<A>) -> A + Send + 'static,
@@ -177,7 +172,7 @@ impl Placement {
         }
     }
 
-    fn slots(&self) -> usize {
+    pub(crate) fn slots(&self) -> usize {
         match self {
             Placement::Local => 1,
             Placement::Arbiters(a) => a.len(),
@@ -189,7 +184,7 @@ impl Placement {
 /// simulator checks that nothing outlives its clients. Written only by the
 /// actors' own `started`/`stopped`.
 #[derive(Debug, Default)]
-pub struct Census {
+pub(crate) struct Census {
     pub sessions: AtomicUsize,
     pub channels: AtomicUsize,
     /// Pattern subscriptions, counted by the sessions: raised before a
@@ -219,25 +214,25 @@ pub struct Census {
 }
 
 impl Census {
-    pub fn arrive(counter: &AtomicUsize) {
+    pub(crate) fn arrive(counter: &AtomicUsize) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn leave(&self, counter: &AtomicUsize) {
+    pub(crate) fn leave(&self, counter: &AtomicUsize) {
         counter.fetch_sub(1, Ordering::Relaxed);
         self.left.notify_waiters();
     }
 
     /// CONFIG RESETSTAT: the running totals back to zero (the live counts
     /// — sessions, channels, patterns, queued bytes — stay).
-    pub fn reset_counters(&self) {
+    pub(crate) fn reset_counters(&self) {
         for counter in [&self.published, &self.delivered, &self.dropped_slow, &self.evicted_clients] {
             counter.store(0, Ordering::Relaxed);
         }
     }
 
     /// Waits until every session has ended and flushed its output.
-    pub async fn all_gone(&self) {
+    pub(crate) async fn all_gone(&self) {
         loop {
             let signal = self.left.notified();
             if self.sessions.load(Ordering::Relaxed) == 0 && self.writers.load(Ordering::Relaxed) == 0 {
@@ -245,98 +240,5 @@ impl Census {
             }
             signal.await;
         }
-    }
-}
-
-/// Addresses of the broker's shared actors; cheap to clone into sessions.
-#[derive(Clone)]
-pub struct Broker {
-    directories: Arc<[Addr<ChannelDirectory>]>,
-    pub postmen: Arc<[Addr<Postman>]>,
-    pub patterns: Addr<PatternIndex>,
-    pub clients: Addr<ClientRegistry>,
-    pub diagnostics: Addr<Diagnostics>,
-    pub census: Arc<Census>,
-    pub stats: Arc<Stats>,
-    /// CLIENT PAUSE as the registry last set it.
-    pub pause: tokio::sync::watch::Receiver<ClientPause>,
-    /// SHUTDOWN asks the accept loop to stop (see `server::run_tcp_until`).
-    pub shutdown: Arc<tokio::sync::Notify>,
-}
-
-impl Broker {
-    /// Starts one channel directory per slot, the pattern index and the
-    /// client registry.
-    pub fn start(config: Config, placement: &Placement) -> Broker {
-        crate::memory::mark_startup();
-        let census = Arc::new(Census::default());
-        let postmen: Arc<[Addr<Postman>]> =
-            (0..placement.slots()).map(|i| placement.start(i, |_| Postman)).collect::<Vec<_>>().into();
-        let directories: Vec<_> = (0..placement.slots())
-            .map(|i| {
-                let census = census.clone();
-                placement.start(i, move |_| ChannelDirectory::new(census))
-            })
-            .collect();
-        let patterns = placement.start(0, |_| PatternIndex::new());
-        let (pauser, pause) = tokio::sync::watch::channel(ClientPause::default());
-        let stats = Arc::new(Stats::new(placement.slots()));
-        let sampled = (stats.clone(), census.traffic.clone());
-        let clients = placement.start(0, move |ctx| {
-            // Redis' `instantaneous_*` rates: sampled at its hz (10).
-            ctx.run_interval(std::time::Duration::from_millis(100), move |_, _| {
-                sampled.0.sample_rates(std::time::Instant::now(), &sampled.1)
-            });
-            ClientRegistry::new(config, pauser).expect("users checked at startup")
-        });
-        let diagnostics = placement.start(0, |_| Diagnostics::default());
-        let shutdown = Arc::new(tokio::sync::Notify::new());
-        Broker {
-            directories: directories.into(),
-            postmen,
-            patterns,
-            clients,
-            diagnostics,
-            census,
-            stats,
-            pause,
-            shutdown,
-        }
-    }
-
-    /// Registers a pattern subscription (see [`Census::patterns`]).
-    pub fn psubscribe(&self, pattern: Bytes, subscriber: Subscriber) {
-        self.census.patterns.fetch_add(1, Ordering::SeqCst);
-        self.patterns.do_send(PSubscribe { pattern, subscriber });
-    }
-
-    pub fn punsubscribe(&self, pattern: Bytes, client: ClientId) {
-        self.patterns.do_send(PUnsubscribe { pattern, client });
-        self.census.patterns.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// Whether any pattern subscription may exist; false means a publish
-    /// need not ask the pattern index.
-    pub fn any_patterns(&self) -> bool {
-        self.census.patterns.load(Ordering::SeqCst) > 0
-    }
-
-    /// The directory that owns `channel`.
-    pub fn directory(&self, channel: &[u8]) -> &Addr<ChannelDirectory> {
-        &self.directories[self.directory_index(channel)]
-    }
-
-    /// Its index: FNV-1a of the name (stable across runs, unlike std's
-    /// hasher).
-    pub fn directory_index(&self, channel: &[u8]) -> usize {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for &b in channel {
-            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-        }
-        (h % self.directories.len() as u64) as usize
-    }
-
-    pub fn directories(&self) -> &[Addr<ChannelDirectory>] {
-        &self.directories
     }
 }

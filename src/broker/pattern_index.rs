@@ -16,13 +16,13 @@ use crate::protocol::push::{Frame, Kind};
 /// against patterns whose literal prefix (the part before the first `*`, `?`
 /// or `[`) is a prefix of the channel, so idle patterns under other prefixes
 /// cost nothing, and a released pattern leaves no trace.
-pub struct PatternIndex {
+pub(crate) struct PatternIndex {
     patterns: IndexMap<Bytes, IndexMap<ClientId, Subscriber>>,
     by_prefix: BTreeMap<Bytes, IndexSet<Bytes>>,
 }
 
 impl PatternIndex {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         PatternIndex { patterns: IndexMap::new(), by_prefix: BTreeMap::new() }
     }
 
@@ -62,14 +62,14 @@ impl Actor for PatternIndex {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PSubscribe {
+pub(crate) struct PSubscribe {
     pub pattern: Bytes,
     pub subscriber: Subscriber,
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PUnsubscribe {
+pub(crate) struct PUnsubscribe {
     pub pattern: Bytes,
     pub client: ClientId,
 }
@@ -78,7 +78,7 @@ pub struct PUnsubscribe {
 /// are answered, in order, to `reply`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PatternPublish {
+pub(crate) struct PatternPublish {
     pub items: Vec<(Bytes, Bytes)>,
     pub publisher: ClientId,
     pub reply: ReplyTo<Vec<Fanned>>,
@@ -87,7 +87,7 @@ pub struct PatternPublish {
 /// The number of distinct patterns (PUBSUB NUMPAT, Redis 7 semantics).
 #[derive(Message)]
 #[rtype(result = "usize")]
-pub struct NumPat;
+pub(crate) struct NumPat;
 
 impl Handler<PSubscribe> for PatternIndex {
     type Result = ();

@@ -15,7 +15,7 @@ use super::{Deliver, Deliveries, Inbox};
 /// to many sessions on another thread costs one cross-thread message, not
 /// one per session. Bundles from one publisher arrive in the order posted.
 #[derive(Default)]
-pub struct Postman;
+pub(crate) struct Postman;
 
 impl Actor for Postman {
     type Context = Context<Self>;
@@ -24,7 +24,7 @@ impl Actor for Postman {
 /// Deliveries for sessions on this postman's arbiter, one entry per session.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Bundle(pub SmallVec<[(Inbox, Deliveries); 1]>);
+pub(crate) struct Bundle(pub SmallVec<[(Inbox, Deliveries); 1]>);
 
 impl Handler<Bundle> for Postman {
     type Result = ();
@@ -65,25 +65,25 @@ impl Bundle {
 
 /// Deliveries sorted by the arbiter of their session, in the order added.
 #[derive(Default)]
-pub struct Mail {
+pub(crate) struct Mail {
     bags: Vec<Vec<(Inbox, Deliver)>>,
 }
 
 impl Mail {
-    pub fn add(&mut self, slot: usize, inbox: Inbox, deliver: Deliver) {
+    pub(crate) fn add(&mut self, slot: usize, inbox: Inbox, deliver: Deliver) {
         if self.bags.len() <= slot {
             self.bags.resize_with(slot + 1, Vec::new);
         }
         self.bags[slot].push((inbox, deliver));
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.bags.iter().all(Vec::is_empty)
     }
 
     /// The same deliveries with only their `i`th frame each: a grouped
     /// fan-out taken apart again, publish by publish.
-    pub fn nth_frame(&self, i: usize) -> Mail {
+    pub(crate) fn nth_frame(&self, i: usize) -> Mail {
         let pick = |(inbox, d): &(Inbox, Deliver)| {
             (inbox.clone(), Deliver { token: d.token, frames: Arc::from([d.frames[i].clone()]) })
         };
@@ -91,7 +91,7 @@ impl Mail {
     }
 
     /// Adds `other`'s deliveries after this one's.
-    pub fn append(&mut self, other: Mail) {
+    pub(crate) fn append(&mut self, other: Mail) {
         if self.bags.is_empty() {
             self.bags = other.bags;
             return;
@@ -115,7 +115,7 @@ impl Mail {
     /// did: `ordering::a_publish_answered_before_another_is_delivered_first`).
     /// With a single arbiter there is no other route, and deliveries go
     /// straight to the inboxes, saving the hop.
-    pub fn post(self, postmen: &[Addr<Postman>], here: usize) {
+    pub(crate) fn post(self, postmen: &[Addr<Postman>], here: usize) {
         let single = postmen.len() == 1;
         for (slot, (bag, postman)) in self.bags.into_iter().zip(postmen).enumerate() {
             if single && slot == here {

@@ -113,7 +113,7 @@ fn whoami(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn names(s: &mut Session, names_only: bool) -> Flow {
-    let asked = s.broker.clients.send(ListUsers { names_only });
+    let asked = s.hub.clients.send(ListUsers { names_only });
     wait_for(asked, |lines, s: &mut Session, _| {
         s.reply(Reply::Array(lines.unwrap_or_default().into_iter().map(|l| Reply::Bulk(l.into())).collect()))
     })
@@ -129,7 +129,7 @@ fn users(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 fn setuser(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let set = SetUser { name: text(&args[2]), rules: args[3..].iter().map(text).collect() };
-    wait_for(s.broker.clients.send(set), |done, s: &mut Session, _| match done {
+    wait_for(s.hub.clients.send(set), |done, s: &mut Session, _| match done {
         Ok(Ok(())) => s.reply(Reply::ok()),
         Ok(Err(e)) => s.error(e),
         Err(_) => s.error("ERR the client registry is gone"),
@@ -138,7 +138,7 @@ fn setuser(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 fn deluser(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let delete = DeleteUsers(args[2..].iter().map(text).collect());
-    wait_for(s.broker.clients.send(delete), |done, s: &mut Session, _| match done {
+    wait_for(s.hub.clients.send(delete), |done, s: &mut Session, _| match done {
         Ok(Ok(n)) => s.reply(Reply::Int(n as i64)),
         Ok(Err(e)) => s.error(e),
         Err(_) => s.error("ERR the client registry is gone"),
@@ -148,11 +148,11 @@ fn deluser(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// Every category, or the commands (and subcommands) in one.
 fn cat(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let Some(wanted) = args.get(2).map(|c| text(c).to_ascii_lowercase()) else {
-        let all = super::categories().iter().map(|c| Reply::Bulk(Bytes::from_static(c.as_bytes()))).collect();
+        let all = crate::redis::categories().iter().map(|c| Reply::Bulk(Bytes::from_static(c.as_bytes()))).collect();
         s.reply(Reply::Array(all));
         return Flow::Done;
     };
-    if !super::categories().contains(&wanted.as_str()) {
+    if !crate::redis::categories().contains(&wanted.as_str()) {
         s.error(format!("ERR Unknown category '{wanted}'"));
         return Flow::Done;
     }
@@ -173,7 +173,7 @@ fn cat(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn getuser(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    wait_for(s.broker.clients.send(GetUser(text(&args[2]))), |user, s: &mut Session, _| {
+    wait_for(s.hub.clients.send(GetUser(text(&args[2]))), |user, s: &mut Session, _| {
         let Some(user) = user.ok().flatten() else { return s.reply(Reply::Nil) };
         let fields = user
             .getuser()
@@ -208,7 +208,7 @@ fn log(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
             }
         },
     };
-    wait_for(s.broker.clients.send(ReadAclLog(count)), move |entries, s: &mut Session, _| {
+    wait_for(s.hub.clients.send(ReadAclLog(count)), move |entries, s: &mut Session, _| {
         if count.is_none() {
             return s.reply(Reply::ok());
         }
@@ -235,7 +235,7 @@ fn log(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 fn dryrun(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let name = text(&args[2]);
     let command: Vec<Bytes> = args[3..].to_vec();
-    wait_for(s.broker.clients.send(GetUser(name.clone())), move |user, s: &mut Session, _| {
+    wait_for(s.hub.clients.send(GetUser(name.clone())), move |user, s: &mut Session, _| {
         let Some(user) = user.ok().flatten() else {
             return s.error(format!("ERR User '{name}' not found"));
         };
@@ -248,7 +248,7 @@ fn dryrun(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
                     None => (cmd.clone(), spec.arity, spec.acl.to_vec()),
                 }
             }
-            None => match super::redis_table::find(&cmd) {
+            None => match crate::redis::find(&cmd) {
                 Some(r) => (cmd.clone(), r.arity, r.acl.clone()),
                 None => return s.error(format!("ERR Command '{cmd}' not found")),
             },

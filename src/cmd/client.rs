@@ -225,7 +225,7 @@ impl ClientType {
 /// Every client's info, this session's included, in id order.
 fn all_clients(s: &Session) -> impl std::future::Future<Output = Vec<ClientInfo>> {
     let me = s.info();
-    let others = s.broker.clients.send(ListClients { except: s.id });
+    let others = s.hub.clients.send(ListClients { except: s.id });
     async move {
         let mut all = others.await.unwrap_or_default();
         all.push(me);
@@ -343,7 +343,7 @@ fn kill(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         }
     };
     let me = s.id;
-    let registry = s.broker.clients.clone();
+    let registry = s.hub.clients.clone();
     let work = {
         let all = all_clients(s);
         async move {
@@ -422,18 +422,18 @@ fn pause(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         }
     };
     let until = tokio::time::Instant::now() + std::time::Duration::from_millis(millis);
-    let set = s.broker.clients.send(SetPause(Some(ClientPause { until: Some(until), all })));
+    let set = s.hub.clients.send(SetPause(Some(ClientPause { until: Some(until), all })));
     wait_for(set, |_, s: &mut Session, _| s.reply(Reply::ok()))
 }
 
 fn unpause(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    wait_for(s.broker.clients.send(SetPause(None)), |_, s: &mut Session, _| s.reply(Reply::ok()))
+    wait_for(s.hub.clients.send(SetPause(None)), |_, s: &mut Session, _| s.reply(Reply::ok()))
 }
 
 /// CLIENT TRACKING's state. Herald keeps no keys, so nothing is ever
 /// invalidated (SPEC §5); the state is kept so the replies are Redis'.
 #[derive(Debug, Clone, Default)]
-pub struct Tracking {
+pub(crate) struct Tracking {
     pub on: bool,
     pub redirect: u64,
     pub bcast: bool,

@@ -5,7 +5,8 @@
 use actix::Context;
 use bytes::Bytes;
 
-use super::{redis_table, Spec};
+use super::Spec;
+use crate::redis as redis_table;
 use crate::session::{Flow, Session};
 
 const DISABLED: &str = "ERR This instance has cluster support disabled";

@@ -63,7 +63,7 @@ pub(crate) fn spec() -> Spec {
 
 fn get(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let patterns: Vec<Bytes> = args[2..].iter().map(|p| Bytes::from(p.to_ascii_lowercase())).collect();
-    wait_for(s.broker.clients.send(GetConfig), move |config, s: &mut Session, _| {
+    wait_for(s.hub.clients.send(GetConfig), move |config, s: &mut Session, _| {
         let config = config.unwrap_or_else(|_| s.settings.clone());
         let pairs = config
             .entries()
@@ -84,7 +84,7 @@ fn set(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         .chunks(2)
         .map(|p| (String::from_utf8_lossy(&p[0]).to_ascii_lowercase(), String::from_utf8_lossy(&p[1]).into_owned()))
         .collect();
-    wait_for(s.broker.clients.send(SetConfig(pairs)), |result, s: &mut Session, _| match result {
+    wait_for(s.hub.clients.send(SetConfig(pairs)), |result, s: &mut Session, _| match result {
         Ok(Ok(())) => s.reply(Reply::ok()),
         Ok(Err(e)) => s.error(e),
         Err(_) => s.error("ERR server is shutting down"),
@@ -92,7 +92,7 @@ fn set(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn rewrite(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    wait_for(s.broker.clients.send(RewriteConfig), |result, s: &mut Session, _| match result {
+    wait_for(s.hub.clients.send(RewriteConfig), |result, s: &mut Session, _| match result {
         Ok(Ok(())) => s.reply(Reply::ok()),
         Ok(Err(e)) => s.error(e),
         Err(_) => s.error("ERR server is shutting down"),
@@ -102,9 +102,9 @@ fn rewrite(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// Zeroes what Redis' RESETSTAT zeroes: Commandstats, Errorstats,
 /// Latencystats, the connection and pub/sub counters of INFO stats.
 fn resetstat(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.broker.stats.reset(&s.broker.census.traffic);
-    s.broker.census.reset_counters();
-    wait_for(s.broker.clients.send(crate::registry::ResetStats), |_, s: &mut Session, _| s.reply(Reply::ok()))
+    s.hub.stats.reset(&s.hub.census.traffic);
+    s.hub.census.reset_counters();
+    wait_for(s.hub.clients.send(crate::registry::ResetStats), |_, s: &mut Session, _| s.reply(Reply::ok()))
 }
 
 const HELP: &[&str] = &[

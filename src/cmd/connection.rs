@@ -10,7 +10,7 @@ use crate::registry::Authenticate;
 use crate::session::{wait_for, Flow, Session};
 
 /// The Redis release whose replies Herald matches.
-pub(crate) const REDIS_VERSION: &str = "7.0.15";
+use crate::redis::VERSION as REDIS_VERSION;
 
 const CONN: &[&str] = &["@fast", "@connection"];
 /// HELLO and AUTH: usable before authentication.
@@ -106,7 +106,7 @@ pub(crate) fn valid_client_name(name: &[u8]) -> bool {
 /// are right (the connection is that user from then on).
 fn authenticate(s: &mut Session, user: &[u8], password: Bytes, then: impl FnOnce(&mut Session) + 'static) -> Flow {
     let user = String::from_utf8_lossy(user).into_owned();
-    let check = s.broker.clients.send(Authenticate { user, password });
+    let check = s.hub.clients.send(Authenticate { user, password });
     wait_for(check, move |found, s: &mut Session, _| match found {
         Ok(Some(user)) => {
             s.authenticated = true;

@@ -106,8 +106,8 @@ fn monitor(s: &mut Session, _: &[Bytes], ctx: &mut Context<Session>) -> Flow {
         return Flow::Done;
     }
     s.monitor = true;
-    s.broker.census.monitors.fetch_add(1, Ordering::Relaxed);
-    s.broker.diagnostics.do_send(AddMonitor(s.id, ctx.address().recipient()));
+    s.hub.census.monitors.fetch_add(1, Ordering::Relaxed);
+    s.hub.diagnostics.do_send(AddMonitor(s.id, ctx.address().recipient()));
     s.reply(Reply::ok());
     Flow::Done
 }
@@ -118,7 +118,7 @@ fn ask<R: Send + 'static>(
     f: impl FnOnce(&mut Diagnostics) -> R + Send + 'static,
     reply: impl FnOnce(R, &mut Session) + 'static,
 ) -> Flow {
-    let asked = s.broker.diagnostics.send(Inspect(Box::new(f)));
+    let asked = s.hub.diagnostics.send(Inspect(Box::new(f)));
     wait_for(asked, move |answer, s: &mut Session, _| match answer {
         Ok(r) => reply(r, s),
         Err(_) => s.error("ERR the diagnostics actor is gone"),
@@ -271,7 +271,7 @@ fn latency_graph(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> F
 /// command, its calls and the cumulative count at each power of two µs.
 fn latency_histogram(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let wanted: Vec<String> = args[2..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    let all = s.broker.stats.snapshot();
+    let all = s.hub.stats.snapshot();
     let mut out = Vec::new();
     for (name, figures) in &all.commands {
         if !wanted.is_empty() && !wanted.contains(name) {
@@ -302,7 +302,7 @@ fn latency_histogram(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) 
 
 fn memory_stats(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
     let m = crate::memory::read();
-    let clients = s.broker.census.queued_bytes.load(Ordering::Relaxed) as u64;
+    let clients = s.hub.census.queued_bytes.load(Ordering::Relaxed) as u64;
     let overhead = m.startup + clients;
     let dataset = m.allocated.saturating_sub(overhead);
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };

@@ -11,11 +11,11 @@ use actix::Context;
 use bytes::Bytes;
 use futures_util::future::join_all;
 
-use super::connection::REDIS_VERSION;
 use super::Spec;
 use crate::broker::directory::CountChannels;
 use crate::broker::pattern_index::NumPat;
 use crate::protocol::Reply;
+use crate::redis::VERSION as REDIS_VERSION;
 use crate::registry::{GetStats, RegistryStats};
 use crate::session::{wait_for, Flow, Session};
 use crate::stats::Shard;
@@ -81,9 +81,9 @@ struct Figures {
 fn info(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let words: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let sections = chosen(&words);
-    let stats = s.broker.clients.send(GetStats);
-    let counts = join_all(s.broker.directories().iter().map(|d| d.send(CountChannels)).collect::<Vec<_>>());
-    let numpat = s.broker.patterns.send(NumPat);
+    let stats = s.hub.clients.send(GetStats);
+    let counts = join_all(s.hub.directories().iter().map(|d| d.send(CountChannels)).collect::<Vec<_>>());
+    let numpat = s.hub.patterns.send(NumPat);
     let gather = async move {
         let registry = stats.await.ok();
         let (channels, shard_channels) =
@@ -91,7 +91,7 @@ fn info(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         (registry, channels, shard_channels, numpat.await.unwrap_or(0))
     };
     wait_for(gather, move |(registry, channels, shard_channels, patterns), s: &mut Session, _| {
-        let figures = Figures { registry, channels, shard_channels, patterns, commands: s.broker.stats.snapshot() };
+        let figures = Figures { registry, channels, shard_channels, patterns, commands: s.hub.stats.snapshot() };
         let text: Vec<String> = sections.iter().map(|name| section(name, s, &figures)).collect();
         s.reply(Reply::Verbatim(Bytes::from(text.join("\r\n"))));
     })
@@ -111,7 +111,7 @@ fn lines(title: &str, fields: &[(&str, String)]) -> String {
 }
 
 fn section(name: &str, s: &Session, f: &Figures) -> String {
-    let started = &s.broker.stats;
+    let started = &s.hub.stats;
     match name {
         "server" => {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -146,7 +146,7 @@ fn section(name: &str, s: &Session, f: &Figures) -> String {
                     ("config_file", config_file.map(|p| p.display().to_string()).unwrap_or_default()),
                     ("io_threads_active", "0".into()),
                     ("herald_version", env!("CARGO_PKG_VERSION").into()),
-                    ("herald_arbiters", s.broker.directories().len().to_string()),
+                    ("herald_arbiters", s.hub.directories().len().to_string()),
                 ],
             )
         }
@@ -271,7 +271,7 @@ fn section(name: &str, s: &Session, f: &Figures) -> String {
 
 fn memory(s: &Session) -> String {
     let m = crate::memory::read();
-    let clients = load(&s.broker.census.queued_bytes) as u64;
+    let clients = load(&s.hub.census.queued_bytes) as u64;
     let overhead = m.startup + clients;
     let dataset = m.allocated.saturating_sub(overhead);
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
@@ -339,14 +339,14 @@ fn memory(s: &Session) -> String {
 }
 
 fn stats(s: &Session, f: &Figures) -> String {
-    let census = &s.broker.census;
+    let census = &s.hub.census;
     let registry = f.registry.as_ref();
     let mut fields: Vec<(&str, String)> = vec![
         ("total_connections_received", registry.map_or(0, |r| r.total_connections).to_string()),
         ("total_commands_processed", f.commands.total_calls().to_string()),
     ];
     let traffic = &census.traffic;
-    let (ops, input, output) = s.broker.stats.rates();
+    let (ops, input, output) = s.hub.stats.rates();
     fields.extend([
         ("instantaneous_ops_per_sec", (ops as u64).to_string()),
         ("total_net_input_bytes", traffic.input_bytes.load(Ordering::Relaxed).to_string()),

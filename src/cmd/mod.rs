@@ -13,7 +13,6 @@ pub(crate) mod keyspace;
 pub(crate) mod multi;
 pub(crate) mod publish;
 pub(crate) mod pubsub;
-pub(crate) mod redis_table;
 pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod shutdown;
@@ -28,7 +27,7 @@ use crate::stats::CommandId;
 pub(crate) type Run = fn(&mut Session, &[Bytes], &mut Context<Session>) -> Flow;
 
 /// One command (or subcommand) as COMMAND INFO/DOCS describe it.
-pub struct Spec {
+pub(crate) struct Spec {
     /// Lower case; subcommands without their container's name.
     pub name: &'static str,
     /// Redis' arity: exact if positive, a minimum of `-arity` if negative.
@@ -75,11 +74,11 @@ impl Spec {
         }
     }
 
-    pub const fn new(name: &'static str, arity: i32, group: &'static str, run: Run) -> Spec {
+    pub(crate) const fn new(name: &'static str, arity: i32, group: &'static str, run: Run) -> Spec {
         Spec { run: Some(run), ..Spec::bare(name, arity, group) }
     }
 
-    pub const fn container(name: &'static str, group: &'static str, subcommands: &'static [Spec]) -> Spec {
+    pub(crate) const fn container(name: &'static str, group: &'static str, subcommands: &'static [Spec]) -> Spec {
         Spec { subcommands, ..Spec::bare(name, -2, group) }
     }
 
@@ -131,46 +130,6 @@ pub(crate) fn full_names() -> Vec<String> {
 
 pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
     table().iter().find(|s| s.name == name)
-}
-
-/// Whether `name` (`publish`, `client|list`, `get`) is a command ACL rules
-/// can name: Herald's, or Redis 7.0.15's (so rules written for Redis load).
-pub(crate) fn exists(name: &str) -> bool {
-    let mut parts = name.splitn(2, '|');
-    let herald = match (parts.next().and_then(lookup), parts.next()) {
-        (Some(_), None) => true,
-        (Some(spec), Some(sub)) => spec.subcommands.iter().any(|s| s.name == sub),
-        (None, _) => false,
-    };
-    herald || redis_table::find(name).is_some()
-}
-
-/// Redis 7.0's ACL categories (ACL CAT), whether or not Herald has commands
-/// in them, so rules written for Redis load unchanged.
-pub(crate) fn categories() -> &'static [&'static str] {
-    &[
-        "keyspace",
-        "read",
-        "write",
-        "set",
-        "sortedset",
-        "list",
-        "hash",
-        "string",
-        "bitmap",
-        "hyperloglog",
-        "geo",
-        "stream",
-        "pubsub",
-        "admin",
-        "fast",
-        "slow",
-        "blocking",
-        "dangerous",
-        "connection",
-        "transaction",
-        "scripting",
-    ]
 }
 
 fn lower(b: &[u8]) -> String {
@@ -320,19 +279,19 @@ fn not_herald(session: &mut Session, name: &str, args: &[Bytes]) -> Flow {
         Flow::Done
     };
     let subscribed = session.subs.any() && !session.resp3;
-    let Some(base) = redis_table::find(name).filter(|_| subscribed) else {
+    let Some(base) = crate::redis::find(name).filter(|_| subscribed) else {
         return unknown(session);
     };
-    let (command, full_name) = if redis_table::is_container(name) && args.len() >= 2 {
+    let (command, full_name) = if crate::redis::is_container(name) && args.len() >= 2 {
         let full = format!("{name}|{}", lower(&args[1]));
-        match redis_table::find(&full) {
+        match crate::redis::find(&full) {
             Some(sub) => (sub, full),
             None => return unknown_subcommand(session, name, &args[1]),
         }
     } else {
         (base, name.to_string())
     };
-    let text = if !command.arity_ok(args.len()) || redis_table::is_container(name) && args.len() < 2 {
+    let text = if !command.arity_ok(args.len()) || crate::redis::is_container(name) && args.len() < 2 {
         format!("ERR wrong number of arguments for '{full_name}' command")
     } else {
         let acl = command.acl.clone();
@@ -348,7 +307,22 @@ fn reject(session: &mut Session, id: CommandId, full_name: &str, text: String) -
     if let Some(multi) = &mut session.multi {
         multi.failed = true;
     }
-    session.broker.stats.shard(session.slot).reject(id, full_name);
+    session.hub.stats.shard(session.slot).reject(id, full_name);
     session.error(text);
     Flow::Done
+}
+
+#[cfg(test)]
+mod tests {
+    /// ACL rules are checked against `redis::known`: a command Herald adds
+    /// must be there, or rules naming it would not load.
+    #[test]
+    fn every_command_herald_answers_is_known_to_acl_rules() {
+        for name in super::full_names() {
+            assert!(crate::redis::known(&name), "{name} is in Herald's table but not in redis::known");
+        }
+        for later in crate::redis::LATER {
+            assert!(super::full_names().iter().any(|n| n == later), "{later} is in redis::LATER but Herald lacks it");
+        }
+    }
 }

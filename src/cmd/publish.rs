@@ -80,10 +80,10 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// `started` is when the run was taken up (the session's command clock).
 pub(crate) fn publish_run(s: &mut Session, run: &[Vec<Bytes>], started: tokio::time::Instant) -> Pending {
     let publisher = s.id;
-    let patterns = s.broker.any_patterns();
+    let patterns = s.hub.any_patterns();
     s.last_cmd = if run[0][0].eq_ignore_ascii_case(b"spublish") { "spublish" } else { "publish" }.into();
 
-    let mut by_directory: SmallVec<[Vec<Group>; 4]> = (0..s.broker.directories().len()).map(|_| Vec::new()).collect();
+    let mut by_directory: SmallVec<[Vec<Group>; 4]> = (0..s.hub.directories().len()).map(|_| Vec::new()).collect();
     let mut last: Option<(usize, Kind)> = None;
     // Each group's answer, and whether the pattern index answers for it too.
     let mut answers: SmallVec<[(usize, Receiver<Fanned>, bool); 1]> = SmallVec::new();
@@ -92,7 +92,7 @@ pub(crate) fn publish_run(s: &mut Session, run: &[Vec<Bytes>], started: tokio::t
         let [_, channel, payload] = &args[..] else { unreachable!("arity 3") };
         let (channel, payload) = (channel.clone(), payload.clone());
         let kind = if args[0].eq_ignore_ascii_case(b"spublish") { Kind::Shard } else { Kind::Channel };
-        let d = s.broker.directory_index(&channel);
+        let d = s.hub.directory_index(&channel);
         if let Some((ld, lk)) = last {
             let group = by_directory[ld].last_mut().expect("last group");
             if ld == d && lk == kind && group.channel == channel {
@@ -113,14 +113,14 @@ pub(crate) fn publish_run(s: &mut Session, run: &[Vec<Bytes>], started: tokio::t
         answers.push((1, answer, matched));
         last = Some((d, kind));
     }
-    for (groups, directory) in by_directory.into_iter().zip(s.broker.directories()) {
+    for (groups, directory) in by_directory.into_iter().zip(s.hub.directories()) {
         if !groups.is_empty() {
             directory.do_send(Publish { groups, publisher });
         }
     }
     let pattern_answer = (!pattern_items.is_empty()).then(|| {
         let (reply, answer) = oneshot::channel();
-        s.broker.patterns.do_send(PatternPublish { items: pattern_items, publisher, reply });
+        s.hub.patterns.do_send(PatternPublish { items: pattern_items, publisher, reply });
         answer
     });
 
@@ -160,9 +160,9 @@ pub(crate) fn publish_run(s: &mut Session, run: &[Vec<Bytes>], started: tokio::t
             }
             results.extend(published);
         }
-        mail.post(&s.broker.postmen, s.slot);
+        mail.post(&s.hub.postmen, s.slot);
         let delivered: usize = results.iter().map(|p| p.count).sum();
-        let census = &s.broker.census;
+        let census = &s.hub.census;
         census.published.fetch_add(results.len(), Ordering::Relaxed);
         census.delivered.fetch_add(delivered, Ordering::Relaxed);
         metrics::counter!(crate::metrics::PUBLISHED).increment(results.len() as u64);

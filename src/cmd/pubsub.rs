@@ -89,8 +89,6 @@ const HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// A help listing as Redis' `addReplyHelp` sends it.
-
 fn list(s: &mut Session, args: &[Bytes], kind: Kind) -> Flow {
     if args.len() > 3 {
         let sub = String::from_utf8_lossy(&args[1]).into_owned();
@@ -99,7 +97,7 @@ fn list(s: &mut Session, args: &[Bytes], kind: Kind) -> Flow {
     }
     let pattern = args.get(2).cloned();
     let asks: Vec<_> =
-        s.broker.directories().iter().map(|d| d.send(ListChannels { kind, pattern: pattern.clone() })).collect();
+        s.hub.directories().iter().map(|d| d.send(ListChannels { kind, pattern: pattern.clone() })).collect();
     wait_for(join_all(asks), |lists, s: &mut Session, _| {
         let names = lists.into_iter().filter_map(Result::ok).flatten().map(Reply::Bulk).collect();
         s.reply(Reply::Array(names));
@@ -109,7 +107,7 @@ fn list(s: &mut Session, args: &[Bytes], kind: Kind) -> Flow {
 fn count(s: &mut Session, args: &[Bytes], kind: Kind) -> Flow {
     let channels = args[2..].to_vec();
     let asks: Vec<_> =
-        channels.iter().map(|c| s.broker.directory(c).send(NumSub { kind, channels: vec![c.clone()] })).collect();
+        channels.iter().map(|c| s.hub.directory(c).send(NumSub { kind, channels: vec![c.clone()] })).collect();
     wait_for(join_all(asks), move |counts, s: &mut Session, _| {
         let mut out = Vec::with_capacity(channels.len() * 2);
         for (channel, n) in channels.into_iter().zip(counts) {
@@ -138,5 +136,5 @@ fn shardnumsub(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flo
 }
 
 fn numpat(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    wait_for(s.broker.patterns.send(NumPat), |n, s: &mut Session, _| s.reply(Reply::Int(n.unwrap_or(0) as i64)))
+    wait_for(s.hub.patterns.send(NumPat), |n, s: &mut Session, _| s.reply(Reply::Int(n.unwrap_or(0) as i64)))
 }

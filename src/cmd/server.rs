@@ -75,7 +75,7 @@ fn time(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 /// Herald never saves; like a fresh Redis it reports its start.
 fn lastsave(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(Reply::Int(s.broker.stats.started_unix as i64));
+    s.reply(Reply::Int(s.hub.stats.started_unix as i64));
     Flow::Done
 }
 

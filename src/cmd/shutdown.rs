@@ -38,7 +38,7 @@ fn shutdown(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         s.error("ERR No shutdown in progress.");
     } else {
         tracing::warn!(client = s.id, addr = %s.peer, "User requested shutdown...");
-        s.broker.shutdown.notify_one();
+        s.hub.shutdown.notify_one();
     }
     Flow::Done
 }

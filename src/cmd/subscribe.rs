@@ -106,8 +106,8 @@ pub(crate) fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Conte
         if let Some(token) = s.subs.add(kind, name) {
             let subscriber = Subscriber { client: s.id, token, inbox: inbox.clone(), slot: s.slot };
             match kind {
-                Kind::Pattern => s.broker.psubscribe(name.clone(), subscriber),
-                _ => s.broker.directory(name).do_send(Subscribe { kind, channel: name.clone(), subscriber }),
+                Kind::Pattern => s.hub.psubscribe(name.clone(), subscriber),
+                _ => s.hub.directory(name).do_send(Subscribe { kind, channel: name.clone(), subscriber }),
             }
         }
         let count = count_for(s, kind);
@@ -126,8 +126,8 @@ pub(crate) fn leave(s: &mut Session, kind: Kind, names: &[Bytes]) {
     for name in names {
         if s.subs.remove(kind, &name) {
             match kind {
-                Kind::Pattern => s.broker.punsubscribe(name.clone(), s.id),
-                _ => s.broker.directory(&name).do_send(Unsubscribe { kind, channel: name.clone(), client: s.id }),
+                Kind::Pattern => s.hub.punsubscribe(name.clone(), s.id),
+                _ => s.hub.directory(&name).do_send(Unsubscribe { kind, channel: name.clone(), client: s.id }),
             }
         }
         let count = count_for(s, kind);

@@ -8,26 +8,26 @@ use std::collections::{BTreeMap, VecDeque};
 const SAMPLES: usize = 160;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// Unix seconds.
     pub time: u64,
     pub millis: u64,
 }
 
 #[derive(Debug, Default)]
-pub struct Series {
+pub(crate) struct Series {
     pub samples: VecDeque<Sample>,
     pub max: u64,
 }
 
 #[derive(Default)]
-pub struct LatencyMonitor {
+pub(crate) struct LatencyMonitor {
     events: BTreeMap<String, Series>,
 }
 
 impl LatencyMonitor {
     /// Records a spike of `event` (the caller checked the threshold).
-    pub fn add(&mut self, event: &str, time: u64, millis: u64) {
+    pub(crate) fn add(&mut self, event: &str, time: u64, millis: u64) {
         let series = self.events.entry(event.to_string()).or_default();
         series.max = series.max.max(millis);
         match series.samples.back_mut() {
@@ -41,16 +41,16 @@ impl LatencyMonitor {
         }
     }
 
-    pub fn events(&self) -> impl Iterator<Item = (&String, &Series)> {
+    pub(crate) fn events(&self) -> impl Iterator<Item = (&String, &Series)> {
         self.events.iter()
     }
 
-    pub fn series(&self, event: &str) -> Option<&Series> {
+    pub(crate) fn series(&self, event: &str) -> Option<&Series> {
         self.events.get(event)
     }
 
     /// Forgets the named events (all if none named); how many there were.
-    pub fn reset(&mut self, events: &[String]) -> usize {
+    pub(crate) fn reset(&mut self, events: &[String]) -> usize {
         if events.is_empty() {
             let n = self.events.len();
             self.events.clear();

@@ -18,7 +18,7 @@ use latency::LatencyMonitor;
 use slowlog::SlowLog;
 
 #[derive(Default)]
-pub struct Diagnostics {
+pub(crate) struct Diagnostics {
     pub slowlog: SlowLog,
     pub latency: LatencyMonitor,
     monitors: Vec<(ClientId, Recipient<MonitorLine>)>,
@@ -31,7 +31,7 @@ impl Actor for Diagnostics {
 /// A command that took at least `slowlog-log-slower-than`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SlowCommand {
+pub(crate) struct SlowCommand {
     pub time: u64,
     pub micros: u64,
     pub args: Vec<Bytes>,
@@ -50,7 +50,7 @@ impl Handler<SlowCommand> for Diagnostics {
 /// A latency spike at or above `latency-monitor-threshold`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Spike {
+pub(crate) struct Spike {
     pub event: &'static str,
     pub time: u64,
     pub millis: u64,
@@ -65,7 +65,7 @@ impl Handler<Spike> for Diagnostics {
 
 /// Reads or changes the slow log or the latency samples: SLOWLOG and
 /// LATENCY's subcommands, one closure each rather than a message type each.
-pub struct Inspect<R: 'static>(pub Box<dyn FnOnce(&mut Diagnostics) -> R + Send>);
+pub(crate) struct Inspect<R: 'static>(pub Box<dyn FnOnce(&mut Diagnostics) -> R + Send>);
 
 impl<R: 'static> Message for Inspect<R> {
     type Result = R;
@@ -81,20 +81,20 @@ impl<R: 'static> Handler<Inspect<R>> for Diagnostics {
 /// One line of MONITOR output (without `+` and CRLF).
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
-pub struct MonitorLine(pub Bytes);
+pub(crate) struct MonitorLine(pub Bytes);
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AddMonitor(pub ClientId, pub Recipient<MonitorLine>);
+pub(crate) struct AddMonitor(pub ClientId, pub Recipient<MonitorLine>);
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RemoveMonitor(pub ClientId);
+pub(crate) struct RemoveMonitor(pub ClientId);
 
 /// A command for every monitor to see.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Feed(pub Bytes);
+pub(crate) struct Feed(pub Bytes);
 
 impl Handler<AddMonitor> for Diagnostics {
     type Result = ();

@@ -11,7 +11,7 @@ const MAX_ARGS: usize = 32;
 const MAX_STRING: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlowEntry {
+pub(crate) struct SlowEntry {
     pub id: u64,
     /// Unix seconds when the command ran.
     pub time: u64,
@@ -22,7 +22,7 @@ pub struct SlowEntry {
 }
 
 #[derive(Default)]
-pub struct SlowLog {
+pub(crate) struct SlowLog {
     entries: VecDeque<SlowEntry>,
     next_id: u64,
 }
@@ -30,7 +30,7 @@ pub struct SlowLog {
 impl SlowLog {
     /// Adds a command, trimmed as Redis trims it (32 arguments, 128 bytes
     /// each), and drops the oldest beyond `max_len`.
-    pub fn add(&mut self, time: u64, micros: u64, args: &[Bytes], peer: String, name: String, max_len: usize) {
+    pub(crate) fn add(&mut self, time: u64, micros: u64, args: &[Bytes], peer: String, name: String, max_len: usize) {
         let shown = args.len().min(MAX_ARGS);
         let mut kept = Vec::with_capacity(shown);
         for (i, arg) in args.iter().take(shown).enumerate() {
@@ -50,25 +50,21 @@ impl SlowLog {
     }
 
     /// The newest `count` entries (all if `None`), newest first.
-    pub fn newest(&self, count: Option<usize>) -> impl Iterator<Item = &SlowEntry> {
+    pub(crate) fn newest(&self, count: Option<usize>) -> impl Iterator<Item = &SlowEntry> {
         self.entries.iter().take(count.unwrap_or(usize::MAX))
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// SLOWLOG RESET (ids keep counting, as in Redis).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }
 
     /// CONFIG SET slowlog-max-len takes effect at once.
-    pub fn trim(&mut self, max_len: usize) {
+    pub(crate) fn trim(&mut self, max_len: usize) {
         self.entries.truncate(max_len);
     }
 }
@@ -102,7 +98,7 @@ mod tests {
         assert!(e.args[0].ends_with(b"x... (2 more bytes)") && e.args[0].len() == 128 + 18);
 
         log.clear();
-        assert!(log.is_empty());
+        assert_eq!(log.len(), 0);
         log.add(0, 1, &args(1), "p".into(), "n".into(), 3);
         assert_eq!(log.newest(None).next().unwrap().id, 7, "ids go on after a reset");
     }

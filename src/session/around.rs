@@ -38,7 +38,7 @@ fn report(s: &Session, clock: &Clock, spec: &cmd::Spec, each: Duration) {
     let threshold = s.settings.slowlog_slower_than;
     if threshold >= 0 && micros >= threshold as u64 {
         if let Some(args) = &clock.args {
-            s.broker.diagnostics.do_send(SlowCommand {
+            s.hub.diagnostics.do_send(SlowCommand {
                 time: unix_now(),
                 micros,
                 args: args.clone(),
@@ -60,7 +60,7 @@ fn spike(s: &Session, event: &'static str, took: Duration) {
     let threshold = s.settings.latency_monitor_threshold;
     let millis = took.as_millis() as u64;
     if threshold > 0 && millis >= threshold {
-        s.broker.diagnostics.do_send(Spike { event, time: unix_now(), millis });
+        s.hub.diagnostics.do_send(Spike { event, time: unix_now(), millis });
     }
 }
 
@@ -69,7 +69,7 @@ impl Session {
     /// arguments if the slow log or a monitor may want them. The same clock
     /// reading is the session's last activity (for `timeout`): one read.
     pub(super) fn start_clock(&mut self, args: Option<&Vec<Bytes>>) -> Clock {
-        let keep = self.settings.slowlog_slower_than >= 0 || self.broker.census.monitors.load(Ordering::Relaxed) > 0;
+        let keep = self.settings.slowlog_slower_than >= 0 || self.hub.census.monitors.load(Ordering::Relaxed) > 0;
         let started = Instant::now();
         self.last_active = started;
         Clock { started, errors: self.errors_sent, args: args.filter(|_| keep).cloned() }
@@ -80,7 +80,7 @@ impl Session {
         let Some(spec) = self.ran.take() else { return };
         let name = self.last_cmd.clone();
         if let Some(args) = &clock.args {
-            if !spec.flags.contains(&"admin") && self.broker.census.monitors.load(Ordering::Relaxed) > 0 {
+            if !spec.flags.contains(&"admin") && self.hub.census.monitors.load(Ordering::Relaxed) > 0 {
                 // An EXEC that started its run: shown once the run is done.
                 if spec.name == "exec" && self.exec_replies.is_some() {
                     self.exec_feed = Some(args.clone());
@@ -95,7 +95,7 @@ impl Session {
     /// Records a latency spike of `event` (LATENCY) that began at
     /// `since`, if it reaches `latency-monitor-threshold` (the clock is not
     /// read while LATENCY is off).
-    pub fn latency_spike(&self, event: &'static str, since: Instant) {
+    pub(crate) fn latency_spike(&self, event: &'static str, since: Instant) {
         if self.settings.latency_monitor_threshold > 0 {
             spike(self, event, since.elapsed());
         }
@@ -108,7 +108,7 @@ impl Session {
         let elapsed = clock.started.elapsed();
         let failed = self.errors_sent > clock.errors;
         let tracking = self.settings.latency_tracking;
-        self.broker.stats.shard(self.slot).call(CommandId::of(spec), name, n, elapsed, failed, tracking);
+        self.hub.stats.shard(self.slot).call(CommandId::of(spec), name, n, elapsed, failed, tracking);
         if !spec.blocks {
             report(self, &clock, spec, elapsed / n.max(1) as u32);
         }
@@ -118,20 +118,20 @@ impl Session {
     pub(super) fn feed_monitors(&self, args: &[Bytes]) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let line = crate::diagnostics::monitor_line(now.as_micros(), self.db, &self.peer, args);
-        self.broker.diagnostics.do_send(crate::diagnostics::Feed(line));
+        self.hub.diagnostics.do_send(crate::diagnostics::Feed(line));
     }
 
     /// If CLIENT PAUSE holds this command: a future that ends when the
     /// pause does (its deadline, or UNPAUSE).
     pub(super) fn paused_for(&self, args: &[Bytes]) -> Option<Pending> {
-        let pause = *self.broker.pause.borrow();
+        let pause = *self.hub.pause.borrow();
         pause.until?;
         let writes =
             cmd::lookup(&String::from_utf8_lossy(&args[0]).to_ascii_lowercase()).is_some_and(|spec| spec.may_replicate);
         if !pause.holds(writes) {
             return None;
         }
-        let mut changes = self.broker.pause.clone();
+        let mut changes = self.hub.pause.clone();
         let wait = async move {
             loop {
                 let pause = *changes.borrow_and_update();
@@ -150,12 +150,12 @@ impl Session {
     /// registry evicts the biggest (one round at a time).
     pub(super) fn check_client_memory(&self) {
         let limit = self.settings.maxmemory_clients.1;
-        let census = &self.broker.census;
+        let census = &self.hub.census;
         if limit == 0 || (census.queued_bytes.load(Ordering::Relaxed) as u64) <= limit {
             return;
         }
         if census.evicting.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-            self.broker.clients.do_send(crate::registry::EvictClients { limit, census: census.clone() });
+            self.hub.clients.do_send(crate::registry::EvictClients { limit, census: census.clone() });
         }
     }
 }

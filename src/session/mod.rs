@@ -11,8 +11,6 @@ mod control;
 pub(crate) mod output;
 pub(crate) mod subscriptions;
 
-pub(crate) use control::{Describe, Drain, Kill, SettingsChanged, UserChanged};
-
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::Duration;
@@ -27,9 +25,10 @@ use std::sync::Arc;
 
 use crate::acl::User;
 use crate::broker::directory::Unsubscribe;
-use crate::broker::{Broker, Census, ClientId, Deliver, Deliveries};
+use crate::broker::{Census, ClientId, Deliver, Deliveries};
 use crate::cmd;
 use crate::config::Config;
+use crate::hub::Hub;
 use crate::protocol::push::Kind;
 use crate::protocol::{PipelineDecoder, Reply, Request, RequestDecoder};
 use crate::registry::{ClientInfo, Deregister, Register, Registered};
@@ -41,7 +40,7 @@ use subscriptions::Subscriptions;
 pub(crate) type Pending = Pin<Box<dyn ActorFuture<Session, Output = ()>>>;
 
 /// What running a command did.
-pub enum Flow {
+pub(crate) enum Flow {
     /// Its replies are written.
     Done,
     /// It waits on other actors; the session holds until this completes.
@@ -67,13 +66,13 @@ enum Step {
 
 /// MULTI state: commands queued for EXEC, and whether one was refused.
 #[derive(Default)]
-pub struct Multi {
+pub(crate) struct Multi {
     pub queued: Vec<Vec<Bytes>>,
     pub failed: bool,
 }
 
 /// Who a session serves and where it runs.
-pub struct Origin {
+pub(crate) struct Origin {
     pub id: ClientId,
     pub peer: String,
     pub local: String,
@@ -82,12 +81,12 @@ pub struct Origin {
 }
 
 /// A client connection: its protocol state, subscriptions and output.
-pub struct Session {
+pub(crate) struct Session {
     pub id: ClientId,
     pub peer: String,
     pub local: String,
     pub slot: usize,
-    pub broker: Broker,
+    pub hub: Hub,
     pub settings: Config,
     pub resp3: bool,
     pub name: Option<Bytes>,
@@ -136,7 +135,7 @@ pub struct Session {
 impl Session {
     /// Starts a session for an accepted connection on the current arbiter
     /// (or simulated host), which must be arbiter `origin.slot`.
-    pub fn start<S>(origin: Origin, stream: S, broker: Broker, settings: Config) -> Addr<Session>
+    pub(crate) fn start<S>(origin: Origin, stream: S, hub: Hub, settings: Config) -> Addr<Session>
     where
         S: AsyncRead + AsyncWrite + 'static,
     {
@@ -144,7 +143,7 @@ impl Session {
         Session::create(move |ctx| {
             crate::broker::unbounded_mailbox(ctx);
             let me = ctx.address();
-            let out = Output::start(Box::new(write), broker.census.clone(), move || me.do_send(WriterFailed));
+            let out = Output::start(Box::new(write), hub.census.clone(), move || me.do_send(WriterFailed));
             let now = Instant::now();
             let Origin { id, peer, local, slot } = origin;
             Session {
@@ -152,7 +151,7 @@ impl Session {
                 peer,
                 local,
                 slot,
-                broker,
+                hub,
                 settings,
                 resp3: false,
                 name: None,
@@ -189,7 +188,7 @@ impl Session {
     }
 
     /// Sends one reply (or, inside EXEC, collects it for the EXEC array).
-    pub fn reply(&mut self, reply: Reply) {
+    pub(crate) fn reply(&mut self, reply: Reply) {
         if let Some(collected) = &mut self.exec_replies {
             collected.push(reply);
             return;
@@ -203,35 +202,35 @@ impl Session {
 
     /// Sends a push (a subscribe or unsubscribe confirmation): as in Redis
     /// 7.0, CLIENT REPLY OFF and SKIP do not withhold pushes.
-    pub fn push(&mut self, reply: Reply) {
+    pub(crate) fn push(&mut self, reply: Reply) {
         let muted = std::mem::replace(&mut self.muted, false);
         self.reply(reply);
         self.muted = muted;
     }
 
     /// Whether EXEC is running its queued commands.
-    pub fn in_exec(&self) -> bool {
+    pub(crate) fn in_exec(&self) -> bool {
         self.exec_replies.is_some()
     }
 
     /// Suppresses the rest of the current command's replies (CLIENT REPLY).
-    pub fn mute_current(&mut self, muted: bool) {
+    pub(crate) fn mute_current(&mut self, muted: bool) {
         self.muted = muted;
     }
 
     /// Sends an error reply, counted in Errorstats by its code.
-    pub fn error(&mut self, text: impl Into<String>) {
+    pub(crate) fn error(&mut self, text: impl Into<String>) {
         let text = text.into();
         self.errors_sent += 1;
-        self.broker.stats.shard(self.slot).error(crate::stats::error_code(&text));
+        self.hub.stats.shard(self.slot).error(crate::stats::error_code(&text));
         self.reply(Reply::Error(text))
     }
 
     /// Records a refusal in ACL LOG: `reason` is `command`, `channel` or
     /// `auth` (then `username` is the name tried).
-    pub fn acl_denied(&self, reason: &'static str, object: String, username: Option<String>) {
+    pub(crate) fn acl_denied(&self, reason: &'static str, object: String, username: Option<String>) {
         let context = if self.exec_replies.is_some() { "multi" } else { "toplevel" };
-        self.broker.clients.do_send(crate::registry::AclDenied(crate::acl::log::Denial {
+        self.hub.clients.do_send(crate::registry::AclDenied(crate::acl::log::Denial {
             reason,
             context,
             object,
@@ -241,7 +240,7 @@ impl Session {
     }
 
     /// Writes what is queued, then closes (QUIT, protocol errors, EOF).
-    pub fn close_after_reply(&mut self, ctx: &mut Context<Self>) {
+    pub(crate) fn close_after_reply(&mut self, ctx: &mut Context<Self>) {
         self.closing = true;
         self.queue.clear();
         self.out.close();
@@ -283,7 +282,7 @@ impl Session {
                         run.push(next);
                     }
                     let mut clock = self.start_clock(None);
-                    if self.broker.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                    if self.hub.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0 {
                         for args in &run {
                             self.feed_monitors(args);
                         }
@@ -352,7 +351,7 @@ impl Session {
     }
 
     /// Runs as `user` from now on.
-    pub fn set_user(&mut self, user: Arc<User>) {
+    pub(crate) fn set_user(&mut self, user: Arc<User>) {
         let may = |name| cmd::lookup(name).is_some_and(|spec| user.may_run(name, spec.acl));
         self.may_publish = may("publish") && may("spublish");
         self.user = user;
@@ -360,13 +359,13 @@ impl Session {
 
     /// A new connection's (and RESET's) identity: the default user,
     /// authenticated if it needs no password.
-    pub fn log_in_as_default(&mut self) {
+    pub(crate) fn log_in_as_default(&mut self) {
         self.authenticated = self.default_user.nopass && self.default_user.enabled;
         self.set_user(self.default_user.clone());
     }
 
     /// Queues an EXEC's commands to run next, replies collected.
-    pub fn run_exec(&mut self, queued: Vec<Vec<Bytes>>) {
+    pub(crate) fn run_exec(&mut self, queued: Vec<Vec<Bytes>>) {
         self.exec_replies = Some(Vec::with_capacity(queued.len()));
         let steps = queued.into_iter().map(Step::Command).chain(std::iter::once(Step::ExecEnd));
         for (i, step) in steps.enumerate() {
@@ -399,7 +398,7 @@ impl Session {
                     limit = ?which,
                     "client closed for overcoming of output buffer limits"
                 );
-                self.broker.census.dropped_slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.hub.census.dropped_slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // Its spike: how long it had been over its soft limit.
                 if let Some(since) = self.out.over_soft_since() {
                     self.latency_spike("slow-subscriber-drop", since);
@@ -418,7 +417,7 @@ impl Session {
 
     /// Writes a message for one of this session's subscriptions, unless
     /// the subscription ended since it was sent.
-    pub fn deliver(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+    pub(crate) fn deliver(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
         if !self.subs.is_live(msg.token) || self.out.is_closed() {
             return;
         }
@@ -453,7 +452,7 @@ impl Session {
     }
 
     /// What CLIENT LIST / CLIENT INFO show for this connection.
-    pub fn info(&self) -> ClientInfo {
+    pub(crate) fn info(&self) -> ClientInfo {
         let now = Instant::now();
         let mut flags = String::new();
         if self.monitor {
@@ -495,16 +494,16 @@ impl Session {
     }
 
     /// Leaves every subscription without confirmations (disconnect, RESET).
-    pub fn drop_subscriptions(&mut self) {
+    pub(crate) fn drop_subscriptions(&mut self) {
         for kind in [Kind::Channel, Kind::Shard] {
             for channel in self.subs.names(kind) {
                 self.subs.remove(kind, &channel);
-                self.broker.directory(&channel).do_send(Unsubscribe { kind, channel, client: self.id });
+                self.hub.directory(&channel).do_send(Unsubscribe { kind, channel, client: self.id });
             }
         }
         for pattern in self.subs.names(Kind::Pattern) {
             self.subs.remove(Kind::Pattern, &pattern);
-            self.broker.punsubscribe(pattern, self.id);
+            self.hub.punsubscribe(pattern, self.id);
         }
     }
 }
@@ -513,8 +512,8 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        Census::arrive(&self.broker.census.sessions);
-        let register = self.broker.clients.send(Register { id: self.id, addr: ctx.address() });
+        Census::arrive(&self.hub.census.sessions);
+        let register = self.hub.clients.send(Register { id: self.id, link: ctx.address().recipient() });
         ctx.wait(actix::fut::wrap_future::<_, Self>(register).map(|settings, act, ctx| {
             match settings {
                 Ok(Some(Registered { settings, default_user })) => {
@@ -539,19 +538,19 @@ impl Actor for Session {
             let decoder = PipelineDecoder::new(
                 RequestDecoder::new(act.settings.proto_max_bulk_len).query_limit(act.settings.query_buffer_limit),
             )
-            .counting(act.broker.census.traffic.clone());
+            .counting(act.hub.census.traffic.clone());
             ctx.add_stream(FramedRead::with_capacity(read, decoder, PipelineDecoder::first_read()));
         }));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        self.broker.census.leave(&self.broker.census.sessions);
+        self.hub.census.leave(&self.hub.census.sessions);
         if self.monitor {
-            self.broker.census.monitors.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            self.broker.diagnostics.do_send(crate::diagnostics::RemoveMonitor(self.id));
+            self.hub.census.monitors.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            self.hub.diagnostics.do_send(crate::diagnostics::RemoveMonitor(self.id));
         }
         self.drop_subscriptions();
-        self.broker.clients.do_send(Deregister(self.id));
+        self.hub.clients.do_send(Deregister(self.id));
         self.out.close();
         tracing::debug!(client = self.id, addr = %self.peer, "connection closed");
     }

@@ -12,7 +12,7 @@ use crate::protocol::push::Kind;
 /// flight when its subscription ended is recognised and dropped, even if
 /// the session has subscribed to the same name again since.
 #[derive(Default)]
-pub struct Subscriptions {
+pub(crate) struct Subscriptions {
     channels: IndexMap<Bytes, u64>,
     patterns: IndexMap<Bytes, u64>,
     shard: IndexMap<Bytes, u64>,
@@ -38,7 +38,7 @@ impl Subscriptions {
     }
 
     /// Adds a subscription; `Some(token)` if it is new.
-    pub fn add(&mut self, kind: Kind, name: &Bytes) -> Option<u64> {
+    pub(crate) fn add(&mut self, kind: Kind, name: &Bytes) -> Option<u64> {
         if self.table(kind).contains_key(name) {
             return None;
         }
@@ -50,7 +50,7 @@ impl Subscriptions {
     }
 
     /// Removes a subscription; true if it existed.
-    pub fn remove(&mut self, kind: Kind, name: &Bytes) -> bool {
+    pub(crate) fn remove(&mut self, kind: Kind, name: &Bytes) -> bool {
         match self.table_mut(kind).swap_remove(name) {
             Some(token) => {
                 self.live.remove(&token);
@@ -60,26 +60,26 @@ impl Subscriptions {
         }
     }
 
-    pub fn is_live(&self, token: u64) -> bool {
+    pub(crate) fn is_live(&self, token: u64) -> bool {
         self.live.contains(&token)
     }
 
-    pub fn names(&self, kind: Kind) -> Vec<Bytes> {
+    pub(crate) fn names(&self, kind: Kind) -> Vec<Bytes> {
         self.table(kind).keys().cloned().collect()
     }
 
-    pub fn count(&self, kind: Kind) -> usize {
+    pub(crate) fn count(&self, kind: Kind) -> usize {
         self.table(kind).len()
     }
 
     /// Channels plus patterns: the count (UN)SUBSCRIBE and P(UN)SUBSCRIBE
     /// confirmations report. Shard channels are counted on their own.
-    pub fn classic(&self) -> usize {
+    pub(crate) fn classic(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
 
     /// Whether RESP2's subscribed context applies.
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         !self.live.is_empty()
     }
 }

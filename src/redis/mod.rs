@@ -1,4 +1,5 @@
-//! Redis 7.0.15's command table as data (`redis-7.0.15-commands.txt`:
+//! What Herald takes from Redis 7.0.15 as data: the version it answers
+//! as, its ACL categories, and its command table (`redis-7.0.15-commands.txt`:
 //! name, arity, flags, ACL categories, one command or `container|sub` a
 //! line, as COMMAND INFO reports them on redis-server 7.0.15).
 //!
@@ -11,6 +12,37 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const TABLE: &str = include_str!("redis-7.0.15-commands.txt");
+
+/// The Redis version Herald answers as (HELLO, INFO, metrics).
+pub(crate) const VERSION: &str = "7.0.15";
+
+/// Redis 7.0's ACL categories (ACL CAT), whether or not Herald has commands
+/// in them, so rules written for Redis load unchanged.
+pub(crate) fn categories() -> &'static [&'static str] {
+    &[
+        "keyspace",
+        "read",
+        "write",
+        "set",
+        "sortedset",
+        "list",
+        "hash",
+        "string",
+        "bitmap",
+        "hyperloglog",
+        "geo",
+        "stream",
+        "pubsub",
+        "admin",
+        "fast",
+        "slow",
+        "blocking",
+        "dangerous",
+        "connection",
+        "transaction",
+        "scripting",
+    ]
+}
 
 pub(crate) struct RedisCommand {
     pub arity: i32,
@@ -47,6 +79,17 @@ fn table() -> &'static HashMap<&'static str, RedisCommand> {
             })
             .collect()
     })
+}
+
+/// Commands Herald answers that Redis 7.0.15 does not have (they came in
+/// later versions). `cmd`'s tests check that every command Herald answers
+/// is either here or in Redis' table.
+pub(crate) const LATER: &[&str] = &["client|setinfo"];
+
+/// Whether ACL rules may name `name` (`publish`, `client|list`, `get`): a
+/// command of Redis 7.0.15 (so rules written for Redis load) or of Herald.
+pub(crate) fn known(name: &str) -> bool {
+    find(name).is_some() || LATER.contains(&name)
 }
 
 /// A command (`get`) or subcommand (`object|encoding`) Redis 7.0.15 has.

@@ -20,6 +20,7 @@ mod redis;
 mod registry;
 mod server;
 mod session;
+mod shell;
 mod stats;
 mod tls;
 

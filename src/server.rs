@@ -146,7 +146,7 @@ const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Runs Herald until SHUTDOWN or until `stop` completes (the binary passes
 /// SIGTERM/SIGINT), then shuts down gracefully: stops accepting, lets every
-/// client's queued output drain (up to [`SHUTDOWN_DEADLINE`]), closes them
+/// client's queued output drain (10 s at most), closes them
 /// and returns.
 pub fn run_until(
     listeners: Listeners,

@@ -300,3 +300,26 @@ fn requirepass_and_noauth() {
         "#,
     );
 }
+
+/// RESET as Redis 7.0's `clearClientConnectionState`: name, tracking,
+/// protocol, database and MONITOR go; CLIENT NO-EVICT stays.
+#[test]
+fn reset_clears_the_connection_state() {
+    same_as_redis(
+        "
+        c> CLIENT SETNAME foo
+        c> CLIENT NO-EVICT on
+        c> CLIENT TRACKING on
+        c> HELLO 3
+        c> SELECT 2
+        c> RESET
+        c> CLIENT GETNAME
+        c> CLIENT TRACKINGINFO
+        c> PING
+        m> MONITOR
+        m> RESET
+        c> PING
+        m> PING
+        ",
+    );
+}

@@ -14,7 +14,8 @@ use crate::protocol::push::Kind;
 
 /// Channel name → its actor, looked up once per published run: a fast
 /// fixed-seed hash (SipHash was 1 % of a pipelined publish's instructions);
-/// iteration (PUBSUB CHANNELS) keeps insertion order.
+/// iteration (PUBSUB CHANNELS) follows the table: insertion order until a
+/// removal moves the last entry into the gap (`swap_remove`).
 type Table = IndexMap<Bytes, Entry, foldhash::fast::FixedState>;
 
 struct Entry {

@@ -108,7 +108,7 @@ fn text(b: &Bytes) -> String {
 }
 
 fn whoami(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.reply(Reply::Bulk(Bytes::from(s.user.name.clone())));
+    s.reply(Reply::Bulk(Bytes::from(s.state.user.name.clone())));
     Flow::Done
 }
 

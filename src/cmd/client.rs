@@ -9,7 +9,7 @@ use super::Spec;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
 use crate::registry::{ClientInfo, ClientPause, KillClients, ListClients, SetPause};
-use crate::session::{wait_for, Flow, Session};
+use crate::session::{wait_for, Flow, Session, Tracking};
 
 const FLAGS: &[&str] = &["noscript", "loading", "stale"];
 const ACL: &[&str] = &["@slow", "@connection"];
@@ -158,14 +158,14 @@ fn setname(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     if !valid_client_name(&args[2]) {
         s.error("ERR Client names cannot contain spaces, newlines or special characters.");
     } else {
-        s.name = (!args[2].is_empty()).then(|| args[2].clone());
+        s.state.name = (!args[2].is_empty()).then(|| args[2].clone());
         s.reply(Reply::ok());
     }
     Flow::Done
 }
 
 fn getname(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    let name = s.name.clone().map_or(Reply::Nil, Reply::Bulk);
+    let name = s.state.name.clone().map_or(Reply::Nil, Reply::Bulk);
     s.reply(name);
     Flow::Done
 }
@@ -179,9 +179,9 @@ fn setinfo(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         s.error(format!("ERR {attr} cannot contain spaces, newlines or special characters."));
     } else {
         if attr == "lib-name" {
-            s.lib_name = value;
+            s.state.lib_name = value;
         } else {
-            s.lib_ver = value;
+            s.state.lib_ver = value;
         }
         s.reply(Reply::ok());
     }
@@ -374,18 +374,18 @@ fn kill(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 fn reply(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     match String::from_utf8_lossy(&args[2]).to_ascii_lowercase().as_str() {
         "on" => {
-            s.replies_off = false;
-            s.skip_next_reply = false;
+            s.state.replies_off = false;
+            s.state.skip_next_reply = false;
             s.mute_current(false);
             s.reply(Reply::ok());
         }
         "off" => {
-            s.replies_off = true;
+            s.state.replies_off = true;
             s.mute_current(true);
         }
         "skip" => {
-            if !s.replies_off {
-                s.skip_next_reply = true;
+            if !s.state.replies_off {
+                s.state.skip_next_reply = true;
             }
             s.mute_current(true);
         }
@@ -397,7 +397,7 @@ fn reply(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 fn no_evict(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     match String::from_utf8_lossy(&args[2]).to_ascii_lowercase().as_str() {
         "on" | "off" => {
-            s.no_evict = args[2].eq_ignore_ascii_case(b"on");
+            s.state.no_evict = args[2].eq_ignore_ascii_case(b"on");
             s.reply(Reply::ok())
         }
         _ => s.error("ERR syntax error"),
@@ -428,21 +428,6 @@ fn pause(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 fn unpause(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
     wait_for(s.hub.clients.send(SetPause(None)), |_, s: &mut Session, _| s.reply(Reply::ok()))
-}
-
-/// CLIENT TRACKING's state. Herald keeps no keys, so nothing is ever
-/// invalidated (SPEC §5); the state is kept so the replies are Redis'.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Tracking {
-    pub on: bool,
-    pub redirect: u64,
-    pub bcast: bool,
-    pub optin: bool,
-    pub optout: bool,
-    pub noloop: bool,
-    pub prefixes: Vec<Bytes>,
-    /// CLIENT CACHING for the next command (OPTIN: yes, OPTOUT: no).
-    pub caching: Option<bool>,
 }
 
 fn tracking(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
@@ -485,7 +470,7 @@ fn tracking(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         i += 1;
     }
     if !on {
-        s.tracking = Tracking::default();
+        s.state.tracking = Tracking::default();
         s.reply(Reply::ok());
         return Flow::Done;
     }
@@ -503,14 +488,14 @@ fn tracking(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         return Flow::Done;
     }
     if t.redirect == 0 || t.redirect == s.id {
-        s.tracking = t;
+        s.state.tracking = t;
         s.reply(Reply::ok());
         return Flow::Done;
     }
     let target = t.redirect;
     wait_for(all_clients(s), move |all, s: &mut Session, _| {
         if all.iter().any(|c| c.id == target) {
-            s.tracking = t;
+            s.state.tracking = t;
             s.reply(Reply::ok());
         } else {
             s.error("ERR The client ID you want redirect to does not exist");
@@ -519,7 +504,7 @@ fn tracking(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn trackinginfo(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    let t = &s.tracking;
+    let t = &s.state.tracking;
     let mut flags = Vec::new();
     if !t.on {
         flags.push("off");
@@ -547,13 +532,13 @@ fn trackinginfo(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow 
 }
 
 fn getredir(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    let redirect = if s.tracking.on { s.tracking.redirect as i64 } else { -1 };
+    let redirect = if s.state.tracking.on { s.state.tracking.redirect as i64 } else { -1 };
     s.reply(Reply::Int(redirect));
     Flow::Done
 }
 
 fn caching(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    let t = &mut s.tracking;
+    let t = &mut s.state.tracking;
     match args[2].to_ascii_lowercase().as_slice() {
         b"yes" if t.on && t.optin => t.caching = Some(true),
         b"no" if t.on && t.optout => t.caching = Some(false),

@@ -80,7 +80,7 @@ fn ping(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         s.error("ERR wrong number of arguments for 'ping' command");
         return Flow::Done;
     }
-    if s.subs.any() && !s.resp3 {
+    if s.subs.any() && !s.state.resp3 {
         let msg = args.get(1).cloned().unwrap_or_default();
         s.reply(Reply::Array(vec![Reply::text("pong"), Reply::Bulk(msg)]));
     } else {
@@ -109,8 +109,8 @@ fn authenticate(s: &mut Session, user: &[u8], password: Bytes, then: impl FnOnce
     let check = s.hub.clients.send(Authenticate { user, password });
     wait_for(check, move |found, s: &mut Session, _| match found {
         Ok(Some(user)) => {
-            s.authenticated = true;
-            s.set_user(user);
+            s.state.authenticated = true;
+            s.state.set_user(user);
             then(s);
         }
         _ => s.error("WRONGPASS invalid username-password pair or user is disabled."),
@@ -156,12 +156,12 @@ fn hello(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     }
     let greet = move |s: &mut Session| {
         if let Some(name) = name {
-            s.name = (!name.is_empty()).then_some(name);
+            s.state.name = (!name.is_empty()).then_some(name);
         }
         if let Some(v) = version {
-            s.resp3 = v == 3;
+            s.state.resp3 = v == 3;
         }
-        let proto = if s.resp3 { 3 } else { 2 };
+        let proto = if s.state.resp3 { 3 } else { 2 };
         s.reply(Reply::Map(vec![
             (Reply::text("server"), Reply::text("redis")),
             (Reply::text("version"), Reply::text(REDIS_VERSION)),
@@ -174,7 +174,7 @@ fn hello(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     };
     match credentials {
         Some((user, password)) => authenticate(s, &user, password, greet),
-        None if !s.authenticated => {
+        None if !s.state.authenticated => {
             s.error(
                 "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO \
                  AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
@@ -192,7 +192,7 @@ fn hello(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 fn auth(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let ok = |s: &mut Session| s.reply(Reply::ok());
     match args.len() {
-        2 if s.default_user.nopass => s.error(
+        2 if s.state.default_user.nopass => s.error(
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
         ),
@@ -209,7 +209,7 @@ fn select(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         Some(db) if db < 0 || db >= s.settings.databases as i64 => s.error("ERR DB index is out of range"),
         Some(db) => {
             // Channels are global across databases, as in Redis.
-            s.db = db as u32;
+            s.state.db = db as u32;
             s.reply(Reply::ok());
         }
     }
@@ -223,13 +223,9 @@ fn quit(s: &mut Session, _: &[Bytes], ctx: &mut Context<Session>) -> Flow {
 }
 
 fn reset(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    s.multi = None;
-    s.log_in_as_default();
+    s.leave_monitor();
     s.drop_subscriptions();
-    s.resp3 = false;
-    s.db = 0;
-    s.replies_off = false;
-    s.skip_next_reply = false;
+    s.state.reset();
     s.reply(Reply::Simple("RESET"));
     Flow::Done
 }

@@ -102,10 +102,10 @@ pub(crate) fn specs() -> [Spec; 4] {
 /// it (see `crate::diagnostics::monitor_line`). Once registered, each line
 /// this session's later commands feed comes after its OK.
 fn monitor(s: &mut Session, _: &[Bytes], ctx: &mut Context<Session>) -> Flow {
-    if s.monitor {
+    if s.state.monitor {
         return Flow::Done;
     }
-    s.monitor = true;
+    s.state.monitor = true;
     s.hub.census.monitors.fetch_add(1, Ordering::Relaxed);
     s.hub.diagnostics.do_send(AddMonitor(s.id, ctx.address().recipient()));
     s.reply(Reply::ok());

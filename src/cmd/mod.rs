@@ -148,7 +148,24 @@ fn args_preview(args: &[Bytes]) -> String {
 
 /// Runs one request the way Redis' `processCommand` checks it: lookup,
 /// subcommand, arity, subscribed context, MULTI queueing, then the command.
-pub(crate) fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Context<Session>) -> Flow {
+/// Answers what it did, and the table entry of the command that ran (none
+/// if it was refused or queued), for Commandstats.
+pub(crate) fn dispatch(
+    session: &mut Session,
+    args: Vec<Bytes>,
+    ctx: &mut Context<Session>,
+) -> (Flow, Option<&'static Spec>) {
+    let mut ran = None;
+    let flow = check_and_run(session, args, ctx, &mut ran);
+    (flow, ran)
+}
+
+fn check_and_run(
+    session: &mut Session,
+    args: Vec<Bytes>,
+    ctx: &mut Context<Session>,
+    ran: &mut Option<&'static Spec>,
+) -> Flow {
     let name = lower(&args[0]);
     let Some(base) = lookup(&name) else {
         return not_herald(session, &name, &args);
@@ -177,8 +194,8 @@ pub(crate) fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Contex
         return reject(session, CommandId::of(spec), &full_name, refusal);
     }
     let channels = channel_args(spec.name, &args);
-    if channels.iter().any(|c| !session.user.may_use_channel(c, spec.name == "psubscribe")) {
-        session.acl_denied("channel", c_name(channels, &session.user, spec.name == "psubscribe"), None);
+    if channels.iter().any(|c| !session.state.user.may_use_channel(c, spec.name == "psubscribe")) {
+        session.acl_denied("channel", c_name(channels, &session.state.user, spec.name == "psubscribe"), None);
         return reject(
             session,
             CommandId::of(spec),
@@ -186,7 +203,7 @@ pub(crate) fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Contex
             "NOPERM this user has no permissions to access one of the channels used as arguments".into(),
         );
     }
-    if let Some(multi) = &mut session.multi {
+    if let Some(multi) = &mut session.state.multi {
         if spec.flags.contains(&"no_multi") && !matches!(name.as_str(), "multi" | "watch") {
             return reject(
                 session,
@@ -201,7 +218,7 @@ pub(crate) fn dispatch(session: &mut Session, args: Vec<Bytes>, ctx: &mut Contex
             return Flow::Done;
         }
     }
-    session.ran = Some(spec);
+    *ran = Some(spec);
     (spec.run.expect("checked above"))(session, &args, ctx)
 }
 
@@ -242,14 +259,14 @@ fn c_name(channels: &[Bytes], user: &crate::acl::User, literal: bool) -> String 
 /// The checks after arity, in Redis' order: authentication, the user's
 /// command rules, RESP2's subscribed context.
 fn refusal(session: &mut Session, full_name: &str, acl: &[&str], exempt: bool, pubsub_ok: bool) -> Option<String> {
-    if !session.authenticated && !exempt {
+    if !session.state.authenticated && !exempt {
         return Some("NOAUTH Authentication required.".into());
     }
-    if !exempt && !session.user.may_run(full_name, acl) {
+    if !exempt && !session.state.user.may_run(full_name, acl) {
         session.acl_denied("command", full_name.to_string(), None);
         return Some(format!("NOPERM this user has no permissions to run the '{full_name}' command"));
     }
-    if session.subs.any() && !session.resp3 && !pubsub_ok {
+    if session.subs.any() && !session.state.resp3 && !pubsub_ok {
         return Some(format!(
             "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
         ));
@@ -260,7 +277,7 @@ fn refusal(session: &mut Session, full_name: &str, acl: &[&str], exempt: bool, p
 fn unknown_subcommand(session: &mut Session, container: &str, sub: &[u8]) -> Flow {
     let text = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
     session.error(format!("ERR unknown subcommand '{text}'. Try {} HELP.", container.to_uppercase()));
-    if let Some(multi) = &mut session.multi {
+    if let Some(multi) = &mut session.state.multi {
         multi.failed = true;
     }
     Flow::Done
@@ -273,12 +290,12 @@ fn not_herald(session: &mut Session, name: &str, args: &[Bytes]) -> Flow {
     let unknown = |session: &mut Session| {
         let first = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
         session.error(format!("ERR unknown command '{first}', with args beginning with: {}", args_preview(&args[1..])));
-        if let Some(multi) = &mut session.multi {
+        if let Some(multi) = &mut session.state.multi {
             multi.failed = true;
         }
         Flow::Done
     };
-    let subscribed = session.subs.any() && !session.resp3;
+    let subscribed = session.subs.any() && !session.state.resp3;
     let Some(base) = crate::redis::find(name).filter(|_| subscribed) else {
         return unknown(session);
     };
@@ -304,7 +321,7 @@ fn not_herald(session: &mut Session, name: &str, args: &[Bytes]) -> Flow {
 /// Refuses a command (counted as a rejected call of `full_name`); inside
 /// MULTI that also dooms the transaction.
 fn reject(session: &mut Session, id: CommandId, full_name: &str, text: String) -> Flow {
-    if let Some(multi) = &mut session.multi {
+    if let Some(multi) = &mut session.state.multi {
         multi.failed = true;
     }
     session.hub.stats.shard(session.slot).reject(id, full_name);

@@ -34,17 +34,17 @@ pub(crate) fn specs() -> [Spec; 5] {
 }
 
 fn multi(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    if s.multi.is_some() {
+    if s.state.multi.is_some() {
         s.error("ERR MULTI calls can not be nested");
     } else {
-        s.multi = Some(Multi::default());
+        s.state.multi = Some(Multi::default());
         s.reply(Reply::ok());
     }
     Flow::Done
 }
 
 fn exec(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    match s.multi.take() {
+    match s.state.multi.take() {
         None => s.error("ERR EXEC without MULTI"),
         Some(m) if m.failed => s.error("EXECABORT Transaction discarded because of previous errors."),
         Some(m) => s.run_exec(m.queued),
@@ -53,7 +53,7 @@ fn exec(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn discard(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    match s.multi.take() {
+    match s.state.multi.take() {
         None => s.error("ERR DISCARD without MULTI"),
         Some(_) => s.reply(Reply::ok()),
     }
@@ -61,7 +61,7 @@ fn discard(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn watch(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
-    if s.multi.is_some() {
+    if s.state.multi.is_some() {
         s.error("ERR WATCH inside MULTI is not allowed");
     } else {
         s.reply(Reply::ok());

@@ -72,7 +72,8 @@ pub struct Config {
     /// it, the clients with the most output queued are closed (0: never).
     /// A percentage is of `maxmemory`, which Herald leaves at 0.
     pub maxmemory_clients: (String, u64),
-    /// Redis parameters Herald has no use for, as set (see [`redis`]).
+    /// Redis parameters Herald has no use for, as set (config/redis.rs
+    /// lists every one Redis 7.0.15 accepts).
     pub foreign: std::collections::BTreeMap<String, String>,
 }
 

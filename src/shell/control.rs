@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::Session;
 use crate::acl::User;
 use crate::protocol::push::Kind;
 use crate::registry::Control;
+use crate::session::Session;
 
 impl Handler<crate::diagnostics::MonitorLine> for Session {
     type Result = ();
@@ -18,14 +18,7 @@ impl Handler<crate::diagnostics::MonitorLine> for Session {
         crate::diagnostics::MonitorLine(line): crate::diagnostics::MonitorLine,
         ctx: &mut Context<Self>,
     ) {
-        if self.out.is_closed() {
-            return;
-        }
-        self.out.append(|buf| {
-            buf.extend_from_slice(b"+");
-            buf.extend_from_slice(&line);
-            buf.extend_from_slice(b"\r\n");
-        });
+        self.write_monitor_line(&line);
         self.enforce_output_limit(ctx);
     }
 }
@@ -55,9 +48,9 @@ impl Session {
     /// longer may, are disconnected.
     fn user_changed(&mut self, name: String, user: Option<Arc<User>>, ctx: &mut Context<Self>) {
         if name == "default" {
-            self.default_user = user.clone().expect("the default user is never deleted");
+            self.state.default_user = user.clone().expect("the default user is never deleted");
         }
-        if name != self.user.name {
+        if name != self.state.user.name {
             return;
         }
         let Some(user) = user else {
@@ -66,7 +59,7 @@ impl Session {
         let lost = [Kind::Channel, Kind::Shard, Kind::Pattern]
             .into_iter()
             .any(|kind| self.subs.names(kind).iter().any(|name| !user.may_use_channel(name, kind == Kind::Pattern)));
-        self.set_user(user);
+        self.state.set_user(user);
         if lost {
             tracing::info!(client = self.id, addr = %self.peer, "disconnected: lost access to its subscriptions");
             self.close_now(ctx);

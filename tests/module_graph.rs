@@ -31,7 +31,10 @@ fn a_planted_upward_use_is_caught() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let layers = layers(&std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap());
     let mut graph = graph(&root.join("src"));
-    assert!(graph["session"].contains("broker") && graph["broker"].contains("glob"), "the doctoring assumes these uses");
+    assert!(
+        graph["session"].contains("broker") && graph["broker"].contains("glob"),
+        "the doctoring assumes these uses"
+    );
     graph.get_mut("glob").unwrap().insert("session".into());
     assert_eq!(upward_edges(&graph, &layers), vec![("glob".to_string(), "session".to_string())]);
     let cycle = cycle(&graph).expect("glob → session closes a cycle");

@@ -81,6 +81,12 @@ impl Mail {
         self.bags.iter().all(Vec::is_empty)
     }
 
+    /// Every delivery, arbiter by arbiter, each arbiter's in order.
+    #[cfg(test)]
+    pub(crate) fn deliveries(&self) -> impl Iterator<Item = &(Inbox, Deliver)> {
+        self.bags.iter().flatten()
+    }
+
     /// The same deliveries with only their `i`th frame each: a grouped
     /// fan-out taken apart again, publish by publish.
     pub(crate) fn nth_frame(&self, i: usize) -> Mail {

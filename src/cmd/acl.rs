@@ -12,82 +12,59 @@ use crate::protocol::Reply;
 use crate::registry::{DeleteUsers, GetUser, ListUsers, ReadAclLog, SetUser};
 use crate::session::{wait_for, Flow, Session};
 
-const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
-const ADMIN_ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
-
 static SUBCOMMANDS: [Spec; 10] = [
     Spec {
-        flags: &["noscript", "loading", "stale"],
-        acl: &["@slow"],
         since: "6.0.0",
         summary: "Return the name of the user associated to the current connection",
         ..Spec::new("whoami", 2, "server", whoami)
     },
     Spec {
-        flags: ADMIN,
-        acl: ADMIN_ACL,
         since: "6.0.0",
         summary: "List the current ACL rules in ACL config file format",
         ..Spec::new("list", 2, "server", list)
     },
     Spec {
-        flags: ADMIN,
-        acl: ADMIN_ACL,
         since: "6.0.0",
         summary: "List the username of all the configured ACL rules",
         ..Spec::new("users", 2, "server", users)
     },
     Spec {
-        flags: ADMIN,
-        acl: ADMIN_ACL,
         since: "6.0.0",
         summary: "Modify or create the rules for a specific ACL user",
         args: "username [rule...]",
         ..Spec::new("setuser", -3, "server", setuser)
     },
     Spec {
-        flags: ADMIN,
-        acl: ADMIN_ACL,
         since: "6.0.0",
         summary: "Remove the specified ACL users and the associated rules",
         args: "username...",
         ..Spec::new("deluser", -3, "server", deluser)
     },
     Spec {
-        flags: &["noscript", "loading", "stale"],
-        acl: &["@slow"],
         since: "6.0.0",
         summary: "List the ACL categories or the commands inside a category",
         args: "[categoryname]",
         ..Spec::new("cat", -2, "server", cat)
     },
     Spec {
-        flags: ADMIN,
-        acl: ADMIN_ACL,
         since: "6.0.0",
         summary: "Get the rules for a specific ACL user",
         args: "username",
         ..Spec::new("getuser", 3, "server", getuser)
     },
     Spec {
-        flags: ADMIN,
-        acl: ADMIN_ACL,
         since: "6.0.0",
         summary: "List latest events denied because of ACLs in place",
         args: "[count|RESET]",
         ..Spec::new("log", -2, "server", log)
     },
     Spec {
-        flags: ADMIN,
-        acl: ADMIN_ACL,
         since: "7.0.0",
         summary: "Returns whether the user can execute the given command without executing the command.",
         args: "username command [arg...]",
         ..Spec::new("dryrun", -4, "server", dryrun)
     },
     Spec {
-        flags: &["loading", "stale"],
-        acl: &["@slow"],
         since: "6.0.0",
         summary: "Show helpful text about the different subcommands",
         ..Spec::new("help", 2, "server", super::help)
@@ -240,16 +217,16 @@ fn dryrun(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
             return s.error(format!("ERR User '{name}' not found"));
         };
         let cmd = text(&command[0]).to_ascii_lowercase();
-        let (full, arity, acl): (String, i32, Vec<&str>) = match super::lookup(&cmd) {
+        let (full, arity, acl, herald): (String, i32, Vec<&str>, _) = match super::lookup(&cmd) {
             Some(spec) => {
                 let sub = command.get(1).map(|a| text(a).to_ascii_lowercase());
                 match sub.and_then(|sub| spec.subcommands.iter().find(|c| c.name == sub)) {
-                    Some(sub) => (format!("{cmd}|{}", sub.name), sub.arity, sub.acl.to_vec()),
-                    None => (cmd.clone(), spec.arity, spec.acl.to_vec()),
+                    Some(sub) => (format!("{cmd}|{}", sub.name), sub.arity, sub.acl.to_vec(), Some(sub)),
+                    None => (cmd.clone(), spec.arity, spec.acl.to_vec(), Some(spec)),
                 }
             }
             None => match crate::redis::find(&cmd) {
-                Some(r) => (cmd.clone(), r.arity, r.acl.clone()),
+                Some(r) => (cmd.clone(), r.arity, r.acl.clone(), None),
                 None => return s.error(format!("ERR Command '{cmd}' not found")),
             },
         };
@@ -260,8 +237,7 @@ fn dryrun(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         if !user.may_run(&full, &acl) {
             return s.reply(Reply::Bulk(format!("This user has no permissions to run the '{full}' command").into()));
         }
-        let channels = super::channel_args(&cmd, &command);
-        if let Some(c) = channels.iter().find(|c| !user.may_use_channel(c, cmd == "psubscribe")) {
+        if let Some(c) = herald.and_then(|spec| super::denied_channel(spec, &command, &user)) {
             let c = String::from_utf8_lossy(c);
             return s.reply(Reply::Bulk(format!("This user has no permissions to access the '{c}' channel").into()));
         }

@@ -11,9 +11,6 @@ use crate::protocol::Reply;
 use crate::registry::{ClientInfo, ClientPause, KillClients, ListClients, SetPause};
 use crate::session::{wait_for, Flow, Session, Tracking};
 
-const FLAGS: &[&str] = &["noscript", "loading", "stale"];
-const ACL: &[&str] = &["@slow", "@connection"];
-
 const fn sub(
     name: &'static str,
     arity: i32,
@@ -22,41 +19,27 @@ const fn sub(
     args: &'static str,
     run: super::Run,
 ) -> Spec {
-    Spec { flags: FLAGS, acl: ACL, since, summary, args, ..Spec::new(name, arity, "connection", run) }
-}
-
-/// Redis' flags and ACL categories for its administrative subcommands.
-const fn admin(spec: Spec) -> Spec {
-    Spec {
-        flags: &["admin", "noscript", "loading", "stale"],
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        ..spec
-    }
+    Spec { since, summary, args, ..Spec::new(name, arity, "connection", run) }
 }
 
 static SUBCOMMANDS: [Spec; 17] = [
     sub("id", 2, "5.0.0", "Returns the client ID for the current connection", "", id),
     sub("setname", 3, "2.6.9", "Set the current connection name", "connection-name", setname),
     sub("getname", 2, "2.6.9", "Get the current connection name", "", getname),
-    sub("setinfo", 4, "7.2.0", "Set client or connection specific info", "attr value", setinfo),
-    sub("info", 2, "6.2.0", "Returns information about the current client connection.", "", info),
-    admin(sub("list", -2, "2.4.0", "Get the list of client connections", "[TYPE type] [ID client-id...]", list)),
-    admin(sub("kill", -3, "2.4.0", "Kill the connection of a client", "filter...", kill)),
-    sub("reply", 3, "3.2.0", "Instruct the server whether to reply to commands", "ON|OFF|SKIP", reply),
-    admin(sub("no-evict", 3, "7.0.0", "Set client eviction mode for the current connection", "ON|OFF", no_evict)),
+    // Redis 7.2's, which 7.0.15's table lacks.
     Spec {
-        flags: &["loading", "stale"],
-        ..sub("help", 2, "5.0.0", "Show helpful text about the different subcommands", "", super::help)
+        flags: &["noscript", "loading", "stale"],
+        acl: &["@slow", "@connection"],
+        ..sub("setinfo", 4, "7.2.0", "Set client or connection specific info", "attr value", setinfo)
     },
-    admin(sub(
-        "pause",
-        -3,
-        "3.0.0",
-        "Stop processing commands from clients for some time",
-        "timeout [WRITE|ALL]",
-        pause,
-    )),
-    admin(sub("unpause", 2, "6.2.0", "Resume processing of clients that were paused", "", unpause)),
+    sub("info", 2, "6.2.0", "Returns information about the current client connection.", "", info),
+    sub("list", -2, "2.4.0", "Get the list of client connections", "[TYPE type] [ID client-id...]", list),
+    sub("kill", -3, "2.4.0", "Kill the connection of a client", "filter...", kill),
+    sub("reply", 3, "3.2.0", "Instruct the server whether to reply to commands", "ON|OFF|SKIP", reply),
+    sub("no-evict", 3, "7.0.0", "Set client eviction mode for the current connection", "ON|OFF", no_evict),
+    sub("help", 2, "5.0.0", "Show helpful text about the different subcommands", "", super::help),
+    sub("pause", -3, "3.0.0", "Stop processing commands from clients for some time", "timeout [WRITE|ALL]", pause),
+    sub("unpause", 2, "6.2.0", "Resume processing of clients that were paused", "", unpause),
     sub(
         "tracking",
         -3,
@@ -75,18 +58,14 @@ static SUBCOMMANDS: [Spec; 17] = [
     ),
     sub("getredir", 2, "6.0.0", "Get tracking notifications redirection client ID if any", "", getredir),
     sub("caching", 3, "6.0.0", "Instruct the server about tracking or not keys in the next request", "YES|NO", caching),
-    Spec {
-        flags: &["admin", "noscript", "loading", "stale"],
-        acl: &["@admin", "@slow", "@dangerous", "@connection"],
-        ..sub(
-            "unblock",
-            -3,
-            "5.0.0",
-            "Unblock a client blocked in a blocking command from a different connection",
-            "client-id [TIMEOUT|ERROR]",
-            unblock,
-        )
-    },
+    sub(
+        "unblock",
+        -3,
+        "5.0.0",
+        "Unblock a client blocked in a blocking command from a different connection",
+        "client-id [TIMEOUT|ERROR]",
+        unblock,
+    ),
 ];
 
 pub(crate) fn spec() -> Spec {

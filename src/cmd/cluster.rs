@@ -12,13 +12,7 @@ use crate::session::{Flow, Session};
 const DISABLED: &str = "ERR This instance has cluster support disabled";
 
 pub(crate) fn specs() -> [Spec; 4] {
-    let connection = |name, summary| Spec {
-        flags: &["loading", "stale", "fast"],
-        acl: &["@fast", "@connection"],
-        since: "3.0.0",
-        summary,
-        ..Spec::new(name, 1, "cluster", disabled)
-    };
+    let connection = |name, summary| Spec { since: "3.0.0", summary, ..Spec::new(name, 1, "cluster", disabled) };
     [
         Spec {
             since: "3.0.0",
@@ -42,12 +36,7 @@ fn subcommands() -> &'static [Spec] {
     static SUBS: std::sync::OnceLock<Vec<Spec>> = std::sync::OnceLock::new();
     SUBS.get_or_init(|| {
         redis_table::subcommands_of("cluster")
-            .map(|(name, c)| Spec {
-                flags: &c.flags,
-                acl: &c.acl,
-                since: "3.0.0",
-                ..Spec::new(name, c.arity, "cluster", disabled)
-            })
+            .map(|(name, c)| Spec { since: "3.0.0", ..Spec::new(name, c.arity, "cluster", disabled) })
             .collect()
     })
 }

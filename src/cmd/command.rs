@@ -8,43 +8,22 @@ use super::{lookup, table, Spec};
 use crate::protocol::Reply;
 use crate::session::{Flow, Session};
 
-const FLAGS: &[&str] = &["loading", "stale"];
-const ACL: &[&str] = &["@slow", "@connection"];
-
 static SUBCOMMANDS: [Spec; 5] = [
+    Spec { since: "2.8.13", summary: "Get total number of Redis commands", ..Spec::new("count", 2, "server", count) },
     Spec {
-        flags: FLAGS,
-        acl: ACL,
-        since: "2.8.13",
-        summary: "Get total number of Redis commands",
-        ..Spec::new("count", 2, "server", count)
-    },
-    Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "2.8.13",
         summary: "Get array of specific Redis command details, or all when no argument is given.",
         args: "[command-name...]",
         ..Spec::new("info", -2, "server", info)
     },
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "7.0.0",
         summary: "Get array of specific Redis command documentation",
         args: "[command-name...]",
         ..Spec::new("docs", -2, "server", docs)
     },
+    Spec { since: "7.0.0", summary: "Get an array of Redis command names", ..Spec::new("list", -2, "server", list) },
     Spec {
-        flags: FLAGS,
-        acl: ACL,
-        since: "7.0.0",
-        summary: "Get an array of Redis command names",
-        ..Spec::new("list", -2, "server", list)
-    },
-    Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "5.0.0",
         summary: "Show helpful text about the different subcommands",
         ..Spec::new("help", 2, "server", super::help)
@@ -53,8 +32,6 @@ static SUBCOMMANDS: [Spec; 5] = [
 
 pub(crate) fn spec() -> Spec {
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "2.8.13",
         summary: "Get array of Redis command details",
         subcommands: &SUBCOMMANDS,

@@ -9,43 +9,30 @@ use crate::protocol::Reply;
 use crate::registry::{GetConfig, RewriteConfig, SetConfig};
 use crate::session::{wait_for, Flow, Session};
 
-const FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
-const ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
-
 static SUBCOMMANDS: [Spec; 5] = [
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "2.0.0",
         summary: "Get the values of configuration parameters",
         args: "parameter...",
         ..Spec::new("get", -3, "server", get)
     },
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "2.0.0",
         summary: "Set configuration parameters to the given values",
         args: "parameter value...",
         ..Spec::new("set", -4, "server", set)
     },
     Spec {
-        flags: &["admin", "noscript", "loading", "stale"],
-        acl: ACL,
         since: "2.8.0",
         summary: "Rewrite the configuration file with the in memory configuration",
         ..Spec::new("rewrite", 2, "server", rewrite)
     },
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "2.0.0",
         summary: "Reset the stats returned by INFO",
         ..Spec::new("resetstat", 2, "server", resetstat)
     },
     Spec {
-        flags: &["loading", "stale"],
-        acl: &["@slow"],
         since: "5.0.0",
         summary: "Show helpful text about the different subcommands",
         ..Spec::new("help", 2, "server", super::help)

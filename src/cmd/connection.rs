@@ -12,64 +12,42 @@ use crate::session::{wait_for, Flow, Session};
 /// The Redis release whose replies Herald matches.
 use crate::redis::VERSION as REDIS_VERSION;
 
-const CONN: &[&str] = &["@fast", "@connection"];
-/// HELLO and AUTH: usable before authentication.
-const HANDSHAKE: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"];
-/// QUIT and RESET.
-const CONNECTION_STATE: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"];
-
 pub(crate) fn specs() -> [Spec; 7] {
     [
         Spec {
-            flags: &["fast", "sentinel"],
-            acl: CONN,
             summary: "Ping the server",
             args: "[message]",
             in_pubsub_context: true,
             ..Spec::new("ping", -1, "connection", ping)
         },
+        Spec { summary: "Echo the given string", args: "message", ..Spec::new("echo", 2, "connection", echo) },
         Spec {
-            flags: &["fast"],
-            acl: CONN,
-            summary: "Echo the given string",
-            args: "message",
-            ..Spec::new("echo", 2, "connection", echo)
-        },
-        Spec {
-            flags: HANDSHAKE,
-            acl: CONN,
             since: "6.0.0",
             summary: "Handshake with Redis",
             args: "[protover] [AUTH username password] [SETNAME clientname]",
             ..Spec::new("hello", -1, "connection", hello)
         },
         Spec {
-            flags: HANDSHAKE,
-            acl: CONN,
             summary: "Authenticate to the server",
             args: "[username] password",
             ..Spec::new("auth", -2, "connection", auth)
         },
         Spec {
-            flags: &["loading", "stale", "fast"],
-            acl: CONN,
             summary: "Change the selected database for the current connection",
             args: "index",
             ..Spec::new("select", 2, "connection", select)
         },
         Spec {
-            flags: CONNECTION_STATE,
-            acl: CONN,
             summary: "Close the connection",
             in_pubsub_context: true,
+            runs_in_multi: true,
             ..Spec::new("quit", -1, "connection", quit)
         },
         Spec {
-            flags: CONNECTION_STATE,
-            acl: CONN,
             since: "6.2.0",
             summary: "Reset the connection",
             in_pubsub_context: true,
+            runs_in_multi: true,
             ..Spec::new("reset", 1, "connection", reset)
         },
     ]

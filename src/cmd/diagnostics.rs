@@ -12,33 +12,22 @@ use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
 use crate::session::{wait_for, Flow, Session};
 
-const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
-const ADMIN_ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
-
+/// SLOWLOG's and LATENCY's subcommands (flags and categories: Redis'
+/// table's, see `cmd::as_redis`).
 const fn admin(name: &'static str, arity: i32, summary: &'static str, args: &'static str, run: super::Run) -> Spec {
-    Spec { flags: ADMIN, acl: ADMIN_ACL, since: "2.2.12", summary, args, ..Spec::new(name, arity, "server", run) }
+    Spec { since: "2.2.12", summary, args, ..Spec::new(name, arity, "server", run) }
 }
 
+/// MEMORY's subcommands.
 const fn read(name: &'static str, arity: i32, summary: &'static str, args: &'static str, run: super::Run) -> Spec {
-    Spec {
-        flags: &["readonly"],
-        acl: &["@read", "@slow"],
-        since: "4.0.0",
-        summary,
-        args,
-        ..Spec::new(name, arity, "server", run)
-    }
+    Spec { since: "4.0.0", summary, args, ..Spec::new(name, arity, "server", run) }
 }
 
 static SLOWLOG: [Spec; 4] = [
     admin("get", -2, "Get the slow log's entries", "[count]", slowlog_get),
     admin("len", 2, "Get the slow log's length", "", slowlog_len),
     admin("reset", 2, "Clear all entries from the slow log", "", slowlog_reset),
-    Spec {
-        flags: &["loading", "stale"],
-        acl: &["@slow"],
-        ..admin("help", 2, "Show helpful text about the different subcommands", "", super::help)
-    },
+    admin("help", 2, "Show helpful text about the different subcommands", "", super::help),
 ];
 
 static LATENCY: [Spec; 7] = [
@@ -54,11 +43,7 @@ static LATENCY: [Spec; 7] = [
         "[command...]",
         latency_histogram,
     ),
-    Spec {
-        flags: &["loading", "stale"],
-        acl: &["@slow"],
-        ..admin("help", 2, "Show helpful text about the different subcommands", "", super::help)
-    },
+    admin("help", 2, "Show helpful text about the different subcommands", "", super::help),
 ];
 
 static MEMORY: [Spec; 6] = [
@@ -67,11 +52,7 @@ static MEMORY: [Spec; 6] = [
     read("usage", -3, "Estimate the memory usage of a key", "key [SAMPLES count]", memory_usage),
     read("malloc-stats", 2, "Show allocator internal stats", "", memory_malloc_stats),
     read("purge", 2, "Ask the allocator to release memory", "", memory_purge),
-    Spec {
-        flags: &["loading", "stale"],
-        acl: &["@slow"],
-        ..read("help", 2, "Show helpful text about the different subcommands", "", super::help)
-    },
+    read("help", 2, "Show helpful text about the different subcommands", "", super::help),
 ];
 
 pub(crate) fn specs() -> [Spec; 4] {

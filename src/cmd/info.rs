@@ -22,8 +22,6 @@ use crate::stats::Shard;
 
 pub(crate) fn spec() -> Spec {
     Spec {
-        flags: &["loading", "stale"],
-        acl: &["@slow", "@dangerous"],
         summary: "Get information and statistics about the server",
         args: "[section...]",
         ..Spec::new("info", -1, "server", info)

@@ -10,8 +10,6 @@ use crate::session::{Flow, Session};
 
 pub(crate) fn specs() -> [Spec; 6] {
     let keyspace = |name, arity, summary, args, run| Spec {
-        flags: &["write"],
-        acl: &["@keyspace", "@write", "@slow", "@dangerous"],
         summary,
         args,
         may_replicate: true,
@@ -21,28 +19,16 @@ pub(crate) fn specs() -> [Spec; 6] {
         keyspace("flushdb", -1, "Remove all keys from the current database", "[ASYNC|SYNC]", flush),
         keyspace("flushall", -1, "Remove all keys from all databases", "[ASYNC|SYNC]", flush),
         Spec {
-            flags: &["readonly", "fast"],
-            acl: &["@keyspace", "@read", "@fast"],
             summary: "Return the number of keys in the selected database",
             ..Spec::new("dbsize", 1, "server", zero)
         },
+        Spec { summary: "Determine if a key exists", args: "key...", ..Spec::new("exists", -2, "generic", zero) },
         Spec {
-            flags: &["readonly", "fast"],
-            acl: &["@keyspace", "@read", "@fast"],
-            summary: "Determine if a key exists",
-            args: "key...",
-            ..Spec::new("exists", -2, "generic", zero)
-        },
-        Spec {
-            flags: &["readonly"],
-            acl: &["@keyspace", "@read", "@slow", "@dangerous"],
             summary: "Find all keys matching the given pattern",
             args: "pattern",
             ..Spec::new("keys", 2, "generic", none)
         },
         Spec {
-            flags: &["readonly"],
-            acl: &["@keyspace", "@read", "@slow"],
             since: "2.8.0",
             summary: "Incrementally iterate the keys space",
             args: "cursor [MATCH pattern] [COUNT count] [TYPE type]",

@@ -21,17 +21,20 @@ pub(crate) mod subscribe;
 use actix::Context;
 use bytes::Bytes;
 
+use crate::protocol::push::Kind;
 use crate::session::{Flow, Session};
 use crate::stats::CommandId;
 
 pub(crate) type Run = fn(&mut Session, &[Bytes], &mut Context<Session>) -> Flow;
 
 /// One command (or subcommand) as COMMAND INFO/DOCS describe it.
+#[derive(Clone, Copy)]
 pub(crate) struct Spec {
     /// Lower case; subcommands without their container's name.
     pub name: &'static str,
     /// Redis' arity: exact if positive, a minimum of `-arity` if negative.
     pub arity: i32,
+    /// Redis' flags and ACL categories (see `as_redis`).
     pub flags: &'static [&'static str],
     pub acl: &'static [&'static str],
     pub group: &'static str,
@@ -47,6 +50,17 @@ pub(crate) struct Spec {
     /// Its wait is the client blocking (WAIT), not work: like Redis, SLOWLOG
     /// and LATENCY leave that time out.
     pub blocks: bool,
+    /// Which arguments name channels, and whether ACL channel rules apply.
+    pub channels: Channels,
+    /// PUBLISH and SPUBLISH: the kind of channel published to.
+    pub publishes: Option<Kind>,
+    /// May go out with its pipelined neighbours as one run (see
+    /// `publish::publish_run`).
+    pub joins_runs: bool,
+    /// Runs at once inside MULTI instead of being queued for EXEC (EXEC,
+    /// DISCARD, QUIT, RESET; MULTI and WATCH, to refuse themselves), as
+    /// Redis' `processCommand` lets them.
+    pub runs_in_multi: bool,
     pub subcommands: &'static [Spec],
     /// A container's HELP text, which its `help` subcommand prints.
     pub help: &'static [&'static str],
@@ -68,6 +82,10 @@ impl Spec {
             in_pubsub_context: false,
             may_replicate: false,
             blocks: false,
+            channels: Channels::None,
+            publishes: None,
+            joins_runs: false,
+            runs_in_multi: false,
             subcommands: &[],
             help: &[],
             run: None,
@@ -82,11 +100,76 @@ impl Spec {
         Spec { subcommands, ..Spec::bare(name, -2, group) }
     }
 
-    fn arity_ok(&self, argc: usize) -> bool {
+    /// Whether Redis' table gives this command `flag`.
+    pub(crate) fn has(&self, flag: Flag) -> bool {
+        self.flags.contains(&flag.word())
+    }
+
+    pub(crate) fn arity_ok(&self, argc: usize) -> bool {
         if self.arity >= 0 {
             argc == self.arity as usize
         } else {
             argc >= (-self.arity) as usize
+        }
+    }
+}
+
+/// Which of a command's arguments name channels. Redis 7.0 applies ACL
+/// channel rules to publishing and subscribing only: leaving a channel or
+/// counting its subscribers is always allowed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Channels {
+    /// Names no channel.
+    None,
+    /// The first argument is a channel, checked (PUBLISH, SPUBLISH).
+    First,
+    /// Every argument is a channel, checked (SUBSCRIBE, SSUBSCRIBE).
+    All,
+    /// Every argument is a pattern, checked as a literal against the
+    /// user's channel rules (PSUBSCRIBE).
+    AllPatterns,
+    /// Names channels or patterns that no rule restricts (the UNSUBSCRIBE
+    /// family, PUBSUB's introspection).
+    Unchecked,
+}
+
+impl Channels {
+    /// The arguments of `args` (the whole request) ACL channel rules apply to.
+    pub(crate) fn checked(self, args: &[Bytes]) -> &[Bytes] {
+        match self {
+            Channels::First => &args[1..2.min(args.len())],
+            Channels::All | Channels::AllPatterns => &args[1.min(args.len())..],
+            Channels::None | Channels::Unchecked => &[],
+        }
+    }
+
+    /// Patterns are compared with the rules literally, not matched.
+    pub(crate) fn literal(self) -> bool {
+        self == Channels::AllPatterns
+    }
+}
+
+/// The command flags (Redis' words, as COMMAND INFO shows them) that
+/// Herald's dispatch acts on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Flag {
+    /// May run before AUTH (AUTH, HELLO, QUIT, RESET).
+    NoAuth,
+    /// Refused inside MULTI.
+    NoMulti,
+    /// Not shown to MONITOR.
+    Admin,
+    /// Counted by LATENCY's `fast-command` event rather than `command`.
+    Fast,
+}
+
+impl Flag {
+    pub(crate) const fn word(self) -> &'static str {
+        match self {
+            Flag::NoAuth => "no_auth",
+            Flag::NoMulti => "no_multi",
+            Flag::Admin => "admin",
+            Flag::Fast => "fast",
         }
     }
 }
@@ -112,8 +195,26 @@ pub(crate) fn table() -> &'static [Spec] {
         all.extend(scripting::specs());
         all.extend(cluster::specs());
         all.extend(diagnostics::specs());
-        all
+        all.into_iter().map(|spec| as_redis(spec, spec.name)).collect()
     })
+}
+
+/// `spec` with Redis 7.0.15's flags and ACL categories for `full_name`
+/// (its subcommands' too): one source for what COMMAND INFO shows, ACL
+/// rules match and dispatch acts on. A command Redis 7.0.15 lacks keeps
+/// what its entry says.
+fn as_redis(spec: Spec, full_name: &str) -> Spec {
+    let mut spec = match crate::redis::find(full_name) {
+        Some(redis) => Spec { flags: redis.flags.as_slice(), acl: redis.acl.as_slice(), ..spec },
+        None => spec,
+    };
+    if !spec.subcommands.is_empty() {
+        let subs: Vec<Spec> =
+            spec.subcommands.iter().map(|sub| as_redis(*sub, &format!("{full_name}|{}", sub.name))).collect();
+        // Built once per container, for the life of the process.
+        spec.subcommands = Box::leak(subs.into_boxed_slice());
+    }
+    spec
 }
 
 /// Every command and subcommand by its full name (`publish`, `client|list`).
@@ -130,6 +231,14 @@ pub(crate) fn full_names() -> Vec<String> {
 
 pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
     table().iter().find(|s| s.name == name)
+}
+
+/// The command `name` (as sent, any case) if it may join a pipelined run:
+/// the pipeline's hot path, so no lower-casing and no allocation.
+pub(crate) fn run_member(name: &[u8]) -> Option<&'static Spec> {
+    static MEMBERS: std::sync::OnceLock<Vec<&'static Spec>> = std::sync::OnceLock::new();
+    let members = MEMBERS.get_or_init(|| table().iter().filter(|s| s.joins_runs).collect());
+    members.iter().copied().find(|s| name.eq_ignore_ascii_case(s.name.as_bytes()))
 }
 
 fn lower(b: &[u8]) -> String {
@@ -189,13 +298,12 @@ fn check_and_run(
             format!("ERR wrong number of arguments for '{full_name}' command"),
         );
     }
-    let exempt = spec.flags.contains(&"no_auth");
+    let exempt = spec.has(Flag::NoAuth);
     if let Some(refusal) = refusal(session, &full_name, spec.acl, exempt, spec.in_pubsub_context) {
         return reject(session, CommandId::of(spec), &full_name, refusal);
     }
-    let channels = channel_args(spec.name, &args);
-    if channels.iter().any(|c| !session.state.user.may_use_channel(c, spec.name == "psubscribe")) {
-        session.acl_denied("channel", c_name(channels, &session.state.user, spec.name == "psubscribe"), None);
+    if let Some(denied) = denied_channel(spec, &args, &session.state.user) {
+        session.acl_denied("channel", String::from_utf8_lossy(denied).into_owned(), None);
         return reject(
             session,
             CommandId::of(spec),
@@ -204,7 +312,7 @@ fn check_and_run(
         );
     }
     if let Some(multi) = &mut session.state.multi {
-        if spec.flags.contains(&"no_multi") && !matches!(name.as_str(), "multi" | "watch") {
+        if spec.has(Flag::NoMulti) && !spec.runs_in_multi {
             return reject(
                 session,
                 CommandId::of(spec),
@@ -212,7 +320,7 @@ fn check_and_run(
                 "ERR Command not allowed inside a transaction".into(),
             );
         }
-        if !matches!(name.as_str(), "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        if !spec.runs_in_multi {
             multi.queued.push(args);
             session.reply(crate::protocol::Reply::Simple("QUEUED"));
             return Flow::Done;
@@ -241,19 +349,11 @@ pub(crate) fn timeout_millis(s: &mut Session, arg: &[u8]) -> Option<u64> {
     None
 }
 
-/// The arguments of command `name` that ACL channel rules apply to.
-pub(crate) fn channel_args<'a>(name: &str, args: &'a [Bytes]) -> &'a [Bytes] {
-    match name {
-        "publish" | "spublish" => &args[1..2],
-        "subscribe" | "ssubscribe" | "psubscribe" => &args[1..],
-        _ => &[],
-    }
-}
-
-/// The first channel `user` may not use, for ACL LOG.
-fn c_name(channels: &[Bytes], user: &crate::acl::User, literal: bool) -> String {
-    let denied = channels.iter().find(|c| !user.may_use_channel(c, literal));
-    denied.map(|c| String::from_utf8_lossy(c).into_owned()).unwrap_or_default()
+/// The first channel argument of `args` (a request for `spec`) that
+/// `user`'s channel rules forbid, if any.
+pub(crate) fn denied_channel<'a>(spec: &Spec, args: &'a [Bytes], user: &crate::acl::User) -> Option<&'a Bytes> {
+    let literal = spec.channels.literal();
+    spec.channels.checked(args).iter().find(|c| !user.may_use_channel(c, literal))
 }
 
 /// The checks after arity, in Redis' order: authentication, the user's
@@ -331,6 +431,92 @@ fn reject(session: &mut Session, id: CommandId, full_name: &str, text: String) -
 
 #[cfg(test)]
 mod tests {
+    use super::{table, Channels, Spec};
+    use bytes::Bytes;
+
+    /// Every command and subcommand with its full name.
+    fn every_spec() -> Vec<(String, &'static Spec)> {
+        let mut all = Vec::new();
+        for spec in table() {
+            all.push((spec.name.to_string(), spec));
+            all.extend(spec.subcommands.iter().map(|sub| (format!("{}|{}", spec.name, sub.name), sub)));
+        }
+        all
+    }
+
+    /// A command whose arguments (as COMMAND DOCS names them) include a
+    /// channel, or a pattern of channels, must say in the table whether
+    /// ACL channel rules apply to them: a new command taking channels
+    /// cannot skip the check by saying nothing.
+    #[test]
+    fn every_command_naming_channels_says_how_acl_checks_them() {
+        for (name, spec) in every_spec() {
+            let words = spec.args.split([' ', '[', ']', '.', '|']).filter(|w| !w.is_empty());
+            let channels = words.clone().any(|w| w == "channel" || w == "shardchannel");
+            let patterns = spec.group == "pubsub" && words.clone().any(|w| w == "pattern");
+            assert_eq!(
+                channels || patterns,
+                spec.channels != Channels::None,
+                "{name} (args {:?}) and its table entry disagree on naming channels",
+                spec.args
+            );
+        }
+    }
+
+    /// Every command whose channels are checked refuses a user allowed no
+    /// channel and admits one allowed every channel; the rest never refuse.
+    #[test]
+    fn every_checked_channel_argument_is_refused_without_permission() {
+        let mut none = crate::acl::User::new("none");
+        none.apply("on").unwrap();
+        none.apply("resetchannels").unwrap();
+        let mut all = crate::acl::User::new("all");
+        all.apply("on").unwrap();
+        all.apply("allchannels").unwrap();
+        let mut checked = Vec::new();
+        for (name, spec) in every_spec() {
+            let argc = spec.arity.unsigned_abs().max(2) as usize;
+            let mut args = vec![Bytes::from(name.replace('|', " "))];
+            args.extend((1..argc).map(|i| Bytes::from(format!("ch{i}"))));
+            let refused = super::denied_channel(spec, &args, &none).is_some();
+            let checks = matches!(spec.channels, Channels::First | Channels::All | Channels::AllPatterns);
+            assert_eq!(refused, checks, "{name}: refused {refused} a user with no channels");
+            assert!(super::denied_channel(spec, &args, &all).is_none(), "{name} refused a user with every channel");
+            if checks {
+                checked.push(name);
+            }
+        }
+        assert_eq!(checked, ["publish", "spublish", "subscribe", "psubscribe", "ssubscribe"]);
+    }
+
+    /// Only publishes join pipelined runs, and each says what it publishes.
+    #[test]
+    fn run_members_are_the_publishes() {
+        for (name, spec) in every_spec() {
+            assert_eq!(spec.joins_runs, spec.publishes.is_some(), "{name}");
+            assert_eq!(super::run_member(name.as_bytes()).is_some(), spec.joins_runs, "{name}");
+        }
+        assert!(super::run_member(b"PuBlIsH").is_some());
+        assert!(super::run_member(b"publishx").is_none());
+    }
+
+    /// The flags and ACL categories COMMAND INFO shows (and dispatch acts
+    /// on) are Redis 7.0.15's for every command Redis has.
+    #[test]
+    fn flags_and_categories_are_redis() {
+        let mut differ = Vec::new();
+        for (name, spec) in every_spec() {
+            let Some(redis) = crate::redis::find(&name) else { continue };
+            if spec.flags != redis.flags.as_slice() || spec.acl != redis.acl.as_slice() {
+                differ.push(format!(
+                    "{name}: {:?} {:?} vs Redis {:?} {:?}",
+                    spec.flags, spec.acl, redis.flags, redis.acl
+                ));
+            }
+        }
+        assert!(differ.is_empty(), "{differ:#?}");
+    }
+
     /// ACL rules are checked against `redis::known`: a command Herald adds
     /// must be there, or rules naming it would not load.
     #[test]

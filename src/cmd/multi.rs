@@ -10,11 +10,11 @@ use crate::session::{Flow, Multi, Session};
 
 pub(crate) fn specs() -> [Spec; 5] {
     let tx = |name, arity, since, summary, args, run| Spec {
-        flags: &["noscript", "loading", "stale", "fast", "allow_busy"],
-        acl: &["@fast", "@transaction"],
         since,
         summary,
         args,
+        // UNWATCH is queued; the others act on the transaction itself.
+        runs_in_multi: name != "unwatch",
         ..Spec::new(name, arity, "transactions", run)
     };
     [

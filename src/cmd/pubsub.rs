@@ -4,59 +4,48 @@ use actix::Context;
 use bytes::Bytes;
 use futures_util::future::join_all;
 
-use super::Spec;
+use super::{Channels, Spec};
 use crate::broker::directory::{ListChannels, NumSub};
 use crate::broker::pattern_index::NumPat;
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
 use crate::session::{wait_for, Flow, Session};
 
-const FLAGS: &[&str] = &["pubsub", "loading", "stale"];
-const ACL: &[&str] = &["@pubsub", "@slow"];
-
 static SUBCOMMANDS: [Spec; 6] = [
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "2.8.0",
         summary: "List active channels",
         args: "[pattern]",
+        channels: Channels::Unchecked,
         ..Spec::new("channels", -2, "pubsub", channels)
     },
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "2.8.0",
         summary: "Get the count of subscribers for channels",
         args: "[channel...]",
+        channels: Channels::Unchecked,
         ..Spec::new("numsub", -2, "pubsub", numsub)
     },
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "2.8.0",
         summary: "Get the count of unique patterns pattern subscriptions",
         ..Spec::new("numpat", 2, "pubsub", numpat)
     },
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "7.0.0",
         summary: "List active shard channels",
         args: "[pattern]",
+        channels: Channels::Unchecked,
         ..Spec::new("shardchannels", -2, "pubsub", shardchannels)
     },
     Spec {
-        flags: FLAGS,
-        acl: ACL,
         since: "7.0.0",
         summary: "Get the count of subscribers for shard channels",
         args: "[shardchannel...]",
+        channels: Channels::Unchecked,
         ..Spec::new("shardnumsub", -2, "pubsub", shardnumsub)
     },
     Spec {
-        flags: &["loading", "stale"],
-        acl: &["@slow"],
         since: "6.2.0",
         summary: "Show helpful text about the different subcommands",
         ..Spec::new("help", 2, "pubsub", super::help)

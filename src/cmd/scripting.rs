@@ -9,11 +9,6 @@ use super::Spec;
 use crate::protocol::Reply;
 use crate::session::{Flow, Session};
 
-const WRITE: &[&str] = &["write", "noscript"];
-const WRITE_ACL: &[&str] = &["@write", "@slow", "@scripting"];
-const READ: &[&str] = &["noscript"];
-const READ_ACL: &[&str] = &["@slow", "@scripting"];
-
 const fn sub(
     name: &'static str,
     arity: i32,
@@ -22,15 +17,7 @@ const fn sub(
     args: &'static str,
     run: super::Run,
 ) -> Spec {
-    Spec {
-        flags: if write { WRITE } else { READ },
-        acl: if write { WRITE_ACL } else { READ_ACL },
-        since: "7.0.0",
-        summary,
-        args,
-        may_replicate: write,
-        ..Spec::new(name, arity, "scripting", run)
-    }
+    Spec { since: "7.0.0", summary, args, may_replicate: write, ..Spec::new(name, arity, "scripting", run) }
 }
 
 static FUNCTION: [Spec; 7] = [

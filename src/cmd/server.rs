@@ -15,28 +15,20 @@ use crate::session::{wait_for, Flow, Session};
 pub(crate) fn specs() -> [Spec; 6] {
     [
         Spec {
-            flags: &["noscript", "loading", "stale", "fast"],
-            acl: &["@admin", "@fast", "@dangerous"],
             since: "2.8.12",
             summary: "Return the role of the instance in the context of replication",
             ..Spec::new("role", 1, "server", role)
         },
         Spec {
-            flags: &["loading", "stale", "fast"],
-            acl: &["@fast"],
             since: "2.6.0",
             summary: "Return the current server time",
             ..Spec::new("time", 1, "server", time)
         },
         Spec {
-            flags: &["loading", "stale", "fast"],
-            acl: &["@admin", "@fast", "@dangerous"],
             summary: "Get the UNIX time stamp of the last successful save to disk",
             ..Spec::new("lastsave", 1, "server", lastsave)
         },
         Spec {
-            flags: &["noscript"],
-            acl: &["@slow", "@connection"],
             since: "3.0.0",
             summary: "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
             args: "numreplicas timeout",
@@ -44,8 +36,6 @@ pub(crate) fn specs() -> [Spec; 6] {
             ..Spec::new("wait", 3, "generic", wait)
         },
         Spec {
-            flags: &["write", "fast"],
-            acl: &["@keyspace", "@write", "@fast", "@dangerous"],
             since: "4.0.0",
             summary: "Swaps two Redis databases",
             args: "index1 index2",
@@ -53,8 +43,6 @@ pub(crate) fn specs() -> [Spec; 6] {
             ..Spec::new("swapdb", 3, "server", swapdb)
         },
         Spec {
-            flags: &["admin", "noscript", "loading", "stale"],
-            acl: &["@admin", "@slow", "@dangerous"],
             summary: "A container for debugging commands",
             args: "subcommand [arg...]",
             ..Spec::new("debug", -2, "server", debug)

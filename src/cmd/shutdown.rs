@@ -8,8 +8,6 @@ use crate::session::{Flow, Session};
 
 pub(crate) fn specs() -> [Spec; 1] {
     [Spec {
-        flags: &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"],
-        acl: &["@admin", "@slow", "@dangerous"],
         summary: "Synchronously save the dataset to disk and then shut down the server",
         args: "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
         ..Spec::new("shutdown", -1, "server", shutdown)

@@ -8,34 +8,39 @@
 use actix::Context;
 use bytes::Bytes;
 
-use super::Spec;
+use super::{Channels, Spec};
 use crate::broker::directory::{Subscribe, Unsubscribe};
 use crate::broker::{Inbox, Subscriber};
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
 use crate::session::{Flow, Session};
 
-const FLAGS: &[&str] = &["pubsub", "noscript", "loading", "stale"];
-const ACL: &[&str] = &["@pubsub", "@slow"];
-
 pub(crate) fn specs() -> [Spec; 6] {
-    let spec = |name, arity, since, summary, args, run| Spec {
-        flags: FLAGS,
-        acl: ACL,
+    let spec = |name, arity, since, summary, args, channels, run| Spec {
         since,
         summary,
         args,
         in_pubsub_context: true,
+        channels,
         ..Spec::new(name, arity, "pubsub", run)
     };
     [
-        spec("subscribe", -2, "2.0.0", "Listen for messages published to the given channels", "channel...", subscribe),
+        spec(
+            "subscribe",
+            -2,
+            "2.0.0",
+            "Listen for messages published to the given channels",
+            "channel...",
+            Channels::All,
+            subscribe,
+        ),
         spec(
             "unsubscribe",
             -1,
             "2.0.0",
             "Stop listening for messages posted to the given channels",
             "[channel...]",
+            Channels::Unchecked,
             unsubscribe,
         ),
         spec(
@@ -44,6 +49,7 @@ pub(crate) fn specs() -> [Spec; 6] {
             "2.0.0",
             "Listen for messages published to channels matching the given patterns",
             "pattern...",
+            Channels::AllPatterns,
             psubscribe,
         ),
         spec(
@@ -52,6 +58,7 @@ pub(crate) fn specs() -> [Spec; 6] {
             "2.0.0",
             "Stop listening for messages posted to channels matching the given patterns",
             "[pattern...]",
+            Channels::Unchecked,
             punsubscribe,
         ),
         spec(
@@ -60,6 +67,7 @@ pub(crate) fn specs() -> [Spec; 6] {
             "7.0.0",
             "Listen for messages published to the given shard channels",
             "shardchannel...",
+            Channels::All,
             ssubscribe,
         ),
         spec(
@@ -68,6 +76,7 @@ pub(crate) fn specs() -> [Spec; 6] {
             "7.0.0",
             "Stop listening for messages posted to the given shard channels",
             "[shardchannel...]",
+            Channels::Unchecked,
             sunsubscribe,
         ),
     ]

@@ -48,7 +48,7 @@ fn report(s: &Session, clock: &Clock, spec: &cmd::Spec, each: Duration) {
         }
     }
     if s.settings.latency_monitor_threshold > 0 {
-        let fast = spec.flags.contains(&"fast");
+        let fast = spec.has(cmd::Flag::Fast);
         spike(s, if fast { "fast-command" } else { "command" }, each);
     }
 }
@@ -69,7 +69,7 @@ impl Session {
         let Some(spec) = ran else { return };
         let name = self.last_cmd.clone();
         if let Some(args) = &clock.args {
-            if !spec.flags.contains(&"admin") && self.hub.census.monitors.load(Ordering::Relaxed) > 0 {
+            if !spec.has(cmd::Flag::Admin) && self.hub.census.monitors.load(Ordering::Relaxed) > 0 {
                 // An EXEC that started its run: shown once the run is done.
                 if !clock.in_exec && self.in_exec() {
                     self.exec_feed = Some(args.clone());

@@ -61,10 +61,11 @@ impl Session {
                 }
             }
             match step {
-                Step::Command(args) if self.can_batch(&args) => {
+                Step::Command(args) if self.joins_run(&args).is_some() => {
+                    let spec = self.joins_run(&args).expect("checked");
                     let mut run = vec![args];
                     while let Some(Step::Command(next)) = self.queue.front() {
-                        if !self.can_batch(next) {
+                        if self.joins_run(next).is_none() {
                             break;
                         }
                         let Some(Step::Command(next)) = self.queue.pop_front() else { unreachable!() };
@@ -77,7 +78,6 @@ impl Session {
                         }
                     }
                     let n = run.len() as u64;
-                    let spec = cmd::publish::spec_of(&run[0][0]);
                     let pending = cmd::publish::publish_run(self, &run, clock.started);
                     ctx.wait(pending.map(move |_, act: &mut Session, ctx| {
                         // The run's first publish stands for it in SLOWLOG.
@@ -123,12 +123,12 @@ impl Session {
         cmd::dispatch(self, args, ctx)
     }
 
-    /// A pipelined PUBLISH/SPUBLISH that can go out with its neighbours:
-    /// well-formed, allowed here, not inside MULTI/EXEC, replies not
-    /// muted.
-    fn can_batch(&self, args: &[Bytes]) -> bool {
-        args.len() == 3
-            && (args[0].eq_ignore_ascii_case(b"publish") || args[0].eq_ignore_ascii_case(b"spublish"))
+    /// The command's table entry if it can go out with its pipelined
+    /// neighbours as one run: a command that joins runs, well-formed,
+    /// allowed here, not inside MULTI/EXEC, replies not muted.
+    fn joins_run(&self, args: &[Bytes]) -> Option<&'static cmd::Spec> {
+        let spec = cmd::run_member(&args[0])?;
+        let ok = spec.arity_ok(args.len())
             && self.state.multi.is_none()
             && !self.in_exec()
             && !self.state.replies_off
@@ -136,7 +136,8 @@ impl Session {
             && (self.state.resp3 || !self.subs.any())
             && self.state.authenticated
             && self.state.may_publish
-            && self.state.user.may_use_channel(&args[1], false)
+            && cmd::denied_channel(spec, args, &self.state.user).is_none();
+        ok.then_some(spec)
     }
 
     /// Keeps a once-a-second idle check running while a timeout is set.

@@ -35,18 +35,20 @@ pub(crate) fn specs() -> [Spec; 2] {
             channels: Channels::First,
             publishes: Some(Kind::Shard),
             joins_runs: true,
-            ..Spec::new("spublish", 3, "pubsub", spublish)
+            ..Spec::new("spublish", 3, "pubsub", publish)
         },
     ]
 }
 
-/// PUBLISH: a run of one (see [`publish_run`]).
-fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    Flow::Wait(publish_run(s, std::slice::from_ref(&args.to_vec()), tokio::time::Instant::now()))
-}
+/// One command of a pipelined run, with its table entry (found once, by
+/// the loop that gathered the run).
+pub(crate) type Member = (&'static Spec, Vec<Bytes>);
 
-fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    Flow::Wait(publish_run(s, std::slice::from_ref(&args.to_vec()), tokio::time::Instant::now()))
+/// PUBLISH or SPUBLISH on its own (inside EXEC, or not joining a run): a
+/// run of one (see [`publish_run`]).
+fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    let spec = super::run_member(&args[0]).expect("a publish");
+    Flow::Wait(publish_run(s, &[(spec, args.to_vec())], tokio::time::Instant::now()))
 }
 
 /// Runs PUBLISH/SPUBLISH commands (a pipelined run of them, see
@@ -64,10 +66,9 @@ fn spublish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// The run is borrowed (its arguments are shared, not copied): the session
 /// keeps it for SLOWLOG. `started` is when the run was taken up (the
 /// session's command clock).
-pub(crate) fn publish_run(s: &mut Session, run: &[Vec<Bytes>], started: tokio::time::Instant) -> Pending {
+pub(crate) fn publish_run(s: &mut Session, run: &[Member], started: tokio::time::Instant) -> Pending {
     let publisher = s.id;
-    let first = super::run_member(&run[0][0]).expect("a run holds publishes");
-    s.last_cmd = first.name.into();
+    s.last_cmd = run[0].0.name.into();
     let hub = &s.hub;
     let plan = plan(run, hub.directories().len(), |c| hub.directory_index(c), hub.any_patterns());
     let Plan { by_directory, answers, pattern_items } = plan;
@@ -126,19 +127,14 @@ pub(crate) struct Plan {
 /// `directories` directories, `directory_of` naming each channel's.
 /// Consecutive publishes to one channel travel as one group: one `Fanout`
 /// for all of them.
-pub(crate) fn plan(
-    run: &[Vec<Bytes>],
-    directories: usize,
-    directory_of: impl Fn(&[u8]) -> usize,
-    patterns: bool,
-) -> Plan {
+pub(crate) fn plan(run: &[Member], directories: usize, directory_of: impl Fn(&[u8]) -> usize, patterns: bool) -> Plan {
     let mut by_directory: SmallVec<[Vec<Group>; 4]> = (0..directories).map(|_| Vec::new()).collect();
     let mut last: Option<(usize, Kind)> = None;
     let mut answers: SmallVec<[(usize, Receiver<Fanned>, bool); 1]> = SmallVec::new();
     let mut pattern_items = Vec::new();
-    for args in run {
-        let [name, channel, payload] = &args[..] else { unreachable!("arity 3") };
-        let kind = super::run_member(name).and_then(|spec| spec.publishes).expect("a run holds publishes");
+    for (spec, args) in run {
+        let [_, channel, payload] = &args[..] else { unreachable!("arity 3") };
+        let kind = spec.publishes.expect("a run holds publishes");
         let (channel, payload) = (channel.clone(), payload.clone());
         let matched = patterns && kind == Kind::Channel;
         if matched {
@@ -253,12 +249,13 @@ mod tests {
         let slot = |session: usize| session % 2;
         let channel = |c: u8| Bytes::from(format!("c{c}"));
         let pattern = |c: u8| Bytes::from(format!("c{c}*"));
-        let requests: Vec<Vec<Bytes>> = run
+        let requests: Vec<Member> = run
             .iter()
             .enumerate()
             .map(|(i, &(c, shard))| {
                 let name = if shard { "SPUBLISH" } else { "publish" };
-                vec![Bytes::from(name), channel(c), Bytes::from(format!("m{i}"))]
+                let spec = super::super::run_member(name.as_bytes()).expect("a publish");
+                (spec, vec![Bytes::from(name), channel(c), Bytes::from(format!("m{i}"))])
             })
             .collect();
         let plan = plan(

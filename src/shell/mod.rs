@@ -60,20 +60,22 @@ impl Session {
                     return;
                 }
             }
+            let member = match &step {
+                Step::Command(args) => self.joins_run(args),
+                _ => None,
+            };
             match step {
-                Step::Command(args) if self.joins_run(&args).is_some() => {
-                    let spec = self.joins_run(&args).expect("checked");
-                    let mut run = vec![args];
+                Step::Command(args) if member.is_some() => {
+                    let spec = member.expect("matched");
+                    let mut run = vec![(spec, args)];
                     while let Some(Step::Command(next)) = self.queue.front() {
-                        if self.joins_run(next).is_none() {
-                            break;
-                        }
+                        let Some(next_spec) = self.joins_run(next) else { break };
                         let Some(Step::Command(next)) = self.queue.pop_front() else { unreachable!() };
-                        run.push(next);
+                        run.push((next_spec, next));
                     }
                     let mut clock = self.start_clock(None);
                     if self.hub.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0 {
-                        for args in &run {
+                        for (_, args) in &run {
                             self.feed_monitors(args);
                         }
                     }
@@ -81,7 +83,7 @@ impl Session {
                     let pending = cmd::publish::publish_run(self, &run, clock.started);
                     ctx.wait(pending.map(move |_, act: &mut Session, ctx| {
                         // The run's first publish stands for it in SLOWLOG.
-                        clock.args = run.into_iter().next();
+                        clock.args = run.into_iter().next().map(|(_, args)| args);
                         act.stop_clock(clock, spec, spec.name, n);
                         act.pump(ctx)
                     }));

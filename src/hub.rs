@@ -45,7 +45,7 @@ impl Hub {
                 placement.start(i, move |_| ChannelDirectory::new(census))
             })
             .collect();
-        let patterns = placement.start(0, |_| PatternIndex::new());
+        let patterns = placement.start(0, |_| PatternIndex::default());
         let (pauser, pause) = tokio::sync::watch::channel(ClientPause::default());
         let stats = Arc::new(Stats::new(placement.slots()));
         let sampled = (stats.clone(), census.traffic.clone());

@@ -3,30 +3,20 @@
 
 use actix::prelude::*;
 use bytes::Bytes;
-use indexmap::IndexMap;
 
 use super::channel::{ChannelActor, Fanout, Join, Leave, Stop};
+use super::channel_table::{ChannelTable, Left};
 use std::sync::Arc;
 
 use super::{Census, ClientId, Fanned, ReplyTo, Subscriber};
-use crate::glob;
 use crate::protocol::push::Kind;
 
-/// Channel name → its actor, looked up once per published run: a fast
-/// fixed-seed hash (SipHash was 1 % of a pipelined publish's instructions);
-/// iteration (PUBSUB CHANNELS) follows the table: insertion order until a
-/// removal moves the last entry into the gap (`swap_remove`).
-type Table = IndexMap<Bytes, Entry, foldhash::fast::FixedState>;
+type Table = ChannelTable<Addr<ChannelActor>>;
 
-struct Entry {
-    actor: Addr<ChannelActor>,
-    subscribers: usize,
-}
-
-/// Owns the name → [`ChannelActor`] table for its share of the channels and
-/// shard channels. Sessions subscribe each (channel, session) pair at most
-/// once, so the directory's counts are exact and it can stop a channel's
-/// actor as soon as the count reaches zero.
+/// Owns the name → [`ChannelActor`] tables for its share of the channels
+/// and shard channels (a shell around [`ChannelTable`]): it starts a
+/// channel's actor on the first subscribe and stops it as soon as the last
+/// subscriber leaves.
 pub(crate) struct ChannelDirectory {
     channels: Table,
     shard_channels: Table,
@@ -106,33 +96,24 @@ pub(crate) struct CountChannels;
 impl Handler<Subscribe> for ChannelDirectory {
     type Result = ();
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
-        let kind = msg.kind;
         let census = self.census.clone();
-        let entry = self.table(kind).entry(msg.channel.clone()).or_insert_with(|| Entry {
-            actor: ChannelActor::create(|ctx| {
+        let actor = self.table(msg.kind).join(&msg.channel, || {
+            ChannelActor::create(|ctx| {
                 super::unbounded_mailbox(ctx);
                 ChannelActor::new(census)
-            }),
-            subscribers: 0,
+            })
         });
-        entry.subscribers += 1;
-        entry.actor.do_send(Join(msg.subscriber));
+        actor.do_send(Join(msg.subscriber));
     }
 }
 
 impl Handler<Unsubscribe> for ChannelDirectory {
     type Result = ();
     fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
-        let table = self.table(msg.kind);
-        let Some(entry) = table.get_mut(&msg.channel) else {
-            return;
-        };
-        entry.subscribers -= 1;
-        if entry.subscribers == 0 {
-            let entry = table.swap_remove(&msg.channel).expect("present");
-            entry.actor.do_send(Stop);
-        } else {
-            entry.actor.do_send(Leave(msg.client));
+        match self.table(msg.kind).leave(&msg.channel) {
+            Some(Left::Gone(actor)) => actor.do_send(Stop),
+            Some(Left::Stays(actor)) => actor.do_send(Leave(msg.client)),
+            None => {}
         }
     }
 }
@@ -145,9 +126,9 @@ impl Handler<Publish> for ChannelDirectory {
         // subscribed to after these publishes were received.
         for group in msg.groups {
             match self.table(group.kind).get(&group.channel) {
-                Some(entry) => {
+                Some(actor) => {
                     let Group { kind, channel, payloads, reply } = group;
-                    entry.actor.do_send(Fanout { kind, channel, payloads, publisher: msg.publisher, reply })
+                    actor.do_send(Fanout { kind, channel, payloads, publisher: msg.publisher, reply })
                 }
                 None => {
                     let _ = group.reply.send(Fanned::empty(group.payloads.len()));
@@ -161,19 +142,14 @@ impl Handler<NumSub> for ChannelDirectory {
     type Result = MessageResult<NumSub>;
     fn handle(&mut self, msg: NumSub, _: &mut Context<Self>) -> Self::Result {
         let table = self.table(msg.kind);
-        MessageResult(msg.channels.iter().map(|c| table.get(c).map_or(0, |e| e.subscribers)).collect())
+        MessageResult(msg.channels.iter().map(|c| table.count(c)).collect())
     }
 }
 
 impl Handler<ListChannels> for ChannelDirectory {
     type Result = MessageResult<ListChannels>;
     fn handle(&mut self, msg: ListChannels, _: &mut Context<Self>) -> Self::Result {
-        let names = self
-            .table(msg.kind)
-            .keys()
-            .filter(|name| msg.pattern.as_ref().is_none_or(|p| glob::matches(p, name)))
-            .cloned()
-            .collect();
+        let names = self.table(msg.kind).names(msg.pattern.as_deref()).cloned().collect();
         MessageResult(names)
     }
 }

@@ -8,8 +8,10 @@
 //! subscriber's Session.
 
 pub(crate) mod channel;
+mod channel_table;
 pub(crate) mod directory;
 pub(crate) mod pattern_index;
+mod pattern_set;
 pub(crate) mod postman;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -53,7 +53,6 @@ pub mod resp {
     pub use crate::protocol::inline::split_args;
     pub use crate::protocol::push::{Frame, Kind};
     pub use crate::protocol::reply::g17;
-    pub use crate::protocol::request::encode_command;
     pub use crate::protocol::{Reply, Request, RequestDecoder};
 }
 

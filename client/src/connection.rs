@@ -14,15 +14,29 @@ pub(crate) struct Connection {
     resp3: bool,
 }
 
-/// A command as RESP bulk strings.
-pub(crate) fn encode(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+/// A command as a client sends it: a RESP array of bulk strings. The one
+/// request encoder of the workspace (the server's tests, the simulator and
+/// the load generator use it too).
+pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    encode_command_into(args, &mut out);
+    out
+}
+
+/// [`encode_command`], appended to `out` (a pipeline built in one buffer).
+pub fn encode_command_into<A: AsRef<[u8]>>(args: &[A], out: &mut Vec<u8>) {
+    let mut len = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(len.format(args.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
     for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        let a = a.as_ref();
+        out.push(b'$');
+        out.extend_from_slice(len.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
-    out
 }
 
 impl Connection {
@@ -50,7 +64,7 @@ impl Connection {
     }
 
     pub async fn send(&mut self, args: &[&[u8]]) -> Result<()> {
-        self.stream.write_all(&encode(args)).await?;
+        self.stream.write_all(&encode_command(args)).await?;
         Ok(())
     }
 

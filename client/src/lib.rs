@@ -35,6 +35,7 @@ mod value;
 
 pub use client::Client;
 pub use config::{Backoff, Config};
+pub use connection::{encode_command, encode_command_into};
 pub use error::{Error, Result};
 pub use pubsub::{Event, Kind, Message, PubSub};
 #[cfg(feature = "tls")]

@@ -138,7 +138,7 @@ impl SimClient {
 
 /// A command as RESP bulk strings.
 pub fn encode(args: &[&str]) -> Vec<u8> {
-    herald::resp::encode_command(args)
+    herald_client::encode_command(args)
 }
 
 /// The seeds a test runs: `HERALD_SEED` replays one, `HERALD_SEEDS` sets

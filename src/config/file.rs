@@ -98,23 +98,6 @@ fn load_nested(config: &mut Config, path: &Path, depth: usize) -> Result<(), Str
     Ok(())
 }
 
-/// The directives CONFIG REWRITE writes back: those CONFIG SET can change.
-const REWRITTEN: &[&str] = &[
-    "timeout",
-    "maxclients",
-    "tcp-keepalive",
-    "client-output-buffer-limit",
-    "proto-max-bulk-len",
-    "client-query-buffer-limit",
-    "requirepass",
-    "protected-mode",
-    "slowlog-log-slower-than",
-    "slowlog-max-len",
-    "latency-monitor-threshold",
-    "latency-tracking",
-    "maxmemory-clients",
-];
-
 /// CONFIG REWRITE: the file with each runtime setting's line replaced by its
 /// current value (or appended), and the `user` lines replaced by `users`
 /// (ACL LIST's lines). Comments and other lines stay as they were.
@@ -122,7 +105,7 @@ pub(crate) fn rewrite(config: &Config, users: &[String]) -> Result<(), String> {
     let path = config.file.as_ref().ok_or("ERR The server is running without a config file")?;
     let old = std::fs::read_to_string(path).map_err(|e| format!("ERR Rewriting config file: {e}"))?;
     let current: Vec<(&str, String)> =
-        config.entries().into_iter().filter(|(name, _)| REWRITTEN.contains(name)).collect();
+        config.own_entries().into_iter().filter(|(name, _)| super::changes_at_runtime(name)).collect();
     let defaults = Config::default().entries();
     let mut written = Vec::new();
     let mut out = Vec::new();

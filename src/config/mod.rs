@@ -279,9 +279,8 @@ impl Config {
                 }
                 Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
             },
-            "bind" | "port" | "databases" | "threads" | "metrics-port" | "tls-port" | "tls-cert-file"
-            | "tls-key-file" | "tls-ca-cert-file" | "tls-auth-clients" => Err(invalid("can't set immutable config")),
-            "save" | "appendonly" => Ok(()),
+            _ if IMMUTABLE.contains(&name) => Err(invalid("can't set immutable config")),
+            _ if IGNORED.contains(&name) => Ok(()),
             _ if redis::knows(name) => {
                 self.foreign.insert(name.to_string(), value.to_string());
                 Ok(())
@@ -289,6 +288,29 @@ impl Config {
             _ => Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
         }
     }
+}
+
+/// Herald's settings CONFIG SET refuses: they take effect at start only.
+const IMMUTABLE: &[&str] = &[
+    "bind",
+    "port",
+    "databases",
+    "threads",
+    "metrics-port",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+];
+
+/// Herald's settings CONFIG SET accepts and ignores (it persists nothing).
+const IGNORED: &[&str] = &["save", "appendonly"];
+
+/// Whether CONFIG SET changes Herald's setting `name` while it runs (and so
+/// CONFIG REWRITE writes it back).
+pub(crate) fn changes_at_runtime(name: &str) -> bool {
+    !IMMUTABLE.contains(&name) && !IGNORED.contains(&name)
 }
 
 fn yes_no(on: bool) -> &'static str {
@@ -315,6 +337,18 @@ pub(crate) fn parse_memory(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CONFIG REWRITE writes back exactly the settings CONFIG SET changes:
+    /// each of Herald's settings, set to its own current value, is accepted
+    /// iff it changes at runtime (or is one CONFIG SET ignores).
+    #[test]
+    fn runtime_settings_are_those_config_set_changes() {
+        let config = Config::default();
+        for (name, value) in config.own_entries() {
+            let accepted = config.clone().set(name, &value).is_ok();
+            assert_eq!(accepted, changes_at_runtime(name) || IGNORED.contains(&name), "{name} = {value:?}");
+        }
+    }
 
     #[test]
     fn output_limits_round_trip() {

@@ -187,19 +187,6 @@ impl RequestDecoder {
     }
 }
 
-/// A command as a client sends it: a RESP array of bulk strings. (Herald
-/// never sends requests; its tests and simulator do.)
-pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        let a = a.as_ref();
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 /// Redis' `string2ll`: optional `-`, no `+`, no leading zeros, no overflow.
 pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
     let (neg, digits) = match s.first()? {

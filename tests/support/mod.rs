@@ -222,7 +222,7 @@ fn frame_len(buf: &[u8]) -> Option<usize> {
 }
 
 pub fn encode_cmd(args: &[&[u8]]) -> Vec<u8> {
-    herald::resp::encode_command(args)
+    herald_client::encode_command(args)
 }
 
 /// Bytes as printable text: `\r\n` kept visible, other controls escaped.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
+use herald_client::{encode_command, encode_command_into};
 use redis_protocol::resp2::decode::decode_bytes_mut;
 use redis_protocol::resp2::types::BytesFrame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -88,16 +89,6 @@ impl std::fmt::Display for Report {
             self.lost
         )
     }
-}
-
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 struct Conn {
@@ -203,7 +194,7 @@ async fn publisher(
             let mut payload = head.into_bytes();
             payload.resize(s.payload.max(payload.len()), b'x');
             let ch = channel((seq as usize + me) % s.channels);
-            wire.extend(command(&[b"PUBLISH", ch.as_bytes(), &payload]));
+            encode_command_into(&[&b"PUBLISH"[..], ch.as_bytes(), &payload], &mut wire);
             seq += 1;
         }
         c.stream.write_all(&wire).await?;
@@ -228,7 +219,7 @@ pub async fn idle_patterns(addr: &str, n: usize) -> std::io::Result<Option<TcpSt
     for chunk in names.chunks(1000) {
         let mut args: Vec<&[u8]> = vec![b"PSUBSCRIBE"];
         args.extend(chunk.iter().map(|s| s.as_bytes()));
-        c.stream.write_all(&command(&args)).await?;
+        c.stream.write_all(&encode_command(&args)).await?;
         for _ in 0..chunk.len() {
             c.frame().await?;
         }
@@ -245,9 +236,9 @@ pub async fn run(addr: &str, s: &Scenario) -> std::io::Result<Report> {
     let mut subs = Vec::new();
     for i in 0..s.subscribers {
         let cmd = if s.pattern_subscribers {
-            command(&[b"PSUBSCRIBE", b"bench:*"])
+            encode_command(&["PSUBSCRIBE", "bench:*"])
         } else {
-            command(&[b"SUBSCRIBE", channel(i % s.channels).as_bytes()])
+            encode_command(&["SUBSCRIBE".to_string(), channel(i % s.channels)])
         };
         let task = subscriber(addr.to_string(), cmd, epoch, s.publishers, ready_tx.clone(), stop.clone());
         subs.push(tokio::spawn(task));

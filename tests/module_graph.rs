@@ -24,6 +24,33 @@ fn every_module_uses_only_lower_layers() {
     assert_eq!(cycle(&graph), None);
 }
 
+/// Commands see a session through its methods and its plain state, never
+/// the actor loop's part (`Session::driving`: the request queue, the read
+/// half, timers): that is `shell/`'s.
+#[test]
+fn commands_leave_the_actor_loop_alone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut touching = Vec::new();
+    for entry in std::fs::read_dir(root.join("src/cmd")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if names_field(&text, "driving") {
+            touching.push(path.display().to_string());
+        }
+    }
+    assert!(touching.is_empty(), "cmd/ files touching Session::driving: {touching:?}");
+    assert!(names_field("fn f(s: &mut Session) { s.driving.queue.clear(); }", "driving"), "the check can fail");
+}
+
+/// Whether code (outside comments) names `.field`.
+fn names_field(text: &str, field: &str) -> bool {
+    let needle = format!(".{field}");
+    text.lines().map(|l| l.split("//").next().unwrap()).any(|code| {
+        code.match_indices(&needle)
+            .any(|(at, _)| code[at + needle.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_')))
+    })
+}
+
 /// The check fails on a new upward use and finds the cycle it closes: the
 /// real graph, doctored with the glob matcher asking the session.
 #[test]

@@ -72,10 +72,27 @@ pub(crate) struct Origin {
     pub slot: usize,
 }
 
+/// What the actor's loop (`crate::shell`) keeps of a session. Commands
+/// never touch it (`tests/module_graph.rs` checks that cmd/ does not name
+/// it); the session's own methods use the queue (EXEC queues its commands
+/// there) and the last activity (CLIENT LIST's idle).
+pub(crate) struct Driving {
+    /// The read half, until the request stream is set up.
+    pub read: Option<Box<dyn AsyncRead + Unpin>>,
+    /// Requests read and not yet run.
+    pub queue: VecDeque<Step>,
+    /// When the last command started (`timeout`, CLIENT LIST idle).
+    pub last_active: Instant,
+    /// The idle check's timer.
+    pub idle_check: Option<SpawnHandle>,
+    /// EXEC's own monitor line, shown after its commands'.
+    pub exec_feed: Option<Vec<Bytes>>,
+}
+
 /// A client connection: its protocol state, subscriptions and output.
 ///
-/// Fields marked "(shell)" belong to the actor's loop in `crate::shell`;
-/// commands leave them alone.
+/// `driving` belongs to the actor's loop in `crate::shell`; commands leave
+/// it alone.
 pub(crate) struct Session {
     pub id: ClientId,
     pub peer: String,
@@ -93,21 +110,13 @@ pub(crate) struct Session {
     /// Suppresses the current command's replies (CLIENT REPLY).
     muted: bool,
     out: Output,
-    /// (shell) The read half, until the request stream is set up.
-    pub read: Option<Box<dyn AsyncRead + Unpin>>,
-    /// (shell) Requests read and not yet run.
-    pub queue: VecDeque<Step>,
+    /// The actor loop's part.
+    pub driving: Driving,
     exec_replies: Option<Vec<Reply>>,
     closing: bool,
     created: Instant,
-    /// (shell) When the last command started (`timeout`, CLIENT LIST idle).
-    pub last_active: Instant,
-    /// (shell) The idle check's timer.
-    pub idle_check: Option<SpawnHandle>,
     /// Error replies sent so far: a command that sent one failed.
     errors_sent: u64,
-    /// (shell) EXEC's own monitor line, shown after its commands'.
-    pub exec_feed: Option<Vec<Bytes>>,
 }
 
 impl Session {
@@ -134,15 +143,17 @@ impl Session {
             last_cmd: "NULL".into(),
             muted: false,
             out,
-            read: Some(read),
-            queue: VecDeque::new(),
+            driving: Driving {
+                read: Some(read),
+                queue: VecDeque::new(),
+                last_active: now,
+                idle_check: None,
+                exec_feed: None,
+            },
             exec_replies: None,
             closing: false,
             created: now,
-            last_active: now,
-            idle_check: None,
             errors_sent: 0,
-            exec_feed: None,
         }
     }
 
@@ -207,7 +218,7 @@ impl Session {
     /// Writes what is queued, then closes (QUIT, protocol errors, EOF).
     pub(crate) fn close_after_reply(&mut self, ctx: &mut Context<Self>) {
         self.closing = true;
-        self.queue.clear();
+        self.driving.queue.clear();
         self.out.close();
         ctx.stop();
     }
@@ -216,7 +227,7 @@ impl Session {
     /// a broken connection).
     pub(crate) fn close_now(&mut self, ctx: &mut Context<Self>) {
         self.closing = true;
-        self.queue.clear();
+        self.driving.queue.clear();
         self.out.abort();
         ctx.stop();
     }
@@ -236,7 +247,7 @@ impl Session {
         self.exec_replies = Some(Vec::with_capacity(queued.len()));
         let steps = queued.into_iter().map(Step::Command).chain(std::iter::once(Step::ExecEnd));
         for (i, step) in steps.enumerate() {
-            self.queue.insert(i, step);
+            self.driving.queue.insert(i, step);
         }
     }
 
@@ -320,7 +331,7 @@ impl Session {
             laddr: self.local.clone(),
             name: self.state.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
             age_secs: now.duration_since(self.created).as_secs(),
-            idle_secs: now.duration_since(self.last_active).as_secs(),
+            idle_secs: now.duration_since(self.driving.last_active).as_secs(),
             flags,
             db: self.state.db,
             sub: self.subs.count(Kind::Channel),

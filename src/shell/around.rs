@@ -60,7 +60,7 @@ impl Session {
     pub(super) fn start_clock(&mut self, args: Option<&Vec<Bytes>>) -> Clock {
         let keep = self.settings.slowlog_slower_than >= 0 || self.hub.census.monitors.load(Ordering::Relaxed) > 0;
         let started = Instant::now();
-        self.last_active = started;
+        self.driving.last_active = started;
         Clock { started, errors: self.errors_sent(), in_exec: self.in_exec(), args: args.filter(|_| keep).cloned() }
     }
 
@@ -72,7 +72,7 @@ impl Session {
             if !spec.has(cmd::Flag::Admin) && self.hub.census.monitors.load(Ordering::Relaxed) > 0 {
                 // An EXEC that started its run: shown once the run is done.
                 if !clock.in_exec && self.in_exec() {
-                    self.exec_feed = Some(args.clone());
+                    self.driving.exec_feed = Some(args.clone());
                 } else {
                     self.feed_monitors(args);
                 }

@@ -48,14 +48,14 @@ impl Session {
     /// Runs queued requests until one has to wait.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while !self.closing() {
-            let Some(step) = self.queue.pop_front() else {
+            let Some(step) = self.driving.queue.pop_front() else {
                 return;
             };
             // Muting (CLIENT REPLY) lasts one command, waits included.
             self.mute_current(false);
             if let Step::Command(args) = &step {
                 if let Some(wait) = self.paused_for(args) {
-                    self.queue.push_front(step);
+                    self.driving.queue.push_front(step);
                     ctx.wait(wait.map(|_, act: &mut Session, ctx| act.pump(ctx)));
                     return;
                 }
@@ -68,9 +68,9 @@ impl Session {
                 Step::Command(args) if member.is_some() => {
                     let spec = member.expect("matched");
                     let mut run = vec![(spec, args)];
-                    while let Some(Step::Command(next)) = self.queue.front() {
+                    while let Some(Step::Command(next)) = self.driving.queue.front() {
                         let Some(next_spec) = self.joins_run(next) else { break };
-                        let Some(Step::Command(next)) = self.queue.pop_front() else { unreachable!() };
+                        let Some(Step::Command(next)) = self.driving.queue.pop_front() else { unreachable!() };
                         run.push((next_spec, next));
                     }
                     let mut clock = self.start_clock(None);
@@ -110,7 +110,7 @@ impl Session {
                     self.close_now(ctx);
                 }
                 Step::ExecEnd => {
-                    if let Some(args) = self.exec_feed.take() {
+                    if let Some(args) = self.driving.exec_feed.take() {
                         self.feed_monitors(&args);
                     }
                     self.end_exec();
@@ -144,22 +144,22 @@ impl Session {
 
     /// Keeps a once-a-second idle check running while a timeout is set.
     fn arm_idle_check(&mut self, ctx: &mut Context<Self>) {
-        match (self.settings.idle_timeout.is_zero(), self.idle_check.take()) {
+        match (self.settings.idle_timeout.is_zero(), self.driving.idle_check.take()) {
             (true, Some(handle)) => {
                 ctx.cancel_future(handle);
             }
             (false, None) => {
                 let period = self.settings.idle_timeout.min(Duration::from_secs(1));
-                self.idle_check = Some(ctx.run_interval(period, |act, ctx| act.close_if_idle(ctx)));
+                self.driving.idle_check = Some(ctx.run_interval(period, |act, ctx| act.close_if_idle(ctx)));
             }
-            (_, handle) => self.idle_check = handle,
+            (_, handle) => self.driving.idle_check = handle,
         }
     }
 
     /// Redis' `timeout`: idle connections go, subscribers stay.
     fn close_if_idle(&mut self, ctx: &mut Context<Self>) {
         let timeout = self.settings.idle_timeout;
-        if !timeout.is_zero() && !self.subs.any() && self.last_active.elapsed() > timeout {
+        if !timeout.is_zero() && !self.subs.any() && self.driving.last_active.elapsed() > timeout {
             tracing::debug!(client = self.id, addr = %self.peer, "closing idle client");
             self.close_now(ctx);
         }
@@ -192,7 +192,7 @@ impl Actor for Session {
                 Err(_) => return act.close_now(ctx),
             }
             act.arm_idle_check(ctx);
-            let read = act.read.take().expect("read half");
+            let read = act.driving.read.take().expect("read half");
             let decoder = PipelineDecoder::new(
                 RequestDecoder::new(act.settings.proto_max_bulk_len).query_limit(act.settings.query_buffer_limit),
             )
@@ -215,7 +215,7 @@ impl StreamHandler<Result<Vec<Request>, std::io::Error>> for Session {
     fn handle(&mut self, batch: Result<Vec<Request>, std::io::Error>, ctx: &mut Context<Self>) {
         let Ok(batch) = batch else { return self.close_now(ctx) };
         for request in batch {
-            self.queue.push_back(match request {
+            self.driving.queue.push_back(match request {
                 Request::Command(args) => Step::Command(args),
                 Request::Invalid(reason, got) => Step::Invalid(Request::error_text(reason, got)),
                 Request::TooBig => Step::TooBig,

@@ -26,8 +26,10 @@ mod tls;
 
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
+pub mod planted;
 
-pub use broker::Placement;
+pub use broker::{HostArbiter, Placement};
 pub use config::{Config, OutputLimit};
 pub use server::{run_tcp, run_until, Listeners, Server};
 pub use tls::TlsAcceptor;

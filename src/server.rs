@@ -47,7 +47,12 @@ impl Server {
     {
         let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
-        let origin = Origin { id, peer, local, slot: 0 };
+        // Round robin over the slots, as `accept` spreads connections.
+        let slot = match &self.placement {
+            Placement::Hosts(hosts) => id as usize % hosts.len(),
+            Placement::Local | Placement::Arbiters(_) => 0,
+        };
+        let origin = Origin { id, peer, local, slot };
         Session::start(origin, stream, self.hub.clone(), self.config.clone());
     }
 
@@ -67,6 +72,7 @@ impl Server {
                 let slot = id as usize % arbiters.len();
                 (slot, Some(arbiters[slot].clone()))
             }
+            Placement::Hosts(hosts) => (id as usize % hosts.len(), None),
             Placement::Local => (0, None),
         };
         let start = async move {

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use herald::Config;
-use herald::Placement;
 use herald::Server;
+use herald::{HostArbiter, Placement};
 use redis_protocol::resp2::decode::decode;
 use redis_protocol::resp2::types::OwnedFrame;
 use redis_protocol::resp3::types::OwnedFrame as Frame3;
@@ -86,8 +86,21 @@ fn words3(frame: Frame3, out: &mut Vec<String>) {
 }
 
 impl SimClient {
+    /// Connects, retrying while the server is not listening yet (hosts
+    /// start in an order the seed draws) or is restarting, for up to a
+    /// simulated second.
     pub async fn connect() -> std::io::Result<SimClient> {
-        let stream = TcpStream::connect(("herald", PORT)).await?;
+        let mut attempts = 0;
+        let stream = loop {
+            match TcpStream::connect(("herald", PORT)).await {
+                Ok(stream) => break stream,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && attempts < 1000 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(SimClient { stream, buf: BytesMut::new(), resp3: false })
     }
 
@@ -164,26 +177,103 @@ pub fn text(words: &[String]) -> String {
     words.join(" ")
 }
 
-/// The Herald host: the production actors on turmoil's listener.
-pub fn add_server(sim: &mut turmoil::Sim<'_>) {
-    add_server_with(sim, Config::default());
+/// The Herald host: the production actors on turmoil's listener, all on
+/// one task set (one arbiter).
+pub fn add_server(sim: &mut turmoil::Sim<'_>) -> ServerHosts {
+    add_server_with(sim, Config::default(), 1)
 }
 
-/// The Herald host with its own settings. Protected mode is off: the
-/// simulated clients are other hosts, as if on a private network.
-pub fn add_server_with(sim: &mut turmoil::Sim<'_>, config: Config) {
+/// The hosts that make up the simulated server: "herald" (the listener and
+/// every session) and, with more than one arbiter, one host per arbiter
+/// running its channel directory and postman (and the shared actors on the
+/// first), as production spreads them over threads.
+pub struct ServerHosts {
+    pub arbiters: usize,
+    handles: Rc<RefCell<Vec<Option<HostArbiter>>>>,
+}
+
+impl ServerHosts {
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = (0..self.hosted()).map(arbiter_host).collect();
+        names.push("herald".into());
+        names
+    }
+
+    /// Arbiters that run on hosts of their own (none for one arbiter).
+    fn hosted(&self) -> usize {
+        if self.arbiters > 1 {
+            self.arbiters
+        } else {
+            0
+        }
+    }
+
+    /// Crashes every host of the server at once (a process dies whole).
+    pub fn crash(&self, sim: &mut turmoil::Sim<'_>) {
+        self.handles.borrow_mut().iter_mut().for_each(|h| *h = None);
+        for name in self.names() {
+            sim.crash(name.as_str());
+        }
+    }
+
+    /// Starts them again: a fresh server with no state.
+    pub fn restart(&self, sim: &mut turmoil::Sim<'_>) {
+        for name in self.names() {
+            sim.bounce(name.as_str());
+        }
+    }
+}
+
+fn arbiter_host(i: usize) -> String {
+    format!("herald-arbiter{i}")
+}
+
+/// The Herald hosts with their own settings and `arbiters` arbiters.
+/// Protected mode is off: the simulated clients are other hosts, as if on a
+/// private network.
+pub fn add_server_with(sim: &mut turmoil::Sim<'_>, config: Config, arbiters: usize) -> ServerHosts {
     let config = Config { protected_mode: false, ..config };
+    let hosts = ServerHosts { arbiters: arbiters.max(1), handles: Rc::new(RefCell::new(Vec::new())) };
+    let ready = Rc::new(tokio::sync::Notify::new());
+    *hosts.handles.borrow_mut() = vec![None; hosts.hosted()];
+    for i in 0..hosts.hosted() {
+        let (handles, ready) = (hosts.handles.clone(), ready.clone());
+        sim.host(arbiter_host(i), move || {
+            let (handles, ready) = (handles.clone(), ready.clone());
+            async move {
+                let (handle, run) = HostArbiter::new();
+                handles.borrow_mut()[i] = Some(handle);
+                ready.notify_waiters();
+                run.await;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+    }
+    let handles = hosts.handles.clone();
     sim.host("herald", move || {
-        let config = config.clone();
+        let (config, handles, ready) = (config.clone(), handles.clone(), ready.clone());
         async move {
+            // Wait for every arbiter host to be up (they start in the same
+            // step, in an order the seed picks).
             let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
-            let mut server = Server::start(config, Placement::Local);
+            let placement = loop {
+                let waiting = ready.notified();
+                let all: Option<Vec<HostArbiter>> = handles.borrow().iter().cloned().collect();
+                match all {
+                    Some(all) if all.is_empty() => break Placement::Local,
+                    Some(all) => break Placement::Hosts(all),
+                    None => waiting.await,
+                }
+            };
+            let mut server = Server::start(config, placement);
             loop {
                 let (stream, peer) = listener.accept().await?;
                 server.accept_local(stream, peer.to_string(), format!("herald:{PORT}"));
             }
         }
     });
+    hosts
 }
 
 /// One seeded run of the publish/subscribe scenario: a channel subscriber

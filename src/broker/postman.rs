@@ -77,6 +77,11 @@ impl Mail {
         self.bags[slot].push((inbox, deliver));
     }
 
+    /// Each arbiter's deliveries in reverse: only a planted bug wants this.
+    pub(crate) fn reverse(&mut self) {
+        self.bags.iter_mut().for_each(|bag| bag.reverse());
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.bags.iter().all(Vec::is_empty)
     }

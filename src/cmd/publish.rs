@@ -11,6 +11,7 @@ use super::{Channels, Spec};
 use crate::broker::directory::{Group, Publish};
 use crate::broker::pattern_index::PatternPublish;
 use crate::broker::{Fanned, Mail, Published};
+use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
 use crate::session::{Flow, Pending, Session};
@@ -72,6 +73,7 @@ pub(crate) fn publish_run(s: &mut Session, run: &[Member], started: tokio::time:
     let hub = &s.hub;
     let plan = plan(run, hub.directories().len(), |c| hub.directory_index(c), hub.any_patterns());
     let Plan { by_directory, answers, pattern_items } = plan;
+    let reorder = planted(Bug::ReorderAcrossArbiters) && by_directory.iter().filter(|g| !g.is_empty()).count() > 1;
     for (groups, directory) in by_directory.into_iter().zip(s.hub.directories()) {
         if !groups.is_empty() {
             directory.do_send(Publish { groups, publisher });
@@ -96,7 +98,10 @@ pub(crate) fn publish_run(s: &mut Session, run: &[Member], started: tokio::time:
     };
     Box::pin(actix::fut::wrap_future::<_, Session>(all).map(move |(fanned, by_pattern), s: &mut Session, ctx| {
         s.latency_spike("fan-out", started);
-        let (mail, results) = interleave(fanned, by_pattern);
+        let (mut mail, results) = interleave(fanned, by_pattern);
+        if reorder {
+            mail.reverse();
+        }
         mail.post(&s.hub.postmen, s.slot);
         let delivered: usize = results.iter().map(|p| p.count).sum();
         let census = &s.hub.census;
@@ -183,6 +188,9 @@ pub(crate) fn interleave(
             mail.append(direct.mail);
         } else {
             for (i, p) in matches.iter_mut().enumerate() {
+                if planted(Bug::PatternFirst) {
+                    mail.append(std::mem::take(&mut p.mail));
+                }
                 mail.append(direct.mail.nth_frame(i));
                 mail.append(std::mem::take(&mut p.mail));
             }
@@ -202,7 +210,11 @@ fn finish(published: Published, s: &mut Session, ctx: &mut Context<Session>) {
     for own in published.own {
         s.deliver(own, ctx);
     }
-    s.reply(Reply::Int(published.count as i64));
+    let mut count = published.count;
+    if planted(Bug::PublishCount) && count >= 2 {
+        count -= 1;
+    }
+    s.reply(Reply::Int(count as i64));
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use crate::broker::directory::Unsubscribe;
 use crate::broker::{ClientId, Deliver};
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
 use crate::registry::ClientInfo;
@@ -296,7 +297,8 @@ impl Session {
     /// Writes a message for one of this session's subscriptions, unless
     /// the subscription ended since it was sent.
     pub(crate) fn deliver(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        if !self.subs.is_live(msg.token) || self.out.is_closed() {
+        let left = !self.subs.is_live(msg.token) && !planted(Bug::AfterUnsubscribe);
+        if left || self.out.is_closed() {
             return;
         }
         for frame in msg.frames.iter() {

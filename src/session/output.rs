@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::broker::Census;
 use crate::config::OutputLimit;
+use crate::planted::{planted, Bug};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -146,6 +147,9 @@ impl Output {
     /// clock is read only over the soft limit: this runs for every delivery.
     pub(crate) fn check(&mut self, limit: &OutputLimit) -> Option<OverLimit> {
         let pending = self.pending();
+        if planted(Bug::SlowKept) {
+            return None;
+        }
         if limit.hard > 0 && pending >= limit.hard {
             return Some(OverLimit::Hard);
         }

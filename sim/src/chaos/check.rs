@@ -1,55 +1,104 @@
-//! The invariants of SPEC.md §2–3, judged from the clients' record.
+//! The invariants of SPEC.md §2–3, judged from the clients' record alone
+//! (and, for leaks, the census Herald reports in INFO once everyone left).
+//!
+//! Each subscriber's events are walked in the order its connection
+//! delivered them. A subscription is *open* from its subscribe confirmation
+//! to its unsubscribe confirmation: nothing for it may arrive outside that
+//! span (SPEC §2.3). For completeness a window is narrower: from the
+//! confirmation's arrival to the moment the unsubscribe was *sent* (or the
+//! connection ended); a publish sent after the window opened and answered
+//! before it closed must have been delivered on a connection no fault
+//! touched.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
 use std::time::Duration;
 
 use herald::pattern::reference as glob;
 
 use super::{Fault, Kind, Plan, Publish, Record, SubEvent, STEADY};
 
-/// A subscription's window on one connection: from its confirmation's
-/// arrival to the unsubscribe (or the connection's end). An unsubscribe sent
-/// before the confirmation arrived closes the window before it opens.
+/// The guarantee a record breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broken {
+    /// One publish delivered twice to one subscription.
+    Duplicate,
+    /// Messages out of order on one connection: a publisher's, or a
+    /// publish answered before another was sent delivered after it.
+    Reorder,
+    /// A pmessage before the message of the same publish.
+    PatternFirst,
+    /// A delivery for a subscription not open on the connection: before its
+    /// subscribe confirmation or after its unsubscribe confirmation.
+    OutsideSubscription,
+    /// A (un)subscribe confirmation's count is not the connection's.
+    ConfirmationCount,
+    /// A publish missing inside a window on a healthy connection.
+    Loss,
+    /// PUBLISH's reply disagrees with the deliveries.
+    PublishCount,
+    /// A subscriber that stopped reading kept although far past the hard
+    /// limit.
+    SlowKept,
+    /// A subscriber closed by the server with no limit or fault to justify
+    /// it.
+    UnjustifiedClose,
+    /// Subscriptions or actors left after every client left.
+    Leak,
+}
+
+/// What broke, and the evidence.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub broken: Broken,
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.broken, self.detail)
+    }
+}
+
+fn broken(broken: Broken, detail: String) -> Result<(), Violation> {
+    Err(Violation { broken, detail })
+}
+
+type Key = (Kind, String);
+
+/// A completeness window (see the module docs).
 struct Window {
-    kind: Kind,
-    name: String,
+    key: Key,
     from: Duration,
     to: Duration,
 }
 
-fn windows(events: &[SubEvent]) -> Vec<Window> {
-    let mut open: BTreeMap<(Kind, String), Duration> = BTreeMap::new();
-    // Subscribes sent and not yet confirmed; and those already left again.
-    let mut requested: BTreeSet<(Kind, String)> = BTreeSet::new();
-    let mut left_early: BTreeSet<(Kind, String)> = BTreeSet::new();
-    let mut out = Vec::new();
-    let mut end = Duration::MAX;
-    for e in events {
-        match e {
-            SubEvent::Joining { kind, name, .. } => {
-                requested.insert((*kind, name.clone()));
-            }
-            SubEvent::Joined { kind, name, at } => {
-                let key = (*kind, name.clone());
-                requested.remove(&key);
-                if !left_early.remove(&key) {
-                    open.entry(key).or_insert(*at);
-                }
-            }
-            SubEvent::Leaving { kind, name, at } => {
-                let key = (*kind, name.clone());
-                if let Some(from) = open.remove(&key) {
-                    out.push(Window { kind: *kind, name: name.clone(), from, to: *at });
-                } else if requested.remove(&key) {
-                    left_early.insert(key);
-                }
-            }
-            SubEvent::Closed { at } | SubEvent::Left { at } => end = end.min(*at),
-            SubEvent::Delivery { .. } => {}
+/// A connection's subscriptions as its confirmations say, walked in order.
+#[derive(Default)]
+struct Subscriptions {
+    /// Open subscriptions: when confirmed, and when an unsubscribe for it
+    /// was first sent (if one was).
+    open: BTreeMap<Key, (Duration, Option<Duration>)>,
+    /// Unsubscribes sent and not yet confirmed, oldest first.
+    leaving: BTreeMap<Key, VecDeque<Duration>>,
+    windows: Vec<Window>,
+}
+
+impl Subscriptions {
+    fn family_count(&self, kind: Kind) -> usize {
+        let shard = kind == Kind::Shard;
+        self.open.keys().filter(|(k, _)| (*k == Kind::Shard) == shard).count()
+    }
+
+    fn close(&mut self, key: &Key, at: Duration) {
+        if let Some((from, sent)) = self.open.remove(key) {
+            self.windows.push(Window { key: key.clone(), from, to: sent.unwrap_or(at) });
         }
     }
-    out.extend(open.into_iter().map(|((kind, name), from)| Window { kind, name, from, to: end }));
-    out
+}
+
+fn key_of(kind: Kind, pattern: &Option<String>, channel: &str) -> Key {
+    (kind, pattern.clone().unwrap_or_else(|| channel.to_string()))
 }
 
 fn covers(kind: Kind, name: &str, p: &Publish) -> bool {
@@ -60,56 +109,174 @@ fn covers(kind: Kind, name: &str, p: &Publish) -> bool {
     }
 }
 
+/// The bytes a delivery of `p` for `key` takes on the wire, at most
+/// (RESP2 or RESP3 framing, lengths included).
+fn frame_bytes(key: &Key, p: &Publish) -> usize {
+    p.size + 2 * p.channel.len() + key.1.len() + 64
+}
+
 /// Every invariant; the first broken one is the error.
-pub fn check(plan: &Plan, record: &Record) -> Result<(), String> {
+pub fn check(plan: &Plan, record: &Record) -> Result<(), Violation> {
     let mut delivered: BTreeMap<(usize, u64), usize> = BTreeMap::new();
     for (i, events) in record.subscribers.iter().enumerate() {
         let who = format!("sub{i} ({:?})", plan.subscribers[i].fault);
-        // At most once per subscription, and per-publisher order.
+        let mut subs = Subscriptions::default();
         let mut seen = BTreeSet::new();
         let mut last: BTreeMap<usize, (u64, Kind)> = BTreeMap::new();
+        // The latest send time among the publishes delivered so far: a
+        // publish answered before it must not come after them.
+        let mut latest_sent: Option<(Duration, usize, u64)> = None;
+        let sent = publish_times(record);
+        let mut end = None;
+        // What was open when it stopped reading, if it did.
+        let stops_at = match plan.subscribers[i].fault {
+            Fault::StopsReading { at } => Some(at),
+            _ => None,
+        };
+        let mut open_at_stop: Option<Vec<Key>> = None;
         for e in events {
-            let SubEvent::Delivery { kind, pattern, channel, publisher, seq, .. } = e else { continue };
-            let key = (*kind, pattern.clone().unwrap_or_else(|| channel.clone()), *publisher, *seq);
-            if !seen.insert(key.clone()) {
-                return Err(format!("{who}: delivered twice: {key:?}"));
-            }
-            if let Some((prev_seq, prev_kind)) = last.get(publisher) {
-                if seq < prev_seq {
-                    return Err(format!("{who}: publisher {publisher}'s {seq} after {prev_seq}"));
-                }
-                if seq == prev_seq && *prev_kind == Kind::Pattern && *kind != Kind::Pattern {
-                    return Err(format!("{who}: message {publisher}:{seq} after its pmessage"));
+            if let (Some(stop), None) = (stops_at, &open_at_stop) {
+                if event_time(e) >= stop {
+                    open_at_stop = Some(subs.open.keys().cloned().collect());
                 }
             }
-            last.insert(*publisher, (*seq, *kind));
-            *delivered.entry((*publisher, *seq)).or_default() += 1;
+            match e {
+                SubEvent::Joining { .. } => {}
+                SubEvent::Leaving { kind, name, at } => {
+                    let key = (*kind, name.clone());
+                    subs.leaving.entry(key.clone()).or_default().push_back(*at);
+                    if let Some((_, sent @ None)) = subs.open.get_mut(&key) {
+                        *sent = Some(*at);
+                    }
+                }
+                SubEvent::Joined { kind, name, count, at } => {
+                    let key = (*kind, name.clone());
+                    let pending = subs.leaving.get(&key).and_then(|q| q.front().copied());
+                    subs.open.entry(key).or_insert((*at, pending));
+                    let ours = subs.family_count(*kind);
+                    if ours != *count {
+                        return broken(
+                            Broken::ConfirmationCount,
+                            format!("{who}: subscribe {name} at {at:?} said {count}, the connection has {ours}"),
+                        );
+                    }
+                }
+                SubEvent::Unjoined { kind, name, count, at } => {
+                    let key = (*kind, name.clone());
+                    if let Some(q) = subs.leaving.get_mut(&key) {
+                        q.pop_front();
+                    }
+                    subs.close(&key, *at);
+                    let ours = subs.family_count(*kind);
+                    if ours != *count {
+                        return broken(
+                            Broken::ConfirmationCount,
+                            format!("{who}: unsubscribe {name} at {at:?} said {count}, the connection has {ours}"),
+                        );
+                    }
+                }
+                SubEvent::Delivery { kind, pattern, channel, publisher, seq, at } => {
+                    let key = key_of(*kind, pattern, channel);
+                    if !subs.open.contains_key(&key) {
+                        return broken(
+                            Broken::OutsideSubscription,
+                            format!("{who}: {publisher}:{seq} for {key:?} at {at:?}, not subscribed then"),
+                        );
+                    }
+                    if !seen.insert((key.clone(), *publisher, *seq)) {
+                        return broken(Broken::Duplicate, format!("{who}: {publisher}:{seq} twice for {key:?}"));
+                    }
+                    if let Some((prev_seq, prev_kind)) = last.get(publisher) {
+                        if seq < prev_seq {
+                            return broken(
+                                Broken::Reorder,
+                                format!("{who}: publisher {publisher}'s {seq} after its {prev_seq}"),
+                            );
+                        }
+                        if seq == prev_seq && *prev_kind == Kind::Pattern && *kind != Kind::Pattern {
+                            return broken(
+                                Broken::PatternFirst,
+                                format!("{who}: message {publisher}:{seq} after its pmessage"),
+                            );
+                        }
+                    }
+                    last.insert(*publisher, (*seq, *kind));
+                    if let Some(&(sent_at, replied_at)) = sent.get(&(*publisher, *seq)) {
+                        if let Some((before, p, q)) = latest_sent.filter(|l| l.0 > replied_at) {
+                            return broken(
+                                Broken::Reorder,
+                                format!(
+                                    "{who}: {publisher}:{seq} (answered at {replied_at:?}) after {p}:{q} \
+                                     (sent at {before:?}, later)"
+                                ),
+                            );
+                        }
+                        if latest_sent.is_none_or(|l| sent_at > l.0) {
+                            latest_sent = Some((sent_at, *publisher, *seq));
+                        }
+                    }
+                    *delivered.entry((*publisher, *seq)).or_default() += 1;
+                }
+                SubEvent::Closed { at } | SubEvent::Left { at } => {
+                    end.get_or_insert(*at);
+                }
+            }
+        }
+        let end = end.unwrap_or(Duration::MAX);
+        for key in subs.open.keys().cloned().collect::<Vec<_>>() {
+            subs.close(&key, end);
+        }
+
+        let closed = events.iter().find_map(|e| match e {
+            SubEvent::Closed { at } => Some(*at),
+            _ => None,
+        });
+        let fault = plan.subscribers[i].fault;
+        match (fault, stops_at, closed) {
+            (_, Some(stop), closed) => slow_subscriber(plan, record, &who, stop, open_at_stop, closed)?,
+            (Fault::None, _, Some(at)) => {
+                return broken(Broken::UnjustifiedClose, format!("{who}: closed by the server at {at:?}"));
+            }
+            (Fault::Hold { at: held, for_ }, _, Some(at)) => {
+                // Dropped only if the hold let its output pass a limit.
+                let owed: usize = record
+                    .publishes
+                    .iter()
+                    .filter(|p| p.replied_at >= held && p.sent_at <= held + for_)
+                    .flat_map(|p| {
+                        subs.windows.iter().filter(move |w| covers(w.key.0, &w.key.1, p)).map(move |w| (w, p))
+                    })
+                    .map(|(w, p)| frame_bytes(&w.key, p))
+                    .sum();
+                let limit = plan.settings.limit;
+                if owed <= limit.soft {
+                    return broken(
+                        Broken::UnjustifiedClose,
+                        format!("{who}: closed at {at:?}; the hold owed it at most {owed} bytes ({limit:?})"),
+                    );
+                }
+            }
+            _ => {}
         }
 
         // Nothing missing on a connection no fault could touch.
-        let healthy = matches!(plan.subscribers[i].fault, Fault::None | Fault::Hold { .. });
+        let healthy = matches!(fault, Fault::None | Fault::Hold { .. }) && closed.is_none();
         if !healthy {
             continue;
         }
-        if let Some(SubEvent::Closed { at }) = events.iter().find(|e| matches!(e, SubEvent::Closed { .. })) {
-            return Err(format!("{who}: the server closed a healthy subscriber at {at:?}"));
-        }
-        for w in windows(events) {
+        for w in &subs.windows {
             for p in &record.publishes {
-                if p.reached.is_none() || p.sent_at <= w.from || p.replied_at >= w.to || !covers(w.kind, &w.name, p) {
+                if p.reached.is_none() || p.sent_at <= w.from || p.replied_at >= w.to || !covers(w.key.0, &w.key.1, p) {
                     continue;
                 }
-                let found = events.iter().any(|e| {
-                    matches!(e, SubEvent::Delivery { kind, pattern, channel, publisher, seq, .. }
-                        if *kind == w.kind
-                            && pattern.clone().unwrap_or_else(|| channel.clone()) == w.name
-                            && *publisher == p.publisher && *seq == p.seq)
-                });
-                if !found {
-                    return Err(format!(
-                        "{who}: {:?} {} subscribed {:?}..{:?} missed {}:{} on {} (sent {:?}, replied {:?})",
-                        w.kind, w.name, w.from, w.to, p.publisher, p.seq, p.channel, p.sent_at, p.replied_at
-                    ));
+                if !seen.contains(&(w.key.clone(), p.publisher, p.seq)) {
+                    return broken(
+                        Broken::Loss,
+                        format!(
+                            "{who}: {:?} subscribed {:?}..{:?} missed {}:{} on {} (sent {:?}, replied {:?})",
+                            w.key, w.from, w.to, p.publisher, p.seq, p.channel, p.sent_at, p.replied_at
+                        ),
+                    );
                 }
             }
         }
@@ -125,41 +292,101 @@ pub fn check(plan: &Plan, record: &Record) -> Result<(), String> {
         let Some(reached) = p.reached else { continue };
         let got = delivered.get(&(p.publisher, p.seq)).copied().unwrap_or(0) as u64;
         if got > reached {
-            return Err(format!("{}:{} reached {reached} but was delivered {got} times", p.publisher, p.seq));
+            return broken(
+                Broken::PublishCount,
+                format!("{}:{} reached {reached} but was delivered {got} times", p.publisher, p.seq),
+            );
         }
         if settled && p.sent_at > STEADY + Duration::from_millis(100) && got != reached {
-            return Err(format!(
-                "{}:{} in the steady phase: PUBLISH said {reached}, {got} delivered",
-                p.publisher, p.seq
-            ));
-        }
-    }
-
-    // A subscriber that stopped reading, sent far more than its limit,
-    // was dropped.
-    for (i, s) in plan.subscribers.iter().enumerate() {
-        let Fault::StopsReading { at } = s.fault else { continue };
-        let owed: usize = record
-            .publishes
-            .iter()
-            .filter(|p| p.sent_at > at && p.reached.is_some() && s.steady.iter().any(|(k, n)| covers(*k, n, p)))
-            .map(|p| p.size)
-            .sum();
-        let closed = record.subscribers[i].iter().any(|e| matches!(e, SubEvent::Closed { .. }));
-        if owed > 1024 * 1024 && !closed {
-            return Err(format!("sub{i} stopped reading, was owed {owed} bytes, and was never dropped"));
+            return broken(
+                Broken::PublishCount,
+                format!("{}:{} in the steady phase: PUBLISH said {reached}, {got} delivered", p.publisher, p.seq),
+            );
         }
     }
 
     // Everyone left: the server forgot every subscription and actor.
-    let f = record.final_state.as_ref().ok_or("no final state was recorded")?;
+    let Some(f) = record.final_state.as_ref() else {
+        return broken(Broken::Leak, "no final state was recorded".into());
+    };
     if f.numpat != "0"
         || !f.channels.is_empty()
         || !f.shard_channels.is_empty()
         || f.sessions != "1"
         || f.channel_actors != "0"
     {
-        return Err(format!("left behind after every client left: {f:?}"));
+        return broken(Broken::Leak, format!("left behind after every client left: {f:?}"));
+    }
+    Ok(())
+}
+
+/// Each answered publish's send and reply times.
+fn publish_times(record: &Record) -> BTreeMap<(usize, u64), (Duration, Duration)> {
+    record
+        .publishes
+        .iter()
+        .filter(|p| p.reached.is_some())
+        .map(|p| ((p.publisher, p.seq), (p.sent_at, p.replied_at)))
+        .collect()
+}
+
+fn event_time(e: &SubEvent) -> Duration {
+    match e {
+        SubEvent::Joining { at, .. }
+        | SubEvent::Joined { at, .. }
+        | SubEvent::Unjoined { at, .. }
+        | SubEvent::Leaving { at, .. }
+        | SubEvent::Delivery { at, .. }
+        | SubEvent::Closed { at }
+        | SubEvent::Left { at } => *at,
+    }
+}
+
+/// A subscriber that stopped reading at `stop`: past the hard limit it
+/// must go (SPEC §3.1); before the soft limit's seconds it may go only if
+/// it was owed more than the hard limit.
+fn slow_subscriber(
+    plan: &Plan,
+    record: &Record,
+    who: &str,
+    stop: Duration,
+    open: Option<Vec<Key>>,
+    closed: Option<Duration>,
+) -> Result<(), Violation> {
+    let open = open.unwrap_or_default();
+    let limit = plan.settings.limit;
+    let owed = |until: Duration, lower: bool| -> usize {
+        record
+            .publishes
+            .iter()
+            .filter(|p| p.reached.is_some() && p.sent_at > stop && p.sent_at <= until)
+            .flat_map(|p| open.iter().filter(move |k| covers(k.0, &k.1, p)).map(move |k| (k, p)))
+            .map(|(k, p)| if lower { p.size } else { frame_bytes(k, p) })
+            .sum()
+    };
+    // What the network can hold for it beyond the server's queue: turmoil's
+    // 16 segments, each at most one frame.
+    let largest = record.publishes.iter().map(|p| p.size).max().unwrap_or(0) + 256;
+    let in_network = 16 * largest;
+    match closed {
+        None => {
+            let owed = owed(Duration::MAX, true);
+            if owed > limit.hard + in_network {
+                return broken(
+                    Broken::SlowKept,
+                    format!("{who} stopped reading at {stop:?}, was owed {owed} bytes and never dropped ({limit:?})"),
+                );
+            }
+        }
+        Some(at) => {
+            let owed = owed(at, false);
+            if at < stop + limit.soft_for && owed <= limit.hard {
+                return broken(
+                    Broken::UnjustifiedClose,
+                    format!("{who} dropped at {at:?}, before the soft limit's time, owed at most {owed} ({limit:?})"),
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use tokio::time::sleep;
 
 use crate::{add_server_with, SimClient};
 
-pub use check::check;
+pub use check::{check, Broken, Violation};
 
 pub const CHANNELS: &[&str] = &["orders", "payments", "orders:eu", "users:1", "users:2"];
 pub const PATTERNS: &[&str] = &["orders*", "users:?", "*s", "[op]*", "users:[^1]", "*"];
@@ -84,11 +84,25 @@ pub struct SubscriberPlan {
     pub fault: Fault,
 }
 
+/// The server's settings for one run, drawn from the seed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Arbiters (1–4): each but a lone one on a simulated host of its own.
+    pub arbiters: usize,
+    /// The pub/sub clients' output limit.
+    pub limit: OutputLimit,
+    /// Redis' `timeout`: idle clients with no subscriptions are closed.
+    pub idle_timeout: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub seed: u64,
+    pub settings: Settings,
     pub subscribers: Vec<SubscriberPlan>,
     pub publishers: usize,
+    /// The most publishes a publisher pipelines at once.
+    pub depth: usize,
     pub latency: (Duration, Duration),
 }
 
@@ -139,7 +153,19 @@ impl Plan {
             subscribers.push(SubscriberPlan { resp3: rng.bool(), steady, churn, fault });
         }
         let lo = Duration::from_micros(rng.u64(50..500));
-        Plan { seed, subscribers, publishers: 2, latency: (lo, lo + ms(&mut rng, 1, 8)) }
+        let latency = (lo, lo + ms(&mut rng, 1, 8));
+        // Tight enough that a subscriber that stops reading is dropped
+        // within the run, loose enough that a held link (up to 300 ms) is
+        // not.
+        let soft = rng.usize(32..=128) * 1024;
+        let limit = OutputLimit {
+            hard: rng.usize(512..=1536) * 1024,
+            soft,
+            soft_for: Duration::from_millis(rng.u64(400..=1200)),
+        };
+        let settings =
+            Settings { arbiters: rng.usize(1..=4), limit, idle_timeout: Duration::from_millis(rng.u64(800..=1500)) };
+        Plan { seed, settings, subscribers, publishers: rng.usize(1..=3), depth: rng.usize(1..=8), latency }
     }
 }
 
@@ -164,10 +190,20 @@ pub enum SubEvent {
         name: String,
         at: Duration,
     },
-    /// A subscribe confirmation arrived.
+    /// A subscribe confirmation arrived, with the connection's count of
+    /// subscriptions of its family (channels and patterns, or shard
+    /// channels) it reported.
     Joined {
         kind: Kind,
         name: String,
+        count: usize,
+        at: Duration,
+    },
+    /// An unsubscribe confirmation arrived (likewise).
+    Unjoined {
+        kind: Kind,
+        name: String,
+        count: usize,
         at: Duration,
     },
     /// An unsubscribe was sent.
@@ -241,13 +277,24 @@ type Shared = Rc<RefCell<Record>>;
 fn record_frame(record: &Shared, me: usize, words: &[String]) {
     let at = now();
     let event = match words.first().map(String::as_str) {
-        Some("subscribe" | "psubscribe" | "ssubscribe") => {
-            let kind = match words[0].as_str() {
-                "subscribe" => Kind::Channel,
-                "psubscribe" => Kind::Pattern,
-                _ => Kind::Shard,
+        Some(verb @ ("subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe" | "sunsubscribe"))
+            if words.len() == 3 =>
+        {
+            let (kind, leaving) = match verb {
+                "subscribe" => (Kind::Channel, false),
+                "psubscribe" => (Kind::Pattern, false),
+                "ssubscribe" => (Kind::Shard, false),
+                "unsubscribe" => (Kind::Channel, true),
+                "punsubscribe" => (Kind::Pattern, true),
+                _ => (Kind::Shard, true),
             };
-            SubEvent::Joined { kind, name: words[1].clone(), at }
+            let Ok(count) = words[2].parse() else { return };
+            let name = words[1].clone();
+            if leaving {
+                SubEvent::Unjoined { kind, name, count, at }
+            } else {
+                SubEvent::Joined { kind, name, count, at }
+            }
         }
         Some("message" | "smessage") if words.len() == 3 => {
             let Some((publisher, seq)) = parse_payload(&words[2]) else { return };
@@ -348,20 +395,22 @@ async fn subscriber(me: usize, plan: SubscriberPlan, record: Shared) -> turmoil:
     }
 }
 
-async fn publisher(me: usize, seed: u64, record: Shared) -> turmoil::Result {
+async fn publisher(me: usize, seed: u64, max_depth: usize, record: Shared) -> turmoil::Result {
     let mut rng = fastrand::Rng::with_seed(seed ^ ((me as u64 + 1) * 0x9e37_79b9));
     let mut c = SimClient::connect().await?;
     // Let the subscribers' first subscriptions land.
     sleep(Duration::from_millis(20)).await;
     let mut seq = 0u64;
     while now() < END {
-        let depth = rng.usize(1..=4);
+        let depth = rng.usize(1..=max_depth);
         let mut batch = Vec::new();
         let mut wire = Vec::new();
         for _ in 0..depth {
             let shard = rng.u8(0..10) == 0;
             let channel = if shard { SHARDS[rng.usize(..SHARDS.len())] } else { CHANNELS[rng.usize(..CHANNELS.len())] };
-            let size = if rng.u8(0..10) == 0 { 4096 } else { rng.usize(16..300) };
+            // Now and then a large one, so that a subscriber that stops
+            // reading passes its hard limit within the run.
+            let size = if rng.u8(0..12) == 0 { rng.usize(4096..16384) } else { rng.usize(16..300) };
             let payload = format!("p{me}:{seq}:{}", "x".repeat(size));
             wire.extend(crate::encode(&[if shard { "SPUBLISH" } else { "PUBLISH" }, channel, &payload]));
             batch.push(Publish {
@@ -447,15 +496,17 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
         // Few segments in flight, so a subscriber that stops reading backs
         // its output up on the server quickly.
         .tcp_capacity(16)
+        // Hosts (the server's arbiters among them) run in an order the
+        // seed draws, step by step: messages between arbiters race as
+        // between threads.
+        .enable_random_order()
         .simulation_duration(Duration::from_secs(60))
         .build();
-    // Tight enough that a subscriber that stops reading is dropped within
-    // the run, loose enough that a held link (up to 300 ms) is not.
-    let limit = OutputLimit { hard: 1024 * 1024, soft: 64 * 1024, soft_for: Duration::from_secs(1) };
     // Idle clients time out (Redis' `timeout`), so a half-open connection
     // with no subscriptions goes too.
-    let config = Config { pubsub_output: limit, idle_timeout: Duration::from_secs(1), ..Config::default() };
-    add_server_with(&mut sim, config);
+    let config =
+        Config { pubsub_output: plan.settings.limit, idle_timeout: plan.settings.idle_timeout, ..Config::default() };
+    add_server_with(&mut sim, config, plan.settings.arbiters);
     let record: Shared =
         Rc::new(RefCell::new(Record { subscribers: vec![Vec::new(); plan.subscribers.len()], ..Record::default() }));
     let finished = Rc::new(RefCell::new(0usize));
@@ -469,9 +520,9 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
         });
     }
     for p in 0..plan.publishers {
-        let (record, finished) = (record.clone(), finished.clone());
+        let (record, finished, depth) = (record.clone(), finished.clone(), plan.depth);
         sim.client(format!("pub{p}"), async move {
-            let result = publisher(p, seed, record).await;
+            let result = publisher(p, seed, depth, record).await;
             *finished.borrow_mut() += 1;
             result
         });
@@ -522,6 +573,6 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
 /// Runs one seed and checks it; the error names the seed.
 pub fn run_checked(seed: u64) -> Result<Outcome, String> {
     let outcome = run(seed)?;
-    check(&outcome.plan, &outcome.record).map_err(|e| format!("seed {seed}: {e}\nplan: {:?}", outcome.plan))?;
+    check(&outcome.plan, &outcome.record).map_err(|e| format!("seed {seed}: {e}\nplan: {:#?}", outcome.plan))?;
     Ok(outcome)
 }

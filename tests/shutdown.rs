@@ -31,6 +31,15 @@ fn drains_then_eof(mut sub: Conn, n: usize) {
     assert!(sub.try_frame().is_none(), "closed after the queued messages");
 }
 
+/// Bytes Herald holds for its clients, not yet written (INFO).
+fn queued_inside(h: &Server) -> u64 {
+    let info = String::from_utf8_lossy(&Conn::open(h.port).cmd(&["INFO", "stats"])).into_owned();
+    info.lines()
+        .find_map(|l| l.strip_prefix("herald_output_bytes_queued:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
 fn stops_on_signal(signal: &str) {
     let mut h = herald_process_on(free_port());
     let sub = subscriber_with_queued(&h, 200);
@@ -61,5 +70,20 @@ fn shutdown_command_flushes_subscribers_and_exits_zero() {
     admin.send(b"SHUTDOWN NOSAVE\r\n");
     assert!(admin.read_to_eof().is_empty(), "no reply, as Redis");
     drains_then_eof(sub, 200);
+    assert_eq!(h.wait_exit(), Some(0));
+}
+
+/// The drain with output really queued inside Herald at the signal (not
+/// only in the kernel's socket buffers): 1200 × 16 KiB is about 19 MiB,
+/// past what loopback buffers hold and under the default 32 MiB limit.
+#[test]
+fn sigterm_drains_output_queued_inside_herald() {
+    let mut h = herald_process_on(free_port());
+    let sub = subscriber_with_queued(&h, 1200);
+    let queued = queued_inside(&h);
+    assert!(queued > 4 << 20, "only {queued} bytes queued inside Herald: the kernel took the rest");
+    let status = Command::new("kill").args(["-TERM", &h.pid().to_string()]).status().expect("kill");
+    assert!(status.success());
+    drains_then_eof(sub, 1200);
     assert_eq!(h.wait_exit(), Some(0));
 }

@@ -78,3 +78,29 @@ fn subscriber_over_the_soft_limit_for_its_period_is_dropped() {
     let received = stuck.read_to_eof();
     assert!(received.len() < published * 512, "it got everything: it was not dropped");
 }
+
+/// A limit set by CONFIG SET holds for subscribers already connected: with
+/// no limit at start, a stuck subscriber is kept however much it owes;
+/// once the hard limit is set, it is dropped.
+#[test]
+fn a_limit_set_at_runtime_applies_to_connected_subscribers() {
+    let (h, mut stuck) = herald_and_stuck_subscriber(0, 0, Duration::ZERO);
+    let mut publisher = Conn::open(h.port);
+    let payload = "z".repeat(8 * 1024);
+    // 8 MiB owed (more than the kernel's buffers hold): still subscribed.
+    for _ in 0..1024 {
+        assert_eq!(publisher.cmd(&["PUBLISH", "feed", &payload]).as_ref(), b":1\r\n", "dropped with no limit set");
+    }
+    let set = publisher.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb 0 0"]);
+    assert_eq!(set.as_ref(), b"+OK\r\n");
+    // The next delivery finds it over its new limit.
+    let mut published = 0usize;
+    let dropped = (0..1024).any(|_| {
+        published += 1;
+        publisher.cmd(&["PUBLISH", "feed", &payload]).as_ref() == b":0\r\n"
+    });
+    assert!(dropped, "still subscribed {published} messages after CONFIG SET");
+    assert!(published <= 2, "the new limit took {published} publishes to apply");
+    let received = stuck.read_to_eof();
+    assert!(received.len() < 1024 * 8 * 1024, "it got everything: it was not dropped");
+}

@@ -5,8 +5,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let seed: u64 = args.next().and_then(|s| s.parse().ok()).expect("a seed");
     let sub: Option<usize> = args.next().and_then(|s| s.parse().ok());
+    println!("{:#?}", herald_sim::chaos::Plan::from_seed(seed));
     let outcome = herald_sim::chaos::run(seed).expect("the run");
-    println!("{:#?}", outcome.plan);
     match herald_sim::chaos::check(&outcome.plan, &outcome.record) {
         Ok(()) => println!("passes"),
         Err(v) => println!("fails: {v}"),

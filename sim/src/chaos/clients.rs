@@ -5,7 +5,7 @@
 //! the plan only as far as an application could notice it (a partitioned
 //! or crashed server is given up on `GIVE_UP` after it went silent).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
@@ -25,7 +25,8 @@ pub(crate) struct World {
     /// Each client's current connection (CLIENT ID), by host name: what
     /// the administrator's CLIENT KILL names.
     pub ids: Rc<RefCell<BTreeMap<String, u64>>>,
-    pub finished: Rc<Cell<usize>>,
+    /// The clients that are done, by host name.
+    pub finished: Rc<RefCell<BTreeSet<String>>>,
     /// The server's crash and restart, if planned.
     pub crash: Option<(Duration, Duration)>,
 }
@@ -58,14 +59,19 @@ async fn until(t: Duration) {
 }
 
 /// Connects and names the connection for CLIENT KILL; None if the server
-/// is not there (yet).
+/// is not there (yet), or did not answer within 200 ms (a connection
+/// attempt lost to a partition that was just being repaired).
 async fn open(host: &str, resp3: bool, world: &World) -> Option<SimClient> {
-    let mut c = SimClient::connect().await.ok()?;
-    if resp3 {
-        c.hello3().await.ok()?;
-    }
-    let id = c.cmd(&["CLIENT", "ID"]).await.ok()?;
-    world.ids.borrow_mut().insert(host.to_string(), id.first()?.parse().ok()?);
+    let connect = async {
+        let mut c = SimClient::connect().await.ok()?;
+        if resp3 {
+            c.hello3().await.ok()?;
+        }
+        let id = c.cmd(&["CLIENT", "ID"]).await.ok()?;
+        Some((c, id.first()?.parse::<u64>().ok()?))
+    };
+    let (c, id) = tokio::time::timeout(Duration::from_millis(200), connect).await.ok()??;
+    world.ids.borrow_mut().insert(host.to_string(), id);
     Some(c)
 }
 
@@ -316,7 +322,7 @@ pub(crate) async fn admin(mut chores: Vec<(Duration, Chore)>, world: World) -> t
 
 /// After everyone left: the server must have forgotten them all.
 pub(crate) async fn observer(clients: usize, world: World) -> turmoil::Result {
-    while world.finished.get() < clients {
+    while world.finished.borrow().len() < clients {
         sleep(Duration::from_millis(5)).await;
     }
     let mut c = SimClient::connect().await?;

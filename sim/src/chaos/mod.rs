@@ -14,7 +14,7 @@ mod clients;
 mod plan;
 mod record;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -69,14 +69,14 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
             ..Record::default()
         })),
         ids: Rc::default(),
-        finished: Rc::new(Cell::new(0)),
+        finished: Rc::default(),
         crash: plan.server.crash,
     };
     for (i, sp) in plan.subscribers.iter().enumerate() {
         let (world, sp) = (world.clone(), sp.clone());
         sim.client(format!("sub{i}"), async move {
             let result = clients::subscriber(i, sp, world.clone()).await;
-            world.finished.set(world.finished.get() + 1);
+            world.finished.borrow_mut().insert(format!("sub{i}"));
             result
         });
     }
@@ -84,7 +84,7 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
         let (world, pp, depth) = (world.clone(), pp.clone(), plan.depth);
         sim.client(format!("pub{p}"), async move {
             let result = clients::publisher(p, pp, seed, depth, world.clone()).await;
-            world.finished.set(world.finished.get() + 1);
+            world.finished.borrow_mut().insert(format!("pub{p}"));
             result
         });
     }
@@ -105,7 +105,7 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
     let admin_world = world.clone();
     sim.client("admin", async move {
         let result = clients::admin(chores, admin_world.clone()).await;
-        admin_world.finished.set(admin_world.finished.get() + 1);
+        admin_world.finished.borrow_mut().insert("admin".into());
         result
     });
     let clients = plan.subscribers.len() + plan.publishers.len() + 1;
@@ -114,7 +114,16 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
     let actions = plan.network_actions();
     let mut next = 0;
     loop {
-        if sim.step().map_err(|e| format!("seed {seed}: {e}"))? {
+        let done = sim.step().map_err(|e| {
+            let finished = world.finished.borrow();
+            let names = (0..plan.subscribers.len())
+                .map(|i| format!("sub{i}"))
+                .chain((0..plan.publishers.len()).map(|i| format!("pub{i}")))
+                .chain(["admin".to_string()]);
+            let running: Vec<String> = names.filter(|n| !finished.contains(n)).collect();
+            format!("seed {seed}: {e}; still running: {running:?}")
+        })?;
+        if done {
             break;
         }
         while let Some((at, action)) = actions.get(next) {

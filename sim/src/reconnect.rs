@@ -19,7 +19,7 @@ impl Connector for TurmoilConnector {
     }
 }
 
-fn client_config(seed: u64) -> Config {
+pub(crate) fn client_config(seed: u64) -> Config {
     Config {
         // Simulated links drop nothing here, but a crashed host answers
         // nothing: silence must be noticed by timeouts.

@@ -130,10 +130,10 @@ fn checker_rejects_broken_records() {
 
     let mut r = o.record.clone();
     let joined = r.subscribers[0].iter_mut().find_map(|e| match e {
-        SubEvent::Joined { count, .. } => Some(count),
+        SubEvent::Joined { count: Some(count), .. } => Some(count),
         _ => None,
     });
-    *joined.unwrap() += 1;
+    *joined.expect("a subscribe confirmation with its count") += 1;
     rejects(&o, &r, Broken::ConfirmationCount);
 
     let mut r = o.record.clone();

@@ -14,7 +14,7 @@ use herald::OutputLimit;
 use tokio::time::sleep;
 
 use super::plan::{Fault, Kind, PublisherPlan, SubscriberPlan, GIVE_UP};
-use super::record::{now, record_frame, FinalState, Publish, Shared, SubEvent};
+use super::record::{delivery, now, record_frame, FinalState, Publish, Shared, SubEvent};
 use super::{CHANNELS, END, QUIET, SHARDS, STEADY};
 use crate::SimClient;
 
@@ -163,6 +163,74 @@ pub(crate) async fn subscriber(me: usize, plan: SubscriberPlan, world: World) ->
                         continue 'connections;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// A herald-client subscriber: subscribes to its steady set once and
+/// leaves the rest to the library. Its record shows each connection from
+/// the confirmations (`subscribe` returning, or `Reconnected`, which the
+/// library sends once the server confirmed every re-issued subscription)
+/// to `Disconnected`.
+pub(crate) async fn library_subscriber(me: usize, plan: SubscriberPlan, seed: u64, world: World) -> turmoil::Result {
+    use herald_client::{Client, Event, Kind as LibKind};
+    let push = |e: SubEvent| world.record.borrow_mut().subscribers[me].push(e);
+    let joined = |world: &World| {
+        for (kind, name) in &plan.steady {
+            let e = SubEvent::Joined { kind: *kind, name: name.clone(), count: None, at: now() };
+            world.record.borrow_mut().subscribers[me].push(e);
+        }
+    };
+    let config = crate::reconnect::client_config(seed ^ (me as u64 + 7));
+    let connector = std::sync::Arc::new(crate::reconnect::TurmoilConnector);
+    // The server may not listen yet: hosts start in the seed's order.
+    let mut tries = 0;
+    let (_client, mut sub) = loop {
+        let opened = async {
+            let client = Client::with_connector(config.clone(), connector.clone()).await?;
+            let sub = client.pubsub().await?;
+            Ok::<_, herald_client::Error>((client, sub))
+        };
+        match opened.await {
+            Ok(both) => break both,
+            Err(e) if tries > 100 => return Err(e.into()),
+            Err(_) => tries += 1,
+        }
+        sleep(Duration::from_millis(2)).await;
+    };
+    push(SubEvent::Connected { at: now() });
+    let names =
+        |want: Kind| -> Vec<&str> { plan.steady.iter().filter(|(k, _)| *k == want).map(|(_, n)| n.as_str()).collect() };
+    sub.subscribe(&names(Kind::Channel)).await?;
+    sub.psubscribe(&names(Kind::Pattern)).await?;
+    sub.ssubscribe(&names(Kind::Shard)).await?;
+    joined(&world);
+    loop {
+        let event = tokio::select! {
+            event = sub.next() => event.ok_or("the subscription stream ended")??,
+            _ = until(END + QUIET) => {
+                push(SubEvent::Left { at: now() });
+                return Ok(());
+            }
+        };
+        match event {
+            Event::Message(m) => {
+                let kind = match m.kind {
+                    LibKind::Channel => Kind::Channel,
+                    LibKind::Pattern => Kind::Pattern,
+                    LibKind::Shard => Kind::Shard,
+                };
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                let pattern = m.pattern.as_deref().map(text);
+                if let Some(d) = delivery(kind, pattern.as_deref(), &text(&m.channel), &text(&m.payload)) {
+                    push(d);
+                }
+            }
+            Event::Disconnected { .. } => push(SubEvent::Left { at: now() }),
+            Event::Reconnected { .. } => {
+                push(SubEvent::Connected { at: now() });
+                joined(&world);
             }
         }
     }

@@ -75,7 +75,11 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
     for (i, sp) in plan.subscribers.iter().enumerate() {
         let (world, sp) = (world.clone(), sp.clone());
         sim.client(format!("sub{i}"), async move {
-            let result = clients::subscriber(i, sp, world.clone()).await;
+            let result = if sp.library {
+                clients::library_subscriber(i, sp, seed, world.clone()).await
+            } else {
+                clients::subscriber(i, sp, world.clone()).await
+            };
             world.finished.borrow_mut().insert(format!("sub{i}"));
             result
         });

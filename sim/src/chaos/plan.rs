@@ -90,6 +90,10 @@ impl Fault {
 
 #[derive(Debug, Clone)]
 pub struct SubscriberPlan {
+    /// A herald-client `PubSub` (RESP2, no churn) that reconnects and
+    /// resubscribes by itself; the others are raw connections the workload
+    /// drives.
+    pub library: bool,
     pub resp3: bool,
     /// Subscribed at the start and again at `STEADY`.
     pub steady: Vec<(Kind, String)>,
@@ -250,7 +254,20 @@ impl Plan {
             }
             steady.sort();
             steady.dedup();
-            subscribers.push(SubscriberPlan { resp3: rng.bool(), steady, churn, faults });
+            subscribers.push(SubscriberPlan { library: false, resp3: rng.bool(), steady, churn, faults });
+        }
+        // Half the runs add a herald-client subscriber, faulted like the
+        // others but for what the library does itself (it is killed, not
+        // left mid-command, and never stops reading).
+        if rng.bool() {
+            let mut steady: Vec<(Kind, String)> = (0..rng.usize(1..4)).map(|_| pick(&mut rng)).collect();
+            steady.sort();
+            steady.dedup();
+            let faults = draw_faults(&mut rng, 2, false)
+                .into_iter()
+                .map(|f| if let Fault::KilledMidFrame { at } = f { Fault::Killed { at } } else { f })
+                .collect();
+            subscribers.push(SubscriberPlan { library: true, resp3: false, steady, churn: Vec::new(), faults });
         }
         let publishers =
             (0..rng.usize(1..=3)).map(|_| PublisherPlan { faults: draw_faults(&mut rng, 2, false) }).collect();

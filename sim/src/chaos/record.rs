@@ -42,14 +42,15 @@ pub enum SubEvent {
     Joined {
         kind: Kind,
         name: String,
-        count: usize,
+        /// None where the client library keeps it to itself.
+        count: Option<usize>,
         at: Duration,
     },
     /// An unsubscribe confirmation arrived (likewise).
     Unjoined {
         kind: Kind,
         name: String,
-        count: usize,
+        count: Option<usize>,
         at: Duration,
     },
     /// An unsubscribe was sent.
@@ -140,7 +141,7 @@ pub(crate) fn record_frame(record: &Shared, me: usize, words: &[String]) {
                 "punsubscribe" => (Kind::Pattern, true),
                 _ => (Kind::Shard, true),
             };
-            let Ok(count) = words[2].parse() else { return };
+            let Ok(count) = words[2].parse().map(Some) else { return };
             let name = words[1].clone();
             if leaving {
                 SubEvent::Unjoined { kind, name, count, at }
@@ -149,22 +150,23 @@ pub(crate) fn record_frame(record: &Shared, me: usize, words: &[String]) {
             }
         }
         Some("message" | "smessage") if words.len() == 3 => {
-            let Some((publisher, seq)) = parse_payload(&words[2]) else { return };
             let kind = if words[0] == "message" { Kind::Channel } else { Kind::Shard };
-            SubEvent::Delivery { kind, pattern: None, channel: words[1].clone(), publisher, seq, at }
+            let Some(d) = delivery(kind, None, &words[1], &words[2]) else { return };
+            d
         }
         Some("pmessage") if words.len() == 4 => {
-            let Some((publisher, seq)) = parse_payload(&words[3]) else { return };
-            SubEvent::Delivery {
-                kind: Kind::Pattern,
-                pattern: Some(words[1].clone()),
-                channel: words[2].clone(),
-                publisher,
-                seq,
-                at,
-            }
+            let Some(d) = delivery(Kind::Pattern, Some(&words[1]), &words[2], &words[3]) else { return };
+            d
         }
         _ => return,
     };
     record.borrow_mut().subscribers[me].push(event);
+}
+
+/// A delivery of one of the publishers' messages (None for anything else,
+/// such as the observer's probes).
+pub(crate) fn delivery(kind: Kind, pattern: Option<&str>, channel: &str, payload: &str) -> Option<SubEvent> {
+    let (publisher, seq) = parse_payload(payload)?;
+    let (pattern, channel) = (pattern.map(str::to_string), channel.to_string());
+    Some(SubEvent::Delivery { kind, pattern, channel, publisher, seq, at: now() })
 }

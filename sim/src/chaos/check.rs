@@ -121,12 +121,13 @@ fn frame_bytes(key: &Key, p: &Publish) -> usize {
 /// Every invariant; the first broken one is the error.
 pub fn check(plan: &Plan, record: &Record) -> Result<(), Violation> {
     let times = publish_times(record);
+    let sent_on = publish_connections(record);
     let limits = plan.server.limits(plan.settings.limit);
     let mut delivered: BTreeMap<(usize, u64), usize> = BTreeMap::new();
     for (i, events) in record.subscribers.iter().enumerate() {
         for (n, conn) in connections(events).into_iter().enumerate() {
             let who = format!("sub{i} connection {n}");
-            let judged = Judge { plan, record, limits: &limits, times: &times, sub: i, who };
+            let judged = Judge { plan, record, limits: &limits, times: &times, sent_on: &sent_on, sub: i, who };
             judged.connection(conn, &mut delivered)?;
         }
     }
@@ -180,6 +181,11 @@ fn connections(events: &[SubEvent]) -> Vec<&[SubEvent]> {
     out
 }
 
+/// The connection each publish was sent on.
+fn publish_connections(record: &Record) -> BTreeMap<(usize, u64), usize> {
+    record.publishes.iter().map(|p| ((p.publisher, p.seq), p.connection)).collect()
+}
+
 /// Each answered publish's send and reply times.
 fn publish_times(record: &Record) -> BTreeMap<(usize, u64), (Duration, Duration)> {
     record
@@ -213,6 +219,7 @@ struct Judge<'a> {
     record: &'a Record,
     limits: &'a [(Duration, Duration, OutputLimit)],
     times: &'a BTreeMap<(usize, u64), (Duration, Duration)>,
+    sent_on: &'a BTreeMap<(usize, u64), usize>,
     sub: usize,
     who: String,
 }
@@ -223,7 +230,8 @@ impl Judge<'_> {
         let start = events.first().map_or(Duration::ZERO, event_time);
         let mut subs = Subscriptions::default();
         let mut seen = BTreeSet::new();
-        let mut last: BTreeMap<usize, (u64, Kind)> = BTreeMap::new();
+        // Per publisher connection, its last message delivered here.
+        let mut last: BTreeMap<(usize, usize), (u64, Kind)> = BTreeMap::new();
         // The latest send time among the publishes delivered so far: a
         // publish answered before it must not come after them.
         let mut latest_sent: Option<(Duration, usize, u64)> = None;
@@ -297,7 +305,8 @@ impl Judge<'_> {
                     if !seen.insert((key.clone(), *publisher, *seq)) {
                         return broken(Broken::Duplicate, format!("{who}: {publisher}:{seq} twice for {key:?}"));
                     }
-                    if let Some((prev_seq, prev_kind)) = last.get(publisher) {
+                    let from = (*publisher, self.sent_on.get(&(*publisher, *seq)).copied().unwrap_or(0));
+                    if let Some((prev_seq, prev_kind)) = last.get(&from) {
                         if seq < prev_seq {
                             return broken(
                                 Broken::Reorder,
@@ -311,7 +320,7 @@ impl Judge<'_> {
                             );
                         }
                     }
-                    last.insert(*publisher, (*seq, *kind));
+                    last.insert(from, (*seq, *kind));
                     if let Some(&(sent_at, replied_at)) = self.times.get(&(*publisher, *seq)) {
                         if let Some((before, p, q)) = latest_sent.filter(|l| l.0 > replied_at) {
                             return broken(

@@ -271,6 +271,7 @@ pub(crate) async fn publisher(
     let drops = give_ups(&plan.faults, world.crash);
     let mut next_drop = 0;
     let mut seq = 0u64;
+    let mut connection = 0;
     // Let the subscribers' first subscriptions land.
     sleep(Duration::from_millis(20)).await;
     'connections: while now() < END {
@@ -278,6 +279,7 @@ pub(crate) async fn publisher(
             sleep(Duration::from_millis(5)).await;
             continue;
         };
+        connection += 1;
         while drops.get(next_drop).is_some_and(|d| d.at <= now()) {
             next_drop += 1;
         }
@@ -296,6 +298,7 @@ pub(crate) async fn publisher(
                 wire.extend(crate::encode(&[if shard { "SPUBLISH" } else { "PUBLISH" }, channel, &payload]));
                 let p = Publish {
                     publisher: me,
+                    connection,
                     seq,
                     channel: channel.into(),
                     shard,

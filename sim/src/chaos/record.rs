@@ -12,6 +12,10 @@ use super::Kind;
 #[derive(Debug, Clone, Hash)]
 pub struct Publish {
     pub publisher: usize,
+    /// Which of the publisher's connections sent it (from 1): Herald keeps
+    /// order per connection, and a command a closed connection had sent
+    /// may still run after its successor's.
+    pub connection: usize,
     /// Numbered per publisher, across its connections; never sent twice.
     pub seq: u64,
     pub channel: String,

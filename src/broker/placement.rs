@@ -65,8 +65,10 @@ impl Placement {
             Placement::Local => A::create(make),
             Placement::Arbiters(arbiters) => A::start_in_arbiter(&arbiters[slot % arbiters.len()], make),
             Placement::Hosts(hosts) => {
-                // What `Actor::start_in_arbiter` does, on a host's queue.
-                let (tx, rx) = channel::channel(16);
+                // What `Actor::start_in_arbiter` does, on a host's queue;
+                // the mailbox is unbounded from the start (0), not only once
+                // the host gets to the job (see `unbounded_mailbox`).
+                let (tx, rx) = channel::channel(0);
                 let job = move || {
                     let mut ctx = Context::with_receiver(rx);
                     let actor = make(&mut ctx);

@@ -22,6 +22,9 @@ fn chaos_invariants_hold_on_every_seed() {
                 *faults
                     .entry(["1 arbiter", "2 arbiters", "3 arbiters", "4 arbiters"][outcome.plan.settings.arbiters - 1])
                     .or_default() += 1;
+                if outcome.plan.subscribers.iter().any(|s| s.library) {
+                    *faults.entry("herald-client subscriber").or_default() += 1;
+                }
             }
             Err(e) => panic!("{e}\nreplay: HERALD_SEED={seed} cargo test -p herald-sim --test chaos"),
         }

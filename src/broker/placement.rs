@@ -90,3 +90,45 @@ impl Placement {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Note(u32);
+
+    struct Log(Arc<Mutex<Vec<u32>>>);
+
+    impl Actor for Log {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Note> for Log {
+        type Result = ();
+        fn handle(&mut self, Note(n): Note, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(n);
+        }
+    }
+
+    /// Actors start with unbounded mailboxes: a request past actix's default
+    /// capacity (16) is queued when made, so a later `do_send` from the same
+    /// sender cannot overtake it (with the default, it did).
+    #[actix_rt::test]
+    async fn a_request_past_the_default_capacity_is_queued_when_made() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let seen = log.clone();
+        let addr = Placement::Local.start(0, move |_| Log(seen));
+        let requests: Vec<_> = (0..40).map(|i| addr.send(Note(i))).collect();
+        addr.do_send(Note(1000));
+        for r in requests {
+            r.await.expect("the actor is alive");
+        }
+        addr.send(Note(2000)).await.expect("the actor is alive");
+        let expected: Vec<u32> = (0..40).chain([1000, 2000]).collect();
+        assert_eq!(*log.lock().unwrap(), expected);
+    }
+}

@@ -194,6 +194,7 @@ mod tests {
         // The same client again replaces its subscription, as a map would.
         s.join(subscriber(1, 11, &inbox));
         assert_eq!(tokens(&s), [11]);
+        assert!(matches!(s, Subscribers::One(_)), "still inline: one client needs no map");
         s.join(subscriber(2, 20, &inbox));
         s.join(subscriber(3, 30, &inbox));
         assert_eq!(tokens(&s), [11, 20, 30]);

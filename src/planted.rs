@@ -1,6 +1,6 @@
 //! Bugs planted on purpose, to prove that the simulator's checker catches
 //! each kind of broken guarantee (sim/tests/planted_bugs.rs). Compiled in
-//! only with the `planted-bugs` feature; without it [`planted`] is a
+//! only with the `planted-bugs` feature; without it `planted()` is a
 //! constant `false` and every planted branch is dead code the compiler
 //! drops. Which bug is active is chosen per thread at run time, so one
 //! build serves every bug (the simulator runs a whole server on one

@@ -1,7 +1,7 @@
 //! A bug planted on purpose (feature `planted-bugs`), to prove that
 //! Herald's simulator notices a client that does not resubscribe after a
 //! reconnect (sim/tests/planted_bugs.rs). Without the feature,
-//! [`no_resubscribe`] is a constant `false`.
+//! `no_resubscribe()` is a constant `false`.
 
 #[cfg(feature = "planted-bugs")]
 thread_local! {

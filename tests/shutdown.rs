@@ -86,4 +86,8 @@ fn sigterm_drains_output_queued_inside_herald() {
     assert!(status.success());
     drains_then_eof(sub, 1200);
     assert_eq!(h.wait_exit(), Some(0));
+    // It exited because everything was written, not at the deadline.
+    let log = h.log_after_exit();
+    assert!(log.iter().any(|l| l.contains("ready to exit")), "{log:#?}");
+    assert!(!log.iter().any(|l| l.contains("shutdown deadline passed")), "{log:#?}");
 }

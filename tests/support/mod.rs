@@ -17,6 +17,8 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Server {
     pub port: u16,
     child: Option<Child>,
+    /// A child's log after its ready line, read until it closes stdout.
+    log: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
 impl Server {
@@ -52,6 +54,12 @@ impl Server {
         let mut child = self.child.take().expect("a child process");
         child.wait().expect("wait").code()
     }
+
+    /// The child's log lines after its ready line, once it has exited.
+    pub fn log_after_exit(&mut self) -> Vec<String> {
+        assert!(self.child.is_none(), "wait for the exit first");
+        self.log.take().expect("a child's log").join().expect("the log reader")
+    }
 }
 
 impl Drop for Server {
@@ -79,7 +87,7 @@ pub fn herald_on_threads(config: Config, threads: usize) -> Server {
     let config = Config { port, ..config };
     // Bound already: connections queue in the backlog until Herald accepts.
     std::thread::spawn(move || herald::run_tcp(listener, config, threads));
-    Server { port, child: None }
+    Server { port, child: None, log: None }
 }
 
 /// Runs `script` against Herald and a fresh redis-server; the transcripts
@@ -137,8 +145,8 @@ fn started(mut child: Child, port: u16, ready: &str) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let is_ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains(ready));
     assert!(is_ready, "server on port {port} exited before it was ready");
-    std::thread::spawn(move || lines.for_each(drop));
-    Server { port, child: Some(child) }
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    Server { port, child: Some(child), log: Some(log) }
 }
 
 /// A raw client connection that reads whole RESP frames.

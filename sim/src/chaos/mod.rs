@@ -94,13 +94,7 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
     }
     let mut chores: Vec<(Duration, Chore)> =
         plan.server.config_set.iter().map(|(at, l)| (*at, Chore::Limit(*l))).collect();
-    let victims = plan
-        .subscribers
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (format!("sub{i}"), &s.faults))
-        .chain(plan.publishers.iter().enumerate().map(|(i, p)| (format!("pub{i}"), &p.faults)));
-    for (host, faults) in victims {
+    for (host, faults) in plan.client_faults() {
         chores.extend(faults.iter().filter_map(|f| match f {
             Fault::Killed { at } => Some((*at, Chore::Kill(host.clone()))),
             _ => None,

@@ -302,17 +302,17 @@ impl Plan {
         names
     }
 
+    /// Each client's host name and faults, subscribers first.
+    pub fn client_faults(&self) -> impl Iterator<Item = (String, &[Fault])> {
+        let subscribers = self.subscribers.iter().enumerate().map(|(i, s)| (format!("sub{i}"), &s.faults[..]));
+        subscribers.chain(self.publishers.iter().enumerate().map(|(i, p)| (format!("pub{i}"), &p.faults[..])))
+    }
+
     /// What the simulation does to the network and the server, in time
     /// order: (when, what).
     pub fn network_actions(&self) -> Vec<(Duration, Action)> {
         let mut out = Vec::new();
-        let hosts = self
-            .subscribers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("sub{i}"), &s.faults))
-            .chain(self.publishers.iter().enumerate().map(|(i, p)| (format!("pub{i}"), &p.faults)));
-        for (host, faults) in hosts {
+        for (host, faults) in self.client_faults() {
             for f in faults {
                 match *f {
                     Fault::Hold { at, for_ } => {

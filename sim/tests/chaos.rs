@@ -185,20 +185,24 @@ fn checker_rejects_broken_records() {
     rejects(&o, &kept(&o).unwrap(), Broken::SlowKept);
 }
 
-/// A subscriber and the index of a message directly followed by the
-/// pmessage of the same publish.
+/// A subscriber and the index of the first pair of consecutive events
+/// that `pair` accepts.
+fn adjacent(record: &Record, pair: impl Fn(&SubEvent, &SubEvent) -> bool) -> Option<(usize, usize)> {
+    record
+        .subscribers
+        .iter()
+        .enumerate()
+        .find_map(|(i, events)| events.windows(2).position(|w| pair(&w[0], &w[1])).map(|at| (i, at)))
+}
+
+/// A message directly followed by the pmessage of the same publish.
 fn pair_at(record: &Record) -> Option<(usize, usize)> {
-    record.subscribers.iter().enumerate().find_map(|(i, events)| {
-        events
-            .windows(2)
-            .position(|w| match (&w[0], &w[1]) {
-                (
-                    SubEvent::Delivery { kind: Kind::Channel, publisher: a, seq: s, .. },
-                    SubEvent::Delivery { kind: Kind::Pattern, publisher: b, seq: t, .. },
-                ) => a == b && s == t,
-                _ => false,
-            })
-            .map(|at| (i, at))
+    adjacent(record, |x, y| match (x, y) {
+        (
+            SubEvent::Delivery { kind: Kind::Channel, publisher: a, seq: s, .. },
+            SubEvent::Delivery { kind: Kind::Pattern, publisher: b, seq: t, .. },
+        ) => a == b && s == t,
+        _ => false,
     })
 }
 
@@ -217,18 +221,12 @@ fn after_unsubscribe(record: &Record) -> Option<(usize, usize, usize)> {
     })
 }
 
-/// A subscriber and the index of a delivery directly followed by a later
-/// message of the same publisher.
+/// A delivery directly followed by a later message of the same publisher.
 fn same_publisher_pair(record: &Record) -> Option<(usize, usize)> {
-    record.subscribers.iter().enumerate().find_map(|(i, events)| {
-        events
-            .windows(2)
-            .position(|w| match (&w[0], &w[1]) {
-                (SubEvent::Delivery { publisher: a, seq: s, .. }, SubEvent::Delivery { publisher: b, seq: t, .. }) => {
-                    a == b && s < t
-                }
-                _ => false,
-            })
-            .map(|at| (i, at))
+    adjacent(record, |x, y| match (x, y) {
+        (SubEvent::Delivery { publisher: a, seq: s, .. }, SubEvent::Delivery { publisher: b, seq: t, .. }) => {
+            a == b && s < t
+        }
+        _ => false,
     })
 }

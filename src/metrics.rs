@@ -6,10 +6,14 @@
 //! page already lists everything a dashboard or alert refers to. The
 //! per-command figures are copied from the same `Stats` INFO Commandstats
 //! and Latencystats print, once a second, so the two never disagree by more
-//! than one sample.
+//! than one sample. So are the publish, delivery and drop counters, from the
+//! census INFO reads: a `counter!` on the publish path looked its series up
+//! per call (about 60 callgrind instructions per delivery at 1 → 1, each).
+//! Only the publish latency histogram is recorded where it happens, through
+//! a handle taken once, and not at all (no clock read) without the endpoint.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -20,10 +24,21 @@ use crate::stats::Stats;
 
 /// Seconds from a PUBLISH (or pipelined run) being taken up by its session
 /// to its deliveries being queued for every subscriber.
-pub(crate) const PUBLISH_SECONDS: &str = "herald_publish_enqueue_seconds";
-pub(crate) const PUBLISHED: &str = "herald_published_messages_total";
-pub(crate) const DELIVERED: &str = "herald_delivered_messages_total";
-pub(crate) const DROPPED: &str = "herald_dropped_slow_subscribers_total";
+const PUBLISH_SECONDS: &str = "herald_publish_enqueue_seconds";
+const PUBLISHED: &str = "herald_published_messages_total";
+const DELIVERED: &str = "herald_delivered_messages_total";
+const DROPPED: &str = "herald_dropped_slow_subscribers_total";
+
+/// The publish latency histogram, once the endpoint is up.
+static PUBLISH_HISTOGRAM: OnceLock<metrics::Histogram> = OnceLock::new();
+
+/// Records a publish (or run) taken up at `started` whose deliveries are
+/// all queued now, if the endpoint runs.
+pub(crate) fn published_since(started: tokio::time::Instant) {
+    if let Some(histogram) = PUBLISH_HISTOGRAM.get() {
+        histogram.record(started.elapsed().as_secs_f64());
+    }
+}
 
 const COMMANDS: &str = "herald_commands_total";
 const COMMAND_MICROS: &str = "herald_command_duration_microseconds_total";
@@ -62,6 +77,7 @@ pub(crate) fn serve(addr: impl std::net::ToSocketAddrs, commands: Vec<String>) -
         .install()
         .map_err(|e| format!("{addr}: {e}"))?;
     register(commands);
+    let _ = PUBLISH_HISTOGRAM.set(metrics::histogram!(PUBLISH_SECONDS));
     Ok(())
 }
 
@@ -106,7 +122,14 @@ pub(crate) fn sample(census: Arc<Census>, stats: Arc<Stats>) {
         for (name, _, _, read) in GAUGES {
             metrics::gauge!(*name).set(read(&census) as f64);
         }
-        metrics::counter!(EVICTED).absolute(census.evicted_clients.load(Ordering::Relaxed) as u64);
+        for (name, counter) in [
+            (PUBLISHED, &census.published),
+            (DELIVERED, &census.delivered),
+            (DROPPED, &census.dropped_slow),
+            (EVICTED, &census.evicted_clients),
+        ] {
+            metrics::counter!(name).absolute(counter.load(Ordering::Relaxed) as u64);
+        }
         metrics::gauge!("herald_uptime_seconds").set(stats.started.elapsed().as_secs_f64().floor());
         let all = stats.snapshot();
         for (name, c) in &all.commands {

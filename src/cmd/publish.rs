@@ -107,9 +107,7 @@ pub(crate) fn publish_run(s: &mut Session, run: &[Member], started: tokio::time:
         let census = &s.hub.census;
         census.published.fetch_add(results.len(), Ordering::Relaxed);
         census.delivered.fetch_add(delivered, Ordering::Relaxed);
-        metrics::counter!(crate::metrics::PUBLISHED).increment(results.len() as u64);
-        metrics::counter!(crate::metrics::DELIVERED).increment(delivered as u64);
-        metrics::histogram!(crate::metrics::PUBLISH_SECONDS).record(started.elapsed().as_secs_f64());
+        crate::metrics::published_since(started);
         for published in results {
             finish(published, s, ctx);
         }

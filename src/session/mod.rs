@@ -282,7 +282,6 @@ impl Session {
                 if let Some(since) = self.out.over_soft_since() {
                     self.latency_spike("slow-subscriber-drop", since);
                 }
-                metrics::counter!(crate::metrics::DROPPED).increment(1);
                 self.close_now(ctx);
             }
             None if !was_over_soft && self.out.over_soft_since().is_some() => {

@@ -194,6 +194,16 @@ fn main() -> std::process::ExitCode {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+    // A planted bug is for the conformance kit's own check, and only in a
+    // build made for it: say so loudly, and refuse the variable elsewhere
+    // (a healthy server must not pass for a planted one).
+    if let Ok(bug) = std::env::var("HERALD_PLANTED_BUG") {
+        if !cfg!(feature = "planted-bugs") {
+            eprintln!("herald: HERALD_PLANTED_BUG={bug} needs a build with --features planted-bugs");
+            return std::process::ExitCode::FAILURE;
+        }
+        tracing::warn!(bug, "running with a planted bug (HERALD_PLANTED_BUG)");
+    }
     let (config, acceptor) = match configuration(&args) {
         Ok(ready) => ready,
         Err(e) => {

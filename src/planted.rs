@@ -2,9 +2,11 @@
 //! each kind of broken guarantee (sim/tests/planted_bugs.rs). Compiled in
 //! only with the `planted-bugs` feature; without it `planted()` is a
 //! constant `false` and every planted branch is dead code the compiler
-//! drops. Which bug is active is chosen per thread at run time, so one
-//! build serves every bug (the simulator runs a whole server on one
-//! thread).
+//! drops. Which bug is active is chosen at run time, so one build serves
+//! every bug: per thread by `plant` (the simulator runs a whole server on
+//! one thread), or for a whole server process by the environment variable
+//! `HERALD_PLANTED_BUG` naming a variant (the conformance kit is run
+//! against such a process, CONFORMANCE.md).
 
 /// One planted bug per class of guarantee the checker judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,36 @@ pub enum Bug {
     PublishCount,
     /// The output limit is never enforced (SPEC §3.1).
     SlowKept,
+    /// UNSUBSCRIBE is confirmed without waiting for deliveries still
+    /// queued at the session's postman (SPEC §2.3; needs more than one
+    /// arbiter, and a postman behind, which only real threads show).
+    UnsubscribeAhead,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 8] = [
+        Bug::Duplicate,
+        Bug::ReorderAcrossArbiters,
+        Bug::PatternFirst,
+        Bug::AfterUnsubscribe,
+        Bug::Loss,
+        Bug::PublishCount,
+        Bug::SlowKept,
+        Bug::UnsubscribeAhead,
+    ];
+}
+
+/// The bug `HERALD_PLANTED_BUG` names, for every thread of the process.
+/// A name that is no bug stops the process: a typo must not pass for a
+/// bug the checks missed.
+#[cfg(feature = "planted-bugs")]
+fn process_bug() -> Option<Bug> {
+    static PROCESS: std::sync::OnceLock<Option<Bug>> = std::sync::OnceLock::new();
+    *PROCESS.get_or_init(|| {
+        let name = std::env::var("HERALD_PLANTED_BUG").ok()?;
+        let bug = Bug::ALL.into_iter().find(|b| format!("{b:?}") == name);
+        Some(bug.unwrap_or_else(|| panic!("HERALD_PLANTED_BUG={name} is none of {:?}", Bug::ALL)))
+    })
 }
 
 #[cfg(feature = "planted-bugs")]
@@ -42,7 +74,7 @@ pub fn plant(bug: Option<Bug>) {
 #[inline(always)]
 pub(crate) fn planted(bug: Bug) -> bool {
     #[cfg(feature = "planted-bugs")]
-    return ACTIVE.with(|a| a.get()) == Some(bug);
+    return ACTIVE.with(|a| a.get()) == Some(bug) || process_bug() == Some(bug);
     #[cfg(not(feature = "planted-bugs"))]
     {
         let _ = bug;

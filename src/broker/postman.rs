@@ -33,6 +33,27 @@ impl Handler<Bundle> for Postman {
     }
 }
 
+/// A session asking to hear back once everything posted to it so far has
+/// been handed to it: the answer queues behind those deliveries in the
+/// session's mailbox. An UNSUBSCRIBE waits for it before confirming, so a
+/// publish answered before the UNSUBSCRIBE was sent is delivered first
+/// (SPEC §2.3), though its bundle may still be queued here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Behind(pub Recipient<CaughtUp>);
+
+/// The answer to [`Behind`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CaughtUp;
+
+impl Handler<Behind> for Postman {
+    type Result = ();
+    fn handle(&mut self, Behind(session): Behind, _: &mut Context<Self>) {
+        session.do_send(CaughtUp);
+    }
+}
+
 impl Bundle {
     /// Gathers a bag's deliveries by session, keeping each session's in the
     /// order added (sessions need no order among themselves).

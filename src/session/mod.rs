@@ -44,6 +44,9 @@ pub(crate) enum Flow {
     Done,
     /// It waits on other actors; the session holds until this completes.
     Wait(Pending),
+    /// It waits for a message to this session (whose handler resumes the
+    /// loop); unlike `Wait`, the session's mailbox keeps being served.
+    Held,
 }
 
 /// Wraps a future whose answer `finish` turns into replies.
@@ -88,6 +91,8 @@ pub(crate) struct Driving {
     pub idle_check: Option<SpawnHandle>,
     /// EXEC's own monitor line, shown after its commands'.
     pub exec_feed: Option<Vec<Bytes>>,
+    /// A command is `Flow::Held`: nothing more runs until it resumes.
+    pub held: bool,
 }
 
 /// A client connection: its protocol state, subscriptions and output.
@@ -106,6 +111,9 @@ pub(crate) struct Session {
     pub subs: Subscriptions,
     /// Where deliveries reach this session (made on first subscribe).
     pub inbox: Option<crate::broker::Inbox>,
+    /// Unsubscriptions waiting for their postman (`broker::postman::Behind`)
+    /// before they end and are confirmed, in order.
+    pub leaving: Vec<(Kind, Bytes)>,
     /// The command running now, for CLIENT LIST's `cmd`.
     pub last_cmd: String,
     /// Suppresses the current command's replies (CLIENT REPLY).
@@ -141,6 +149,7 @@ impl Session {
             state: ClientState::default(),
             subs: Subscriptions::default(),
             inbox: None,
+            leaving: Vec::new(),
             last_cmd: "NULL".into(),
             muted: false,
             out,
@@ -150,6 +159,7 @@ impl Session {
                 last_active: now,
                 idle_check: None,
                 exec_feed: None,
+                held: false,
             },
             exec_replies: None,
             closing: false,

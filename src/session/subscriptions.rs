@@ -60,6 +60,10 @@ impl Subscriptions {
         }
     }
 
+    pub(crate) fn contains(&self, kind: Kind, name: &Bytes) -> bool {
+        self.table(kind).contains_key(name)
+    }
+
     pub(crate) fn is_live(&self, token: u64) -> bool {
         self.live.contains(&token)
     }

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::FramedRead;
 
+use crate::broker::postman::CaughtUp;
 use crate::broker::{Census, Deliveries};
 use crate::cmd;
 use crate::config::Config;
@@ -47,7 +48,7 @@ impl Session {
 
     /// Runs queued requests until one has to wait.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        while !self.closing() {
+        while !self.closing() && !self.driving.held {
             let Some(step) = self.driving.queue.pop_front() else {
                 return;
             };
@@ -92,12 +93,16 @@ impl Session {
                 Step::Command(args) => {
                     let clock = self.start_clock(Some(&args));
                     let (flow, ran) = self.execute(args, ctx);
-                    if let Flow::Wait(pending) = flow {
-                        ctx.wait(pending.map(move |_, act: &mut Session, ctx| {
-                            act.finish_command(clock, ran);
-                            act.pump(ctx)
-                        }));
-                        return;
+                    match flow {
+                        Flow::Wait(pending) => {
+                            ctx.wait(pending.map(move |_, act: &mut Session, ctx| {
+                                act.finish_command(clock, ran);
+                                act.pump(ctx)
+                            }));
+                            return;
+                        }
+                        Flow::Held => self.driving.held = true,
+                        Flow::Done => {}
                     }
                     self.finish_command(clock, ran);
                 }
@@ -227,6 +232,17 @@ impl StreamHandler<Result<Vec<Request>, std::io::Error>> for Session {
     fn finished(&mut self, ctx: &mut Context<Self>) {
         // The client closed its side: write what it already asked for, close.
         self.close_after_reply(ctx);
+    }
+}
+
+/// Every delivery posted before an UNSUBSCRIBE was read has been handled:
+/// the unsubscriptions end, are confirmed, and the loop goes on.
+impl Handler<CaughtUp> for Session {
+    type Result = ();
+    fn handle(&mut self, _: CaughtUp, ctx: &mut Context<Self>) {
+        cmd::subscribe::caught_up(self);
+        self.driving.held = false;
+        self.pump(ctx);
     }
 }
 

@@ -56,12 +56,7 @@ impl Conn {
     /// A connection authenticated as the target's user (if any).
     pub(crate) fn open(target: &Target) -> Result<Conn, String> {
         let mut conn = Conn::unauthenticated(target)?;
-        if let Some(password) = &target.password {
-            let mut args = vec!["AUTH"];
-            args.extend(target.user.as_deref());
-            args.push(password);
-            conn.expect_ok(&args)?;
-        }
+        conn.authenticate(target)?;
         Ok(conn)
     }
 
@@ -84,13 +79,16 @@ impl Conn {
         socket.set_recv_buffer_size(16 * 1024).map_err(|e| e.to_string())?;
         socket.connect(&addr.into()).map_err(|e| format!("connect {addr}: {e}"))?;
         let mut conn = Conn::over(socket.into(), target.tls.as_ref())?;
-        if let Some(password) = &target.password {
-            let mut args = vec!["AUTH"];
-            args.extend(target.user.as_deref());
-            args.push(password);
-            conn.expect_ok(&args)?;
-        }
+        conn.authenticate(target)?;
         Ok(conn)
+    }
+
+    /// AUTH with the target's credentials, if it has any.
+    pub(crate) fn authenticate(&mut self, target: &Target) -> Result<(), String> {
+        match target.auth() {
+            Some(auth) => self.expect_ok(&auth),
+            None => Ok(()),
+        }
     }
 
     fn over(tcp: TcpStream, tls: Option<&crate::Tls>) -> Result<Conn, String> {

@@ -54,6 +54,15 @@ impl Target {
         Target { addr: addr.into(), user: None, password: None, tls: None, nonce }
     }
 
+    /// The AUTH command for the target's credentials, if it has any.
+    pub(crate) fn auth(&self) -> Option<Vec<&str>> {
+        let password = self.password.as_deref()?;
+        let mut args = vec!["AUTH"];
+        args.extend(self.user.as_deref());
+        args.push(password);
+        Some(args)
+    }
+
     /// A channel name of this run.
     pub(crate) fn channel(&self, name: &str) -> String {
         format!("{}:{name}", self.nonce)

@@ -2,7 +2,7 @@
 //! creates and deletes), TLS.
 
 use crate::conn::Conn;
-use crate::wire::expect_bytes;
+use crate::wire::{call_expect, expect_bytes};
 use crate::{ensure, Outcome, Target, Verdict};
 
 const NOPERM_CHANNEL: &[u8] =
@@ -40,11 +40,6 @@ impl Drop for Users {
     }
 }
 
-fn call_expect(c: &mut Conn, args: &[&str], want: &[u8]) -> Outcome {
-    c.send(args)?;
-    expect_bytes(c, &args.join(" "), want)
-}
-
 /// A fresh connection authenticated as `user`.
 fn as_user(t: &Target, user: &str) -> Result<Conn, Verdict> {
     let mut c = Conn::unauthenticated(t)?;
@@ -53,13 +48,10 @@ fn as_user(t: &Target, user: &str) -> Result<Conn, Verdict> {
 }
 
 pub(crate) fn authentication(t: &Target) -> Outcome {
-    if let Some(password) = &t.password {
+    if let Some(auth) = t.auth() {
         let mut c = Conn::unauthenticated(t)?;
         call_expect(&mut c, &["PUBLISH", &t.channel("c"), "m"], b"-NOAUTH Authentication required.\r\n")?;
         call_expect(&mut c, &["AUTH", "not-the-password"], WRONGPASS)?;
-        let mut auth = vec!["AUTH"];
-        auth.extend(t.user.as_deref());
-        auth.push(password);
         call_expect(&mut c, &auth, b"+OK\r\n")?;
     }
     let mut users = Users::new(t)?;

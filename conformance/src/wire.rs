@@ -49,7 +49,7 @@ pub(crate) fn expect_bytes(c: &mut Conn, after: &str, want: &[u8]) -> Outcome {
 }
 
 /// Sends a command and checks the bytes of its reply.
-fn call_expect(c: &mut Conn, args: &[&str], want: &[u8]) -> Outcome {
+pub(crate) fn call_expect(c: &mut Conn, args: &[&str], want: &[u8]) -> Outcome {
     c.send(args)?;
     expect_bytes(c, &args.join(" "), want)
 }
@@ -139,6 +139,8 @@ pub(crate) fn subscribed_context(t: &Target) -> Outcome {
     call_expect(&mut c, &["PING"], &aggregate(b'*', &[bulk(b"pong"), bulk(b"")]))?;
     call_expect(&mut c, &["PING", "hi"], &aggregate(b'*', &[bulk(b"pong"), bulk(b"hi")]))?;
     call_expect(&mut c, &["RESET"], b"+RESET\r\n")?;
+    // RESET went back to the default user, who may need the password.
+    c.authenticate(t)?;
     call_expect(&mut c, &["PING"], b"+PONG\r\n")?;
 
     let mut c3 = Conn::open(t)?;

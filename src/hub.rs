@@ -41,8 +41,8 @@ impl Hub {
             (0..placement.slots()).map(|i| placement.start(i, |_| Postman)).collect::<Vec<_>>().into();
         let directories: Vec<_> = (0..placement.slots())
             .map(|i| {
-                let census = census.clone();
-                placement.start(i, move |_| ChannelDirectory::new(census))
+                let (census, idle) = (census.clone(), config.channel_idle);
+                placement.start(i, move |_| ChannelDirectory::new(census, idle))
             })
             .collect();
         let patterns = placement.start(0, |_| PatternIndex::default());

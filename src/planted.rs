@@ -31,10 +31,14 @@ pub enum Bug {
     /// queued at the session's postman (SPEC §2.3; needs more than one
     /// arbiter, and a postman behind, which only real threads show).
     UnsubscribeAhead,
+    /// A channel woken while it was retiring replays the publishes that
+    /// waited for it before the subscribes that came ahead of them
+    /// (SPEC §2.3, virtual channel actors).
+    WakeReordered,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 8] = [
+    pub const ALL: [Bug; 9] = [
         Bug::Duplicate,
         Bug::ReorderAcrossArbiters,
         Bug::PatternFirst,
@@ -43,6 +47,7 @@ impl Bug {
         Bug::PublishCount,
         Bug::SlowKept,
         Bug::UnsubscribeAhead,
+        Bug::WakeReordered,
     ];
 }
 

@@ -112,7 +112,14 @@ fn rst_storm_and_clients_killed_mid_frame_leak_nothing() {
         }
         doomed.push(stream);
     }
-    assert_eq!(census(&mut observer), (301, 50 + 1 + 7));
+    // Channels are dormant (no actor) until published to: wake the 51
+    // classic ones, and count the shard ones in the table.
+    for i in 0..50 {
+        observer.cmd(&["PUBLISH", &format!("storm:{i}"), "wake"]);
+    }
+    observer.cmd(&["PUBLISH", "storm:all", "wake"]);
+    assert_eq!(census(&mut observer), (301, 50 + 1));
+    assert!(observer.cmd(&["PUBSUB", "SHARDCHANNELS"]).as_ref().starts_with(b"*7\r\n"));
     for stream in doomed {
         socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO)).unwrap();
         drop(stream); // RST

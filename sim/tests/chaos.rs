@@ -25,10 +25,17 @@ fn chaos_invariants_hold_on_every_seed() {
                 if outcome.plan.subscribers.iter().any(|s| s.library) {
                     *faults.entry("herald-client subscriber").or_default() += 1;
                 }
+                let state = outcome.record.final_state.as_ref().expect("a final state");
+                let activations: usize = state.channel_activations.parse().unwrap_or(0);
+                let channels = herald_sim::chaos::CHANNELS.len() + herald_sim::chaos::SHARDS.len();
+                *faults.entry("channel reactivations").or_default() += activations.saturating_sub(channels);
             }
             Err(e) => panic!("{e}\nreplay: HERALD_SEED={seed} cargo test -p herald-sim --test chaos"),
         }
     }
+    // Virtual channel actors: the seeds must have retired and woken
+    // channels (else the races above never ran).
+    assert!(faults.get("channel reactivations").copied().unwrap_or(0) > 0, "no channel was ever retired and woken");
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "chaos: {} seeds in {secs:.1}s ({:.1} seeds/s); faults and topologies: {faults:?}",

@@ -1,4 +1,6 @@
-//! One actor per channel (or shard channel) with subscribers.
+//! One actor per active channel (or shard channel): one that has
+//! subscribers and was published to lately (see `directory` for the
+//! activation life cycle).
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -9,10 +11,12 @@ use std::sync::Arc;
 use super::{fan_out, Census, ClientId, Fanned, Mail, Published, ReplyTo, Subscriber};
 use crate::protocol::push::{Frame, Kind};
 
-/// Holds a channel's subscribers and fans its messages out to them. Created
-/// by its [`super::ChannelDirectory`] on the first subscribe and stopped by it
-/// when the last one leaves; every message reaches it through that
-/// directory, so subscribe, publish and unsubscribe arrive in one order.
+/// Holds a channel's subscribers and fans its messages out to them while
+/// the channel is active. Activated by its [`super::ChannelDirectory`] on a
+/// publish, with the subscribers the directory kept; retired by it when
+/// idle (handing the subscribers back) or stopped when the last one
+/// leaves. Every message reaches it through that directory, so subscribe,
+/// publish, unsubscribe and retirement arrive in one order.
 ///
 /// It is kept small because there is one per channel: its name and kind
 /// come with each [`Fanout`] (the directory has both), and a lone
@@ -24,14 +28,17 @@ pub(crate) struct ChannelActor {
 }
 
 impl ChannelActor {
-    pub(crate) fn new(census: Arc<Census>) -> Self {
-        ChannelActor { subscribers: Subscribers::None, census }
+    pub(crate) fn new(census: Arc<Census>, subscribers: Subscribers) -> Self {
+        ChannelActor { subscribers, census }
     }
 }
 
 /// A channel's subscribers, by client. Most channels have one, which needs
-/// no map (the map's two allocations were 100 bytes a channel).
-enum Subscribers {
+/// no map (the map's two allocations were 100 bytes a channel). Held by
+/// the channel's actor while it is active, by its directory while not.
+#[derive(Default)]
+pub(crate) enum Subscribers {
+    #[default]
     None,
     One(Subscriber),
     Many(Box<IndexMap<ClientId, Subscriber>>),
@@ -39,7 +46,7 @@ enum Subscribers {
 
 impl Subscribers {
     /// Adds `s`, replacing the client's earlier subscription if any.
-    fn join(&mut self, s: Subscriber) {
+    pub(crate) fn join(&mut self, s: Subscriber) {
         *self = match std::mem::replace(self, Subscribers::None) {
             Subscribers::None => Subscribers::One(s),
             Subscribers::One(one) if one.client == s.client => Subscribers::One(s),
@@ -56,7 +63,7 @@ impl Subscribers {
         };
     }
 
-    fn leave(&mut self, client: ClientId) {
+    pub(crate) fn leave(&mut self, client: ClientId) {
         match self {
             Subscribers::One(one) if one.client == client => *self = Subscribers::None,
             Subscribers::Many(map) => {
@@ -70,7 +77,7 @@ impl Subscribers {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Subscriber> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Subscriber> {
         let (one, many) = match self {
             Subscribers::None => (None, None),
             Subscribers::One(one) => (Some(one), None),
@@ -79,7 +86,7 @@ impl Subscribers {
         one.into_iter().chain(many.into_iter().flatten())
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         matches!(self, Subscribers::None)
     }
 }
@@ -120,6 +127,27 @@ pub(crate) struct Fanout {
 #[rtype(result = "()")]
 pub(crate) struct Stop;
 
+/// The directory deactivates this channel: hand the subscribers back
+/// (`Retired`, to `to`) and stop. Everything sent before it has been
+/// handled, so nothing is lost on the way.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Retire {
+    pub kind: Kind,
+    pub channel: Bytes,
+    pub to: Recipient<Retired>,
+}
+
+/// A retired channel's subscribers, from the actor `from`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Retired {
+    pub kind: Kind,
+    pub channel: Bytes,
+    pub from: Addr<ChannelActor>,
+    pub subscribers: Subscribers,
+}
+
 impl Handler<Join> for ChannelActor {
     type Result = ();
     fn handle(&mut self, Join(s): Join, _: &mut Context<Self>) {
@@ -149,6 +177,15 @@ impl Handler<Fanout> for ChannelActor {
         let published = frames.iter().map(|frame| Published::one(count, own, frame)).collect();
         // A dropped receiver is a publisher gone; its deliveries go with it.
         let _ = msg.reply.send(Fanned { published, mail });
+    }
+}
+
+impl Handler<Retire> for ChannelActor {
+    type Result = ();
+    fn handle(&mut self, Retire { kind, channel, to }: Retire, ctx: &mut Context<Self>) {
+        let subscribers = std::mem::take(&mut self.subscribers);
+        to.do_send(Retired { kind, channel, from: ctx.address(), subscribers });
+        ctx.stop();
     }
 }
 

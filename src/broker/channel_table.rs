@@ -25,7 +25,7 @@ impl<H> Default for ChannelTable<H> {
 /// What one subscriber leaving did to its channel.
 pub(crate) enum Left<'a, H> {
     /// The channel keeps other subscribers.
-    Stays(&'a H),
+    Stays(&'a mut H),
     /// That was the last one: the channel is gone, its handle returned.
     Gone(H),
 }
@@ -34,10 +34,10 @@ impl<H> ChannelTable<H> {
     /// Counts one more subscriber of `name`, making its handle with `make`
     /// if the channel is new. Sessions subscribe each (channel, session)
     /// pair at most once, so the count is exact.
-    pub(crate) fn join(&mut self, name: &Bytes, make: impl FnOnce() -> H) -> &H {
+    pub(crate) fn join(&mut self, name: &Bytes, make: impl FnOnce() -> H) -> &mut H {
         let entry = self.channels.entry(name.clone()).or_insert_with(|| (make(), 0));
         entry.1 += 1;
-        &entry.0
+        &mut entry.0
     }
 
     /// Counts one subscriber of `name` fewer; `None` if it has none.
@@ -49,11 +49,16 @@ impl<H> ChannelTable<H> {
             let (_, (handle, _)) = self.channels.swap_remove_index(index).expect("present");
             return Some(Left::Gone(handle));
         }
-        Some(Left::Stays(&self.channels[index].0))
+        Some(Left::Stays(&mut self.channels[index].0))
     }
 
-    pub(crate) fn get(&self, name: &[u8]) -> Option<&H> {
-        self.channels.get(name).map(|(handle, _)| handle)
+    pub(crate) fn get_mut(&mut self, name: &[u8]) -> Option<&mut H> {
+        self.channels.get_mut(name).map(|(handle, _)| handle)
+    }
+
+    /// Every channel's name and handle.
+    pub(crate) fn handles_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut H)> {
+        self.channels.iter_mut().map(|(name, (handle, _))| (name, handle))
     }
 
     /// Subscribers of `name` (PUBSUB NUMSUB).
@@ -90,11 +95,11 @@ mod tests {
         });
         table.join(&news, || unreachable!("news exists"));
         assert_eq!((made, table.count(b"news"), table.len()), (1, 2, 1));
-        assert!(matches!(table.leave(b"news"), Some(Left::Stays(&"actor"))));
+        assert!(matches!(table.leave(b"news"), Some(Left::Stays(&mut "actor"))));
         assert!(matches!(table.leave(b"news"), Some(Left::Gone("actor"))));
         assert!(table.leave(b"news").is_none());
         assert_eq!((table.count(b"news"), table.len()), (0, 0));
-        assert!(table.get(b"news").is_none());
+        assert!(table.get_mut(b"news").is_none());
     }
 
     fn name() -> impl Strategy<Value = String> {

@@ -1,31 +1,78 @@
 //! Which channels exist, and their actors. One directory per arbiter; a
 //! channel belongs to the directory its name hashes to.
+//!
+//! Channel actors are virtual: a channel with subscribers exists in the
+//! directory's table, but has an actor only while it is published to. A
+//! channel starts dormant (its subscribers kept here, compactly), is
+//! activated by its first publish, and is retired again once a whole
+//! sweep period passed without one. Activation and retirement travel
+//! through the same mailboxes as everything else, so the channel still
+//! sees one order of subscribes, publishes and unsubscribes (see
+//! [`Activation`]).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
 
-use super::channel::{ChannelActor, Fanout, Join, Leave, Stop};
+use super::channel::{ChannelActor, Fanout, Join, Leave, Retire, Retired, Stop, Subscribers};
 use super::channel_table::{ChannelTable, Left};
-use std::sync::Arc;
-
 use super::{Census, ClientId, Fanned, ReplyTo, Subscriber};
+use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 
-type Table = ChannelTable<Addr<ChannelActor>>;
+type Table = ChannelTable<Activation>;
 
-/// Owns the name → [`ChannelActor`] tables for its share of the channels
-/// and shard channels (a shell around [`ChannelTable`]): it starts a
-/// channel's actor on the first subscribe and stops it as soon as the last
-/// subscriber leaves.
+/// Where a channel's subscribers are, and so where its messages go.
+///
+/// - `Dormant`: here. Joins and leaves change them in place; a publish
+///   starts an actor with them and forwards to it (`Active`).
+/// - `Active`: in the actor; every message is forwarded to it, in order.
+///   `published` says whether a publish came since the last sweep; a
+///   sweep that finds it false sends `Retire` (`Retiring`).
+/// - `Retiring`: the actor has, or will have, `Retire` behind everything
+///   sent to it before; what comes for the channel meanwhile waits here, in
+///   order, until `Retired` brings the subscribers back (`Dormant`) and it
+///   is replayed. So each message reaches the subscribers in the state the
+///   messages before it left them, wherever they are kept.
+pub(crate) enum Activation {
+    Dormant(Subscribers),
+    Active { actor: Addr<ChannelActor>, published: bool },
+    Retiring { actor: Addr<ChannelActor>, waiting: Vec<Waiting> },
+}
+
+/// A message for a retiring channel, kept until it is dormant.
+pub(crate) enum Waiting {
+    Join(Subscriber),
+    Leave(ClientId),
+    Fanout(Fanout),
+}
+
+/// Owns the name → [`Activation`] tables for its share of the channels and
+/// shard channels (a shell around [`ChannelTable`]): a channel is in the
+/// table from its first subscribe to its last unsubscribe.
 pub(crate) struct ChannelDirectory {
     channels: Table,
     shard_channels: Table,
     census: Arc<Census>,
+    /// How long an active channel may go without a publish; zero never
+    /// retires one.
+    idle: Duration,
+    /// Channels whose last subscriber left while they were retiring: what
+    /// waited for them, until their actor hands the subscribers back.
+    gone_while_retiring: Vec<(Addr<ChannelActor>, Vec<Waiting>)>,
 }
 
 impl ChannelDirectory {
-    pub(crate) fn new(census: Arc<Census>) -> Self {
-        ChannelDirectory { channels: Table::default(), shard_channels: Table::default(), census }
+    pub(crate) fn new(census: Arc<Census>, idle: Duration) -> Self {
+        ChannelDirectory {
+            channels: Table::default(),
+            shard_channels: Table::default(),
+            census,
+            idle,
+            gone_while_retiring: Vec::new(),
+        }
     }
 
     fn table(&mut self, kind: Kind) -> &mut Table {
@@ -34,10 +81,144 @@ impl ChannelDirectory {
             _ => &mut self.channels,
         }
     }
+
+    fn join(&mut self, kind: Kind, channel: &Bytes, subscriber: Subscriber) {
+        self.table(kind).join(channel, || Activation::Dormant(Subscribers::None)).join(subscriber);
+    }
+
+    fn leave(&mut self, kind: Kind, channel: &Bytes, client: ClientId) {
+        match self.table(kind).leave(channel) {
+            Some(Left::Stays(activation)) => activation.leave(client),
+            Some(Left::Gone(Activation::Active { actor, .. })) => actor.do_send(Stop),
+            // Its actor still has the subscribers, and publishes wait that
+            // were sent before this last leave: they are replayed when the
+            // subscribers come back, though the channel is gone by then.
+            Some(Left::Gone(Activation::Retiring { actor, mut waiting })) => {
+                waiting.push(Waiting::Leave(client));
+                self.gone_while_retiring.push((actor, waiting));
+            }
+            Some(Left::Gone(Activation::Dormant(_))) | None => {}
+        }
+    }
+
+    fn publish(&mut self, fanout: Fanout) {
+        let census = self.census.clone();
+        match self.table(fanout.kind).get_mut(&fanout.channel) {
+            Some(activation) => activation.publish(&census, fanout),
+            None => {
+                let _ = fanout.reply.send(Fanned::empty(fanout.payloads.len()));
+            }
+        }
+    }
+
+    /// Retires the active channels no publish reached since the last sweep.
+    fn sweep(&mut self, me: &Recipient<Retired>) {
+        for (kind, table) in [(Kind::Channel, &mut self.channels), (Kind::Shard, &mut self.shard_channels)] {
+            for (channel, activation) in table.handles_mut() {
+                match activation {
+                    Activation::Active { published, .. } if *published => *published = false,
+                    Activation::Active { actor, .. } => {
+                        let actor = actor.clone();
+                        actor.do_send(Retire { kind, channel: channel.clone(), to: me.clone() });
+                        *activation = Activation::Retiring { actor, waiting: Vec::new() };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A retired actor's subscribers are back: the channel is dormant, and
+    /// what waited for it is replayed in order (the table has counted its
+    /// joins and leaves already). A channel whose last subscriber left
+    /// meanwhile is replayed outside the table, and any actor a waiting
+    /// publish woke is stopped at the end.
+    fn retired(&mut self, msg: Retired) {
+        let Retired { kind, channel, from, subscribers } = msg;
+        let census = self.census.clone();
+        let retiring_here = |a: &Activation| matches!(a, Activation::Retiring { actor, .. } if *actor == from);
+        if let Some(activation) = self.table(kind).get_mut(&channel).filter(|a| retiring_here(a)) {
+            let Activation::Retiring { waiting, .. } = std::mem::replace(activation, Activation::Dormant(subscribers))
+            else {
+                unreachable!("checked")
+            };
+            activation.replay(&census, waiting);
+            return;
+        }
+        let Some(i) = self.gone_while_retiring.iter().position(|(actor, _)| *actor == from) else { return };
+        let (_, waiting) = self.gone_while_retiring.swap_remove(i);
+        let mut activation = Activation::Dormant(subscribers);
+        activation.replay(&census, waiting);
+        if let Activation::Active { actor, .. } = activation {
+            actor.do_send(Stop);
+        }
+    }
+}
+
+impl Activation {
+    fn join(&mut self, subscriber: Subscriber) {
+        match self {
+            Activation::Dormant(subscribers) => subscribers.join(subscriber),
+            Activation::Active { actor, .. } => actor.do_send(Join(subscriber)),
+            Activation::Retiring { waiting, .. } => waiting.push(Waiting::Join(subscriber)),
+        }
+    }
+
+    fn leave(&mut self, client: ClientId) {
+        match self {
+            Activation::Dormant(subscribers) => subscribers.leave(client),
+            Activation::Active { actor, .. } => actor.do_send(Leave(client)),
+            Activation::Retiring { waiting, .. } => waiting.push(Waiting::Leave(client)),
+        }
+    }
+
+    /// A dormant channel is activated: an actor started with its
+    /// subscribers, the publish forwarded to it.
+    fn publish(&mut self, census: &Arc<Census>, fanout: Fanout) {
+        match self {
+            Activation::Dormant(subscribers) => {
+                Census::arrive(&census.activations);
+                let (census, subscribers) = (census.clone(), std::mem::take(subscribers));
+                let actor = ChannelActor::create(|ctx| {
+                    super::unbounded_mailbox(ctx);
+                    ChannelActor::new(census, subscribers)
+                });
+                actor.do_send(fanout);
+                *self = Activation::Active { actor, published: true };
+            }
+            Activation::Active { actor, published } => {
+                *published = true;
+                actor.do_send(fanout);
+            }
+            Activation::Retiring { waiting, .. } => waiting.push(Waiting::Fanout(fanout)),
+        }
+    }
+
+    fn replay(&mut self, census: &Arc<Census>, mut waiting: Vec<Waiting>) {
+        if planted(Bug::WakeReordered) {
+            waiting.sort_by_key(|m| !matches!(m, Waiting::Fanout(_)));
+        }
+        for message in waiting {
+            match message {
+                Waiting::Join(subscriber) => self.join(subscriber),
+                Waiting::Leave(client) => self.leave(client),
+                Waiting::Fanout(fanout) => self.publish(census, fanout),
+            }
+        }
+    }
 }
 
 impl Actor for ChannelDirectory {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if !self.idle.is_zero() {
+            // Two sweeps: one clears `published`, the next retires. A
+            // channel is retired between idle/2 and idle after its last
+            // publish.
+            ctx.run_interval(self.idle / 2, |_, ctx| ctx.address().do_send(Sweep));
+        }
+    }
 }
 
 #[derive(Message)]
@@ -96,25 +277,14 @@ pub(crate) struct CountChannels;
 impl Handler<Subscribe> for ChannelDirectory {
     type Result = ();
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
-        let census = self.census.clone();
-        let actor = self.table(msg.kind).join(&msg.channel, || {
-            ChannelActor::create(|ctx| {
-                super::unbounded_mailbox(ctx);
-                ChannelActor::new(census)
-            })
-        });
-        actor.do_send(Join(msg.subscriber));
+        self.join(msg.kind, &msg.channel, msg.subscriber);
     }
 }
 
 impl Handler<Unsubscribe> for ChannelDirectory {
     type Result = ();
     fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
-        match self.table(msg.kind).leave(&msg.channel) {
-            Some(Left::Gone(actor)) => actor.do_send(Stop),
-            Some(Left::Stays(actor)) => actor.do_send(Leave(msg.client)),
-            None => {}
-        }
+        self.leave(msg.kind, &msg.channel, msg.client);
     }
 }
 
@@ -124,17 +294,29 @@ impl Handler<Publish> for ChannelDirectory {
         // Forwarded now, so each is ordered after every Join/Leave already
         // sent to its channel: a channel created after this point was
         // subscribed to after these publishes were received.
-        for group in msg.groups {
-            match self.table(group.kind).get(&group.channel) {
-                Some(actor) => {
-                    let Group { kind, channel, payloads, reply } = group;
-                    actor.do_send(Fanout { kind, channel, payloads, publisher: msg.publisher, reply })
-                }
-                None => {
-                    let _ = group.reply.send(Fanned::empty(group.payloads.len()));
-                }
-            }
+        for Group { kind, channel, payloads, reply } in msg.groups {
+            self.publish(Fanout { kind, channel, payloads, publisher: msg.publisher, reply });
         }
+    }
+}
+
+/// Time to retire the channels no publish reached since the last sweep
+/// (sent by the directory's own timer; tests send it by hand).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Sweep;
+
+impl Handler<Sweep> for ChannelDirectory {
+    type Result = ();
+    fn handle(&mut self, _: Sweep, ctx: &mut Context<Self>) {
+        self.sweep(&ctx.address().recipient());
+    }
+}
+
+impl Handler<Retired> for ChannelDirectory {
+    type Result = ();
+    fn handle(&mut self, msg: Retired, _: &mut Context<Self>) {
+        self.retired(msg);
     }
 }
 
@@ -158,5 +340,150 @@ impl Handler<CountChannels> for ChannelDirectory {
     type Result = MessageResult<CountChannels>;
     fn handle(&mut self, _: CountChannels, _: &mut Context<Self>) -> Self::Result {
         MessageResult((self.channels.len(), self.shard_channels.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::SeqCst;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::broker::{Deliveries, Inbox};
+
+    struct Sink;
+
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Deliveries> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: Deliveries, _: &mut Context<Self>) {}
+    }
+
+    fn subscribe(d: &Addr<ChannelDirectory>, client: ClientId, token: u64, inbox: &Inbox) {
+        let subscriber = Subscriber { client, token, inbox: inbox.clone(), slot: 0 };
+        d.do_send(Subscribe { kind: Kind::Channel, channel: Bytes::from_static(b"c"), subscriber });
+    }
+
+    fn unsubscribe(d: &Addr<ChannelDirectory>, client: ClientId) {
+        d.do_send(Unsubscribe { kind: Kind::Channel, channel: Bytes::from_static(b"c"), client });
+    }
+
+    /// Publishes one message to "c" from client 0; the tokens it reached.
+    fn publish(d: &Addr<ChannelDirectory>) -> impl std::future::Future<Output = Vec<u64>> {
+        let (reply, answer) = oneshot::channel();
+        let group = Group { kind: Kind::Channel, channel: Bytes::from_static(b"c"), payloads: vec!["m".into()], reply };
+        d.do_send(Publish { groups: vec![group], publisher: 0 });
+        async move {
+            let fanned = answer.await.expect("answered");
+            let mut tokens: Vec<u64> = fanned.mail.deliveries().map(|(_, d)| d.token).collect();
+            tokens.sort();
+            assert_eq!(fanned.published[0].count, tokens.len(), "counted as delivered");
+            tokens
+        }
+    }
+
+    /// A dormant channel has no actor; a publish activates it; two sweeps
+    /// without a publish retire it; what comes while it retires reaches the
+    /// subscribers it had at that moment, and reactivates it.
+    #[actix_rt::test]
+    async fn messages_racing_a_retirement_reach_the_subscribers_of_their_moment() {
+        let census = Arc::new(Census::default());
+        let d = ChannelDirectory::new(census.clone(), Duration::ZERO).start();
+        let inbox: Inbox = Arc::new(Sink.start().recipient());
+        subscribe(&d, 1, 10, &inbox);
+        d.send(Sweep).await.unwrap();
+        assert_eq!((census.channels.load(SeqCst), census.activations.load(SeqCst)), (0, 0), "dormant");
+        assert_eq!(publish(&d).await, [10]);
+        assert_eq!((census.channels.load(SeqCst), census.activations.load(SeqCst)), (1, 1), "activated");
+        d.send(Sweep).await.unwrap(); // published since the last one: kept
+                                      // Queued together: the retirement, and what races it.
+        d.do_send(Sweep);
+        let during = publish(&d);
+        subscribe(&d, 2, 20, &inbox);
+        unsubscribe(&d, 1);
+        let after = publish(&d);
+        assert_eq!(during.await, [10], "the subscribers of its moment");
+        assert_eq!(after.await, [20], "2 joined, 1 left");
+        assert_eq!(census.activations.load(SeqCst), 2, "retired, then woken by the waiting publish");
+        d.send(Sweep).await.unwrap();
+        d.send(Sweep).await.unwrap();
+        // The retired actor's hand-back is in; the channel sleeps.
+        d.send(Sweep).await.unwrap();
+        assert_eq!(publish(&d).await, [20], "woken again with its subscriber");
+        assert_eq!(census.activations.load(SeqCst), 3);
+        unsubscribe(&d, 2);
+        assert_eq!(publish(&d).await, Vec::<u64>::new(), "gone with its last subscriber");
+    }
+
+    /// Runs `ops` (0 subscribe, 1 unsubscribe, 2 publish, 3 sweep; each
+    /// by the client of the same index) against a directory; every
+    /// publish must reach exactly the subscribers a model without virtual
+    /// actors has at that point of the order.
+    fn against_the_model(ops: &[u8], clients: &[u64]) -> Result<(), String> {
+        let (ops, clients) = (ops.to_vec(), clients.to_vec());
+        actix_rt::System::new().block_on(async move {
+            let census = Arc::new(Census::default());
+            let d = ChannelDirectory::new(census, Duration::ZERO).start();
+            let inbox: Inbox = Arc::new(Sink.start().recipient());
+            let mut model: std::collections::BTreeMap<ClientId, u64> = Default::default();
+            let mut answers = Vec::new();
+            for (i, (op, client)) in ops.iter().zip(clients).enumerate() {
+                match op {
+                    0 if !model.contains_key(&client) => {
+                        subscribe(&d, client, i as u64, &inbox);
+                        model.insert(client, i as u64);
+                    }
+                    1 if model.contains_key(&client) => {
+                        unsubscribe(&d, client);
+                        model.remove(&client);
+                    }
+                    2 => answers.push((i, publish(&d), model.values().copied().collect::<Vec<_>>())),
+                    _ => d.do_send(Sweep),
+                }
+            }
+            for (i, answer, mut want) in answers {
+                want.sort();
+                let got = answer.await;
+                if got != want {
+                    return Err(format!("publish {i} reached {got:?}, not {want:?}"));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn ops() -> impl proptest::strategy::Strategy<Value = (Vec<u8>, Vec<u64>)> {
+        use proptest::prelude::*;
+        (prop::collection::vec(0u8..4, 1..60), prop::collection::vec(1u64..4, 60))
+    }
+
+    proptest::proptest! {
+        /// Any interleaving of subscribes, unsubscribes, publishes and
+        /// sweeps (which retire and wake channels at arbitrary points).
+        #[test]
+        fn every_publish_reaches_the_subscribers_of_its_moment((ops, clients) in ops()) {
+            proptest::prop_assert_eq!(against_the_model(&ops, &clients), Ok(()));
+        }
+    }
+
+    /// The property above can fail: with a woken channel replaying its
+    /// waiting publishes ahead of the subscribes before them, some case
+    /// does (`scripts/test` runs this with `--features planted-bugs`).
+    #[cfg(feature = "planted-bugs")]
+    #[test]
+    fn a_woken_channel_replaying_out_of_order_is_caught() {
+        use crate::planted::plant;
+        plant(Some(Bug::WakeReordered));
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let found = runner.run(&ops(), |(ops, clients)| {
+            against_the_model(&ops, &clients).map_err(proptest::test_runner::TestCaseError::fail)
+        });
+        plant(None);
+        let error = found.expect_err("no case failed with the replay reordered");
+        eprintln!("caught: {error}");
     }
 }

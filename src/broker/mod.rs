@@ -161,7 +161,11 @@ pub(crate) fn unbounded_mailbox<A: Actor<Context = Context<A>>>(ctx: &mut Contex
 #[derive(Debug, Default)]
 pub(crate) struct Census {
     pub sessions: AtomicUsize,
+    /// Channel actors alive (active channels; a dormant one has none).
     pub channels: AtomicUsize,
+    /// Channel actors started since start-up: activations of dormant
+    /// channels (a running total, as INFO's counters).
+    pub activations: AtomicUsize,
     /// Pattern subscriptions, counted by the sessions: raised before a
     /// PSUBSCRIBE is confirmed, lowered after a PUNSUBSCRIBE is sent. While
     /// it is zero no pattern can match, and PUBLISH skips the pattern index.
@@ -201,7 +205,8 @@ impl Census {
     /// CONFIG RESETSTAT: the running totals back to zero (the live counts
     /// — sessions, channels, patterns, queued bytes — stay).
     pub(crate) fn reset_counters(&self) {
-        for counter in [&self.published, &self.delivered, &self.dropped_slow, &self.evicted_clients] {
+        for counter in [&self.published, &self.delivered, &self.dropped_slow, &self.evicted_clients, &self.activations]
+        {
             counter.store(0, Ordering::Relaxed);
         }
     }

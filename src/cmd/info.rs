@@ -403,6 +403,7 @@ fn stats(s: &Session, f: &Figures) -> String {
     fields.extend([
         ("herald_session_actors", load(&census.sessions).to_string()),
         ("herald_channel_actors", load(&census.channels).to_string()),
+        ("herald_channel_activations", load(&census.activations).to_string()),
         ("herald_published_messages", load(&census.published).to_string()),
         ("herald_delivered_messages", load(&census.delivered).to_string()),
         ("herald_dropped_slow_subscribers", load(&census.dropped_slow).to_string()),

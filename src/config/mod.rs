@@ -39,6 +39,11 @@ pub struct Config {
     /// Close connections idle this long (Redis' `timeout`; zero: never).
     /// Like Redis, never applied to connections with subscriptions.
     pub idle_timeout: Duration,
+    /// How long a channel's actor lives without a publish before it is
+    /// retired and its subscribers kept by its directory (virtual channel
+    /// actors, ARCHITECTURE.md); zero keeps every actor. Not a Redis
+    /// setting: the simulator draws it, production keeps the default.
+    pub channel_idle: Duration,
     /// Connections beyond this many are refused with Redis' error.
     pub maxclients: usize,
     /// TCP keepalive probes after this much silence (Redis' `tcp-keepalive`;
@@ -88,6 +93,7 @@ impl Default for Config {
             query_buffer_limit: crate::protocol::request::QUERY_LIMIT_DEFAULT,
             databases: 16,
             idle_timeout: Duration::ZERO,
+            channel_idle: Duration::from_secs(10),
             maxclients: 10_000,
             tcp_keepalive: Duration::from_secs(300),
             requirepass: None,

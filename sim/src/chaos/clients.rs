@@ -422,6 +422,7 @@ pub(crate) async fn observer(clients: usize, world: World) -> turmoil::Result {
             shard_channels: c.cmd(&["PUBSUB", "SHARDCHANNELS"]).await?.join(" "),
             sessions: field("herald_session_actors"),
             channel_actors: field("herald_channel_actors"),
+            channel_activations: field("herald_channel_activations"),
         };
         if state.is_clean() || now() > deadline {
             world.record.borrow_mut().final_state = Some(state);

@@ -60,8 +60,12 @@ pub fn run(seed: u64) -> Result<Outcome, String> {
         .build();
     // Idle clients time out (Redis' `timeout`), so a half-open connection
     // with no subscriptions goes too.
-    let config =
-        Config { pubsub_output: plan.settings.limit, idle_timeout: plan.settings.idle_timeout, ..Config::default() };
+    let config = Config {
+        pubsub_output: plan.settings.limit,
+        idle_timeout: plan.settings.idle_timeout,
+        channel_idle: plan.settings.channel_idle,
+        ..Config::default()
+    };
     let server = add_server_with(&mut sim, config, plan.settings.arbiters);
     let world = World {
         record: Rc::new(RefCell::new(Record {

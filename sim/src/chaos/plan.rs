@@ -127,6 +127,10 @@ pub struct Settings {
     pub limit: OutputLimit,
     /// Redis' `timeout`: idle clients with no subscriptions are closed.
     pub idle_timeout: Duration,
+    /// How long a channel's actor lives without a publish (virtual channel
+    /// actors): short, so that publishes, subscribes and unsubscribes race
+    /// retirements and activations all through a run.
+    pub channel_idle: Duration,
 }
 
 /// Faults of the server as a whole.
@@ -277,6 +281,7 @@ impl Plan {
             arbiters: rng.usize(1..=4),
             limit: draw_limit(&mut rng),
             idle_timeout: Duration::from_millis(rng.u64(800..=1500)),
+            channel_idle: Duration::from_millis(rng.u64(10..=400)),
         };
         let server = ServerPlan {
             crash: rng.u8(0..4).eq(&0).then(|| {

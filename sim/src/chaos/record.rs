@@ -88,6 +88,10 @@ pub struct FinalState {
     pub shard_channels: String,
     pub sessions: String,
     pub channel_actors: String,
+    /// Channel actors started by the last server (activations of dormant
+    /// channels); more than there are channels means some were retired
+    /// and woken again.
+    pub channel_activations: String,
 }
 
 impl FinalState {

@@ -49,15 +49,15 @@ impl Subscribers {
     pub(crate) fn join(&mut self, s: Subscriber) {
         *self = match std::mem::replace(self, Subscribers::None) {
             Subscribers::None => Subscribers::One(s),
-            Subscribers::One(one) if one.client == s.client => Subscribers::One(s),
+            Subscribers::One(one) if one.client() == s.client() => Subscribers::One(s),
             Subscribers::One(one) => {
                 let mut map = IndexMap::with_capacity(2);
-                map.insert(one.client, one);
-                map.insert(s.client, s);
+                map.insert(one.client(), one);
+                map.insert(s.client(), s);
                 Subscribers::Many(Box::new(map))
             }
             Subscribers::Many(mut map) => {
-                map.insert(s.client, s);
+                map.insert(s.client(), s);
                 Subscribers::Many(map)
             }
         };
@@ -65,7 +65,7 @@ impl Subscribers {
 
     pub(crate) fn leave(&mut self, client: ClientId) {
         match self {
-            Subscribers::One(one) if one.client == client => *self = Subscribers::None,
+            Subscribers::One(one) if one.client() == client => *self = Subscribers::None,
             Subscribers::Many(map) => {
                 map.swap_remove(&client);
                 if map.len() == 1 {
@@ -204,7 +204,8 @@ mod tests {
 
     /// Subscribers with distinct clients; their inbox is never used here.
     fn subscriber(client: ClientId, token: u64, inbox: &Recipient<Deliveries>) -> Subscriber {
-        Subscriber { client, token, inbox: Arc::new(inbox.clone()), slot: 0 }
+        let inbox = Arc::new(crate::broker::SessionInbox { recipient: inbox.clone(), client, slot: 0 });
+        Subscriber { token, inbox }
     }
 
     fn tokens(s: &Subscribers) -> Vec<u64> {
@@ -245,6 +246,14 @@ mod tests {
         assert_eq!(tokens(&s), [20], "another client's leave changes nothing");
         s.leave(2);
         assert!(s.is_empty());
+    }
+
+    /// A dormant channel's subscribers are held by its directory, maybe a
+    /// million of them: a subscription is a token and a shared pointer.
+    #[test]
+    fn a_subscription_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Subscriber>(), 16);
+        assert_eq!(std::mem::size_of::<Subscribers>(), 24);
     }
 
     #[test]

@@ -350,7 +350,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::broker::{Deliveries, Inbox};
+    use crate::broker::{Deliveries, Inbox, SessionInbox};
 
     struct Sink;
 
@@ -363,8 +363,13 @@ mod tests {
         fn handle(&mut self, _: Deliveries, _: &mut Context<Self>) {}
     }
 
-    fn subscribe(d: &Addr<ChannelDirectory>, client: ClientId, token: u64, inbox: &Inbox) {
-        let subscriber = Subscriber { client, token, inbox: inbox.clone(), slot: 0 };
+    /// Client `client`'s session, as its subscriptions name it.
+    fn session(client: ClientId) -> Inbox {
+        Arc::new(SessionInbox { recipient: Sink.start().recipient(), client, slot: 0 })
+    }
+
+    fn subscribe(d: &Addr<ChannelDirectory>, client: ClientId, token: u64) {
+        let subscriber = Subscriber { token, inbox: session(client) };
         d.do_send(Subscribe { kind: Kind::Channel, channel: Bytes::from_static(b"c"), subscriber });
     }
 
@@ -393,8 +398,7 @@ mod tests {
     async fn messages_racing_a_retirement_reach_the_subscribers_of_their_moment() {
         let census = Arc::new(Census::default());
         let d = ChannelDirectory::new(census.clone(), Duration::ZERO).start();
-        let inbox: Inbox = Arc::new(Sink.start().recipient());
-        subscribe(&d, 1, 10, &inbox);
+        subscribe(&d, 1, 10);
         d.send(Sweep).await.unwrap();
         assert_eq!((census.channels.load(SeqCst), census.activations.load(SeqCst)), (0, 0), "dormant");
         assert_eq!(publish(&d).await, [10]);
@@ -403,7 +407,7 @@ mod tests {
                                       // Queued together: the retirement, and what races it.
         d.do_send(Sweep);
         let during = publish(&d);
-        subscribe(&d, 2, 20, &inbox);
+        subscribe(&d, 2, 20);
         unsubscribe(&d, 1);
         let after = publish(&d);
         assert_eq!(during.await, [10], "the subscribers of its moment");
@@ -428,13 +432,12 @@ mod tests {
         actix_rt::System::new().block_on(async move {
             let census = Arc::new(Census::default());
             let d = ChannelDirectory::new(census, Duration::ZERO).start();
-            let inbox: Inbox = Arc::new(Sink.start().recipient());
             let mut model: std::collections::BTreeMap<ClientId, u64> = Default::default();
             let mut answers = Vec::new();
             for (i, (op, client)) in ops.iter().zip(clients).enumerate() {
                 match op {
                     0 if !model.contains_key(&client) => {
-                        subscribe(&d, client, i as u64, &inbox);
+                        subscribe(&d, client, i as u64);
                         model.insert(client, i as u64);
                     }
                     1 if model.contains_key(&client) => {

@@ -51,18 +51,31 @@ pub(crate) struct Deliver {
 #[rtype(result = "()")]
 pub(crate) struct Deliveries(pub SmallVec<[Deliver; 1]>);
 
-/// Where a session's deliveries go. Shared: cloning an actix `Recipient`
-/// allocates and touches a contended counter, once per delivery otherwise.
-pub(crate) type Inbox = Arc<Recipient<Deliveries>>;
+/// A session as its subscriptions name it: where its deliveries go, its
+/// id, and the arbiter it runs on (whose postman delivers to it). One per
+/// session, shared by all its subscriptions: a subscription is then a
+/// token and a pointer, 16 bytes, in the table of a channel that may hold
+/// a million (and cloning an actix `Recipient` would allocate and touch a
+/// contended counter, once per delivery).
+pub(crate) struct SessionInbox {
+    pub recipient: Recipient<Deliveries>,
+    pub client: ClientId,
+    pub slot: usize,
+}
+
+pub(crate) type Inbox = Arc<SessionInbox>;
 
 /// A session's subscription to one channel or pattern.
 #[derive(Clone)]
 pub(crate) struct Subscriber {
-    pub client: ClientId,
     pub token: u64,
     pub inbox: Inbox,
-    /// The arbiter the session runs on (whose postman delivers to it).
-    pub slot: usize,
+}
+
+impl Subscriber {
+    pub(crate) fn client(&self) -> ClientId {
+        self.inbox.client
+    }
 }
 
 /// The outcome of a publish: how many subscriptions it reached, and the
@@ -126,7 +139,7 @@ pub(crate) fn fan_out<'a>(
     let (mut count, mut own) = (0, None);
     for s in subscribers {
         count += 1;
-        if s.client == publisher {
+        if s.client() == publisher {
             own = Some(s.token);
             continue;
         }
@@ -134,12 +147,12 @@ pub(crate) fn fan_out<'a>(
         // Planted bugs (none in a normal build) hit one body length in 16.
         let odd = || frames[0].body.len().is_multiple_of(16);
         if planted(Bug::Duplicate) && odd() {
-            mail.add(s.slot, s.inbox.clone(), deliver.clone());
+            mail.add(s.inbox.slot, s.inbox.clone(), deliver.clone());
         }
         if planted(Bug::Loss) && odd() {
             continue;
         }
-        mail.add(s.slot, s.inbox.clone(), deliver);
+        mail.add(s.inbox.slot, s.inbox.clone(), deliver);
     }
     (count, own)
 }

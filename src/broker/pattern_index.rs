@@ -70,7 +70,7 @@ pub(crate) struct NumPat;
 impl Handler<PSubscribe> for PatternIndex {
     type Result = ();
     fn handle(&mut self, msg: PSubscribe, _: &mut Context<Self>) {
-        self.set.insert(msg.pattern, msg.subscriber.client, msg.subscriber);
+        self.set.insert(msg.pattern, msg.subscriber.client(), msg.subscriber);
     }
 }
 

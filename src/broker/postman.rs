@@ -61,7 +61,7 @@ impl Bundle {
         if bag.len() <= 1 {
             return Bundle(bag.into_iter().map(|(inbox, d)| (inbox, Deliveries(smallvec![d]))).collect());
         }
-        let mut index: HashMap<*const Recipient<Deliveries>, usize, FixedState> =
+        let mut index: HashMap<*const super::SessionInbox, usize, FixedState> =
             HashMap::with_capacity_and_hasher(bag.len(), FixedState::default());
         let mut out: SmallVec<[(Inbox, Deliveries); 1]> = SmallVec::with_capacity(bag.len());
         for (inbox, d) in bag {
@@ -79,7 +79,7 @@ impl Bundle {
     fn hand_out(self) {
         for (inbox, deliveries) in self.0 {
             // A closed inbox is a session on its way out.
-            inbox.do_send(deliveries);
+            inbox.recipient.do_send(deliveries);
         }
     }
 }

@@ -228,7 +228,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::broker::{fan_out, Deliveries, Inbox, Subscriber};
+    use crate::broker::{fan_out, Deliveries, Inbox, SessionInbox, Subscriber};
     use crate::protocol::push::Frame;
 
     struct Sink;
@@ -255,8 +255,13 @@ mod tests {
         directories: usize,
         interleave: Interleave,
     ) {
-        let inboxes: Vec<Inbox> = (0..SESSIONS).map(|_| Arc::new(Sink.start().recipient())).collect();
         let slot = |session: usize| session % 2;
+        let inboxes: Vec<Inbox> = (0..SESSIONS)
+            .map(|session| {
+                let recipient = Sink.start().recipient();
+                Arc::new(SessionInbox { recipient, client: session as u64, slot: slot(session) })
+            })
+            .collect();
         let channel = |c: u8| Bytes::from(format!("c{c}"));
         let pattern = |c: u8| Bytes::from(format!("c{c}*"));
         let requests: Vec<Member> = run
@@ -284,7 +289,7 @@ mod tests {
                 .filter(|&&(c, sh, _)| channel(c) == group.channel && sh == shard)
                 .map(|&(_, _, session)| {
                     token += 1;
-                    Subscriber { client: session as u64, token, inbox: inboxes[session].clone(), slot: slot(session) }
+                    Subscriber { token, inbox: inboxes[session].clone() }
                 })
                 .collect();
             let frames: Arc<[Frame]> =
@@ -304,12 +309,7 @@ mod tests {
                 for &(c, session) in psubs.iter().filter(|(c, _)| channel(*c) == *ch) {
                     token += 1;
                     let frame = Frame::encode(Kind::Channel, Some(&pattern(c)), ch, payload);
-                    let s = Subscriber {
-                        client: session as u64,
-                        token,
-                        inbox: inboxes[session].clone(),
-                        slot: slot(session),
-                    };
+                    let s = Subscriber { token, inbox: inboxes[session].clone() };
                     count += fan_out(&Arc::from([frame]), std::iter::once(&s), PUBLISHER, &mut mail).0;
                 }
                 Fanned { published: smallvec::smallvec![Published { count, own: Vec::new() }], mail }

@@ -12,7 +12,9 @@ use bytes::Bytes;
 use super::{Channels, Spec};
 use crate::broker::directory::{Subscribe, Unsubscribe};
 use crate::broker::postman::Behind;
-use crate::broker::{Inbox, Subscriber};
+use std::sync::Arc;
+
+use crate::broker::{Inbox, SessionInbox, Subscriber};
 use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
@@ -116,7 +118,7 @@ pub(crate) fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Conte
         // whole buffer alive for as long as the subscription lasts.
         let name = &Bytes::copy_from_slice(name);
         if let Some(token) = s.subs.add(kind, name) {
-            let subscriber = Subscriber { client: s.id, token, inbox: inbox.clone(), slot: s.slot };
+            let subscriber = Subscriber { token, inbox: inbox.clone() };
             match kind {
                 Kind::Pattern => s.hub.psubscribe(name.clone(), subscriber),
                 _ => s.hub.directory(name).do_send(Subscribe { kind, channel: name.clone(), subscriber }),
@@ -202,5 +204,6 @@ fn sunsubscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> 
 /// The session's inbox, made once and shared by all its subscriptions.
 fn ctx_inbox(s: &mut Session, ctx: &mut Context<Session>) -> Inbox {
     use actix::AsyncContext;
-    s.inbox.get_or_insert_with(|| ctx.address().recipient().into()).clone()
+    let (client, slot) = (s.id, s.slot);
+    s.inbox.get_or_insert_with(|| Arc::new(SessionInbox { recipient: ctx.address().recipient(), client, slot })).clone()
 }

@@ -64,7 +64,9 @@ fn match_from(pattern: &[u8], subject: &[u8], give_up: &mut bool) -> bool {
                     } else if at(pattern, p) == b']' {
                         break;
                     } else if p >= plen {
-                        p -= 1;
+                        // An unterminated class: Redis steps back onto the
+                        // last byte, but any `p` past the end stops the
+                        // match here the same way.
                         break;
                     } else if plen - p >= 3 && pattern[p + 1] == b'-' {
                         let (mut lo, mut hi) = (pattern[p], pattern[p + 2]);
@@ -157,6 +159,8 @@ mod tests {
             ("ab\\", "ab\\"),
             // The `^` is the negation, not a member of the class.
             ("[^a]", "^"),
+            // A range far into a long pattern.
+            ("xxxxxxxx[a-c]", "xxxxxxxxb"),
         ];
         for (p, s) in yes {
             assert!(matches(p.as_bytes(), s.as_bytes()), "{p} should match {s}");

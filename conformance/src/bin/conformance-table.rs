@@ -1,8 +1,10 @@
 //! `conformance-table --planted`: the planted bugs and their clauses.
+//!
 //! `conformance-table DIR`: CONFORMANCE.md from the kit's JSON results in
-//! DIR (herald.json, redis.json, their TLS runs herald-tls.json and
-//! redis-tls.json, planted-<Bug>.json, written by scripts/conformance). Fails if Herald fails an applicable clause or a
-//! planted bug goes unflagged by the clause it breaks.
+//! DIR (`herald.json`, `redis.json`, their TLS runs `herald-tls.json` and
+//! `redis-tls.json`, `planted-BUG.json`, written by scripts/conformance).
+//! Fails if Herald fails an applicable clause or a planted bug goes
+//! unflagged by the clause it breaks.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;

@@ -205,3 +205,43 @@ fn a_publish_answered_before_another_is_delivered_first() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(h);
 }
+
+/// A client that sends UNSUBSCRIBE and closes at once leaves while the
+/// UNSUBSCRIBE waits for its postman (several arbiters): its leaving is
+/// told to the directory once, not again when the session stops. Told
+/// twice, the channel counted one subscriber fewer than it had and the
+/// other subscriber stopped receiving (found by redis-py's `close()`;
+/// patterns, counted by the sessions, went wrong the same way).
+#[test]
+fn a_client_closing_while_its_unsubscribe_waits_leaves_the_others_subscribed() {
+    let h = herald();
+    for round in 0..20 {
+        let (channel, pattern) = (format!("closing:{round}"), format!("closing:{round}*"));
+        let mut stays = Conn::open(h.port);
+        stays.cmd(&["SUBSCRIBE", &channel]);
+        stays.cmd(&["PSUBSCRIBE", &pattern]);
+        let mut leaves = Conn::open(h.port);
+        leaves.cmd(&["SUBSCRIBE", &channel]);
+        leaves.cmd(&["PSUBSCRIBE", &pattern]);
+        let mut both = support::encode_cmd(&[b"UNSUBSCRIBE"]);
+        both.extend(support::encode_cmd(&[b"PUNSUBSCRIBE"]));
+        leaves.send(&both);
+        drop(leaves);
+        let mut publisher = Conn::open(h.port);
+        // The count settles once the closed session is gone; until then
+        // it may still count the leaver.
+        let deadline = std::time::Instant::now() + support::REPLY_TIMEOUT;
+        loop {
+            let count = publisher.cmd(&["PUBLISH", &channel, "m"]);
+            if count.as_ref() == b":2\r\n" {
+                break;
+            }
+            assert!(
+                matches!(count.as_ref(), b":3\r\n" | b":4\r\n"),
+                "round {round}: PUBLISH counted {} with one subscriber left on the channel and its pattern",
+                String::from_utf8_lossy(&count)
+            );
+            assert!(std::time::Instant::now() < deadline, "round {round}: the leaver was never gone");
+        }
+    }
+}

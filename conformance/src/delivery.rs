@@ -424,7 +424,39 @@ pub(crate) fn disconnect_cleanup(t: &Target) -> Outcome {
             _ => c.reset(),
         }
     }
-    nothing_left(&mut observer, &prefix, &channels, numpat)
+    nothing_left(&mut observer, &prefix, &channels, numpat)?;
+    leaving_spares_the_others(t)
+}
+
+/// A client that unsubscribes from everything and closes at once, ten
+/// times, next to one that stays on the same channel and pattern: the
+/// stayer keeps both (a server that took the leaver away twice, once for
+/// its UNSUBSCRIBE and once for its close, counted one subscriber fewer).
+fn leaving_spares_the_others(t: &Target) -> Outcome {
+    let (c, p) = (t.channel("stay"), t.channel("stay*"));
+    let _stays = subscriber(t, false, std::slice::from_ref(&c), std::slice::from_ref(&p))?;
+    let mut publisher = Conn::open(t)?;
+    for round in 0..10 {
+        let mut leaver = subscriber(t, false, std::slice::from_ref(&c), std::slice::from_ref(&p))?;
+        leaver.write(
+            &[herald_client::encode_command(&[b"UNSUBSCRIBE"]), herald_client::encode_command(&[b"PUNSUBSCRIBE"])]
+                .concat(),
+        )?;
+        drop(leaver);
+        // Until the leaver is gone it may still be counted; never less
+        // than the stayer's two subscriptions.
+        eventually(
+            || {
+                let count = publisher.call(&["PUBLISH", &c, "0:0"])?.value.as_int().unwrap_or(-1);
+                if count < 2 {
+                    return Err(format!("round {round}: PUBLISH counted {count} with a subscriber staying on the channel and its pattern"));
+                }
+                Ok((count == 2).then_some(()))
+            },
+            "the leaver gone",
+        )?;
+    }
+    Ok(())
 }
 
 pub(crate) fn channels_across_databases(t: &Target) -> Outcome {

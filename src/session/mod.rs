@@ -361,6 +361,12 @@ impl Session {
 
     /// Leaves every subscription without confirmations (disconnect, RESET).
     pub(crate) fn drop_subscriptions(&mut self) {
+        // An UNSUBSCRIBE still waiting for its postman has told the
+        // directory already: telling it twice would count a subscriber
+        // fewer than there are.
+        for (kind, name) in std::mem::take(&mut self.leaving) {
+            self.subs.remove(kind, &name);
+        }
         for kind in [Kind::Channel, Kind::Shard] {
             for channel in self.subs.names(kind) {
                 self.subs.remove(kind, &channel);

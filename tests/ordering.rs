@@ -245,3 +245,23 @@ fn a_client_closing_while_its_unsubscribe_waits_leaves_the_others_subscribed() {
         }
     }
 }
+
+/// UNSUBSCRIBE naming a channel twice leaves it once: the confirmations
+/// count down as Redis' do, and another subscriber of the channel keeps
+/// it (several arbiters, where the UNSUBSCRIBE waits for its postman).
+#[test]
+fn unsubscribing_a_channel_named_twice_leaves_it_once() {
+    let h = herald();
+    let mut stays = Conn::open(h.port);
+    stays.cmd(&["SUBSCRIBE", "twice"]);
+    let mut leaves = Conn::open(h.port);
+    leaves.cmd(&["SUBSCRIBE", "twice"]);
+    leaves.cmd(&["SUBSCRIBE", "other"]);
+    assert_eq!(
+        leaves.cmd(&["UNSUBSCRIBE", "twice", "twice"]).as_ref(),
+        b"*3\r\n$11\r\nunsubscribe\r\n$5\r\ntwice\r\n:1\r\n"
+    );
+    assert_eq!(leaves.frame().as_ref(), b"*3\r\n$11\r\nunsubscribe\r\n$5\r\ntwice\r\n:1\r\n");
+    let mut publisher = Conn::open(h.port);
+    assert_eq!(publisher.cmd(&["PUBLISH", "twice", "m"]).as_ref(), b":1\r\n", "the stayer keeps the channel");
+}

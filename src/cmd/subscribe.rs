@@ -148,14 +148,19 @@ pub(crate) fn leave(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Cont
         s.push(confirmation(verb(kind, false), None, count));
         return Flow::Done;
     }
-    for name in &names {
-        if s.subs.contains(kind, name) {
+    for name in names {
+        // Out of the names at once (a name given twice is left once, and
+        // each confirmation counts what is left after it), but its token
+        // stays live until the confirmation is written.
+        let token = s.subs.take(kind, &name);
+        if token.is_some() {
             match kind {
                 Kind::Pattern => s.hub.punsubscribe(name.clone(), s.id),
-                _ => s.hub.directory(name).do_send(Unsubscribe { kind, channel: name.clone(), client: s.id }),
+                _ => s.hub.directory(&name).do_send(Unsubscribe { kind, channel: name.clone(), client: s.id }),
             }
         }
-        s.leaving.push((kind, name.clone()));
+        let count = count_for(s, kind);
+        s.leaving.push((kind, name, count, token));
     }
     if s.hub.postmen.len() == 1 || planted(Bug::UnsubscribeAhead) {
         caught_up(s);
@@ -167,9 +172,10 @@ pub(crate) fn leave(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Cont
 
 /// Ends the subscriptions `leave` queued and confirms each, in order.
 pub(crate) fn caught_up(s: &mut Session) {
-    for (kind, name) in std::mem::take(&mut s.leaving) {
-        s.subs.remove(kind, &name);
-        let count = count_for(s, kind);
+    for (kind, name, count, token) in std::mem::take(&mut s.leaving) {
+        if let Some(token) = token {
+            s.subs.retire(token);
+        }
         s.push(confirmation(verb(kind, false), Some(name), count));
     }
 }

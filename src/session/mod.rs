@@ -112,8 +112,9 @@ pub(crate) struct Session {
     /// Where deliveries reach this session (made on first subscribe).
     pub inbox: Option<crate::broker::Inbox>,
     /// Unsubscriptions waiting for their postman (`broker::postman::Behind`)
-    /// before they end and are confirmed, in order.
-    pub leaving: Vec<(Kind, Bytes)>,
+    /// before they are confirmed, in order: kind, name, the count the
+    /// confirmation carries, and the token still live until then.
+    pub leaving: Vec<(Kind, Bytes, usize, Option<u64>)>,
     /// The command running now, for CLIENT LIST's `cmd`.
     pub last_cmd: String,
     /// Suppresses the current command's replies (CLIENT REPLY).
@@ -362,11 +363,9 @@ impl Session {
     /// Leaves every subscription without confirmations (disconnect, RESET).
     pub(crate) fn drop_subscriptions(&mut self) {
         // An UNSUBSCRIBE still waiting for its postman has told the
-        // directory already: telling it twice would count a subscriber
-        // fewer than there are.
-        for (kind, name) in std::mem::take(&mut self.leaving) {
-            self.subs.remove(kind, &name);
-        }
+        // directory already, and its names are out of `subs`: each is told
+        // once (twice, a channel would count a subscriber fewer than it has).
+        self.leaving.clear();
         for kind in [Kind::Channel, Kind::Shard] {
             for channel in self.subs.names(kind) {
                 self.subs.remove(kind, &channel);

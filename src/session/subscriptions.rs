@@ -51,17 +51,19 @@ impl Subscriptions {
 
     /// Removes a subscription; true if it existed.
     pub(crate) fn remove(&mut self, kind: Kind, name: &Bytes) -> bool {
-        match self.table_mut(kind).swap_remove(name) {
-            Some(token) => {
-                self.live.remove(&token);
-                true
-            }
-            None => false,
-        }
+        self.take(kind, name).map(|token| self.retire(token)).is_some()
     }
 
-    pub(crate) fn contains(&self, kind: Kind, name: &Bytes) -> bool {
-        self.table(kind).contains_key(name)
+    /// Removes a subscription from the names (and counts) but keeps its
+    /// token live, so deliveries already on their way are still written,
+    /// until `retire`. Its token if it existed.
+    pub(crate) fn take(&mut self, kind: Kind, name: &Bytes) -> Option<u64> {
+        self.table_mut(kind).swap_remove(name)
+    }
+
+    /// Ends a token taken by `take`: its deliveries are dropped from now.
+    pub(crate) fn retire(&mut self, token: u64) {
+        self.live.remove(&token);
     }
 
     pub(crate) fn is_live(&self, token: u64) -> bool {

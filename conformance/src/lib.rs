@@ -138,10 +138,10 @@ pub fn run(target: &Target, only: &[String], mut each: impl FnMut(&Report)) -> V
     reports
 }
 
-/// Polls `probe` until it answers `Some`, failing with its last word once
-/// the reply timeout passes. For state the server changes on its own
-/// schedule (cleanup after a close, a timeout firing); every probe is a
-/// full round trip, so this never spins.
+/// Polls `probe` until it answers `Some`, failing once the reply timeout
+/// passes. For state the server changes on its own schedule (cleanup after
+/// a close, a timeout firing); every probe is a full round trip, which
+/// paces the polling.
 pub(crate) fn eventually<T>(mut probe: impl FnMut() -> Result<Option<T>, String>, what: &str) -> Result<T, Verdict> {
     let deadline = Instant::now() + conn::REPLY_TIMEOUT;
     loop {
@@ -151,7 +151,6 @@ pub(crate) fn eventually<T>(mut probe: impl FnMut() -> Result<Option<T>, String>
         if Instant::now() > deadline {
             return Err(Verdict::Fail(format!("{what}: not within {:?}", conn::REPLY_TIMEOUT)));
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

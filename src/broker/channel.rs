@@ -199,13 +199,10 @@ impl Handler<Stop> for ChannelActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::Deliveries;
-    use actix::Recipient;
 
     /// Subscribers with distinct clients; their inbox is never used here.
-    fn subscriber(client: ClientId, token: u64, inbox: &Recipient<Deliveries>) -> Subscriber {
-        let inbox = Arc::new(crate::broker::SessionInbox { recipient: inbox.clone(), client, slot: 0 });
-        Subscriber { token, inbox }
+    fn subscriber(client: ClientId, token: u64) -> Subscriber {
+        Subscriber { token, inbox: crate::broker::test_inbox(client, 0) }
     }
 
     fn tokens(s: &Subscribers) -> Vec<u64> {
@@ -216,25 +213,16 @@ mod tests {
 
     #[actix_rt::test]
     async fn one_inline_then_a_map_then_one_again() {
-        struct Sink;
-        impl Actor for Sink {
-            type Context = Context<Self>;
-        }
-        impl Handler<Deliveries> for Sink {
-            type Result = ();
-            fn handle(&mut self, _: Deliveries, _: &mut Context<Self>) {}
-        }
-        let inbox = Sink.start().recipient();
         let mut s = Subscribers::None;
         assert!(s.is_empty() && tokens(&s).is_empty());
-        s.join(subscriber(1, 10, &inbox));
+        s.join(subscriber(1, 10));
         assert!(matches!(s, Subscribers::One(_)));
         // The same client again replaces its subscription, as a map would.
-        s.join(subscriber(1, 11, &inbox));
+        s.join(subscriber(1, 11));
         assert_eq!(tokens(&s), [11]);
         assert!(matches!(s, Subscribers::One(_)), "still inline: one client needs no map");
-        s.join(subscriber(2, 20, &inbox));
-        s.join(subscriber(3, 30, &inbox));
+        s.join(subscriber(2, 20));
+        s.join(subscriber(3, 30));
         assert_eq!(tokens(&s), [11, 20, 30]);
         s.leave(9);
         s.leave(1);

@@ -361,26 +361,9 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::broker::{Deliveries, Inbox, SessionInbox};
-
-    struct Sink;
-
-    impl Actor for Sink {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<Deliveries> for Sink {
-        type Result = ();
-        fn handle(&mut self, _: Deliveries, _: &mut Context<Self>) {}
-    }
-
-    /// Client `client`'s session, as its subscriptions name it.
-    fn session(client: ClientId) -> Inbox {
-        Arc::new(SessionInbox { recipient: Sink.start().recipient(), client, slot: 0 })
-    }
 
     fn subscribe(d: &Addr<ChannelDirectory>, client: ClientId, token: u64) {
-        let subscriber = Subscriber { token, inbox: session(client) };
+        let subscriber = Subscriber { token, inbox: crate::broker::test_inbox(client, 0) };
         d.do_send(Subscribe { kind: Kind::Channel, channel: Bytes::from_static(b"c"), subscriber });
     }
 

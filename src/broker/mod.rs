@@ -65,6 +65,20 @@ pub(crate) struct SessionInbox {
 
 pub(crate) type Inbox = Arc<SessionInbox>;
 
+/// For tests: the inbox of a session stand-in that drops what it is given.
+#[cfg(test)]
+pub(crate) fn test_inbox(client: ClientId, slot: usize) -> Inbox {
+    struct Sink;
+    impl Actor for Sink {
+        type Context = actix::Context<Self>;
+    }
+    impl actix::Handler<Deliveries> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: Deliveries, _: &mut actix::Context<Self>) {}
+    }
+    Arc::new(SessionInbox { recipient: Sink.start().recipient(), client, slot })
+}
+
 /// A session's subscription to one channel or pattern.
 #[derive(Clone)]
 pub(crate) struct Subscriber {

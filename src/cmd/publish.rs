@@ -224,21 +224,11 @@ mod tests {
     use std::collections::BTreeSet;
     use std::sync::Arc;
 
-    use actix::prelude::*;
     use proptest::prelude::*;
 
     use super::*;
-    use crate::broker::{fan_out, Deliveries, Inbox, SessionInbox, Subscriber};
+    use crate::broker::{fan_out, test_inbox, Inbox, Subscriber};
     use crate::protocol::push::Frame;
-
-    struct Sink;
-    impl Actor for Sink {
-        type Context = actix::Context<Self>;
-    }
-    impl Handler<Deliveries> for Sink {
-        type Result = ();
-        fn handle(&mut self, _: Deliveries, _: &mut Self::Context) {}
-    }
 
     const SESSIONS: usize = 4;
 
@@ -256,12 +246,7 @@ mod tests {
         interleave: Interleave,
     ) {
         let slot = |session: usize| session % 2;
-        let inboxes: Vec<Inbox> = (0..SESSIONS)
-            .map(|session| {
-                let recipient = Sink.start().recipient();
-                Arc::new(SessionInbox { recipient, client: session as u64, slot: slot(session) })
-            })
-            .collect();
+        let inboxes: Vec<Inbox> = (0..SESSIONS).map(|session| test_inbox(session as u64, slot(session))).collect();
         let channel = |c: u8| Bytes::from(format!("c{c}"));
         let pattern = |c: u8| Bytes::from(format!("c{c}*"));
         let requests: Vec<Member> = run

@@ -38,6 +38,9 @@ pub struct Target {
     pub tls: Option<Tls>,
     /// What every channel name of this run starts with.
     pub nonce: String,
+    /// What seeded inputs (7.1's garbage) are drawn from; printed with any
+    /// failure that used it, `--seed` replays it.
+    pub seed: u64,
 }
 
 /// A TLS client configuration and the name the server's certificate has.
@@ -51,7 +54,7 @@ impl Target {
     /// A target at `addr` with a fresh nonce.
     pub fn new(addr: impl Into<String>) -> Target {
         let nonce = format!("hc{:08x}", fastrand::u32(..));
-        Target { addr: addr.into(), user: None, password: None, tls: None, nonce }
+        Target { addr: addr.into(), user: None, password: None, tls: None, nonce, seed: fastrand::u64(..) }
     }
 
     /// The AUTH command for the target's credentials, if it has any.

@@ -237,7 +237,7 @@ fn garbage(rng: &mut fastrand::Rng) -> Vec<u8> {
 }
 
 pub(crate) fn garbage_is_refused_others_served(t: &Target) -> Outcome {
-    let seed = fastrand::u64(..);
+    let seed = t.seed;
     let mut rng = fastrand::Rng::with_seed(seed);
     let c = t.channel("bystander");
     let mut subscriber = Conn::open(t)?;
@@ -254,7 +254,7 @@ pub(crate) fn garbage_is_refused_others_served(t: &Target) -> Outcome {
                 Ok(None) => break,
                 Err(e) if e.starts_with("invalid RESP") => {
                     return Err(Verdict::Fail(format!(
-                        "seed {seed}, round {round}: {} answered with {e}",
+                        "replay with --only 7.1 --seed {seed}; round {round}: {} answered with {e}",
                         sent.escape_ascii()
                     )))
                 }
@@ -263,11 +263,15 @@ pub(crate) fn garbage_is_refused_others_served(t: &Target) -> Outcome {
         }
         g.reset();
         let count = bystander.call(&["PUBLISH", &c, &round.to_string()])?;
-        ensure!(count.value == Value::Int(1), "seed {seed}, round {round}: PUBLISH answered {}", count.text());
+        ensure!(
+            count.value == Value::Int(1),
+            "replay with --only 7.1 --seed {seed}; round {round}: PUBLISH answered {}",
+            count.text()
+        );
         let frame = subscriber.read()?;
         ensure!(
             frame.value.items().and_then(|i| i.get(2)).and_then(Value::as_bytes) == Some(round.to_string().as_bytes()),
-            "seed {seed}, round {round}: the subscriber got {}",
+            "replay with --only 7.1 --seed {seed}; round {round}: the subscriber got {}",
             frame.text()
         );
     }

@@ -41,6 +41,9 @@ struct Args {
     /// One JSON array of results instead of lines.
     #[arg(long)]
     json: bool,
+    /// The seed of seeded inputs (default: random; a failure prints it).
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 fn tls(args: &Args) -> Result<Option<Tls>, String> {
@@ -72,6 +75,9 @@ fn main() -> ExitCode {
     let mut target = Target::new(args.addr.clone());
     target.user = args.user.clone();
     target.password = args.password.clone();
+    if let Some(seed) = args.seed {
+        target.seed = seed;
+    }
     target.tls = match tls(&args) {
         Ok(tls) => tls,
         Err(e) => {

@@ -11,87 +11,71 @@ pub enum Check {
     Elsewhere(&'static str),
 }
 
-/// SPEC.md's top-level sections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
-    Wire,
-    Delivery,
-    Memory,
-    Determinism,
-    Differences,
-    Client,
-    Robustness,
-    Security,
-}
-
 pub struct Clause {
     /// SPEC.md's number, e.g. "2.2".
     pub id: &'static str,
     pub title: &'static str,
-    pub section: Section,
     pub check: Check,
 }
 
-const fn wire(id: &'static str, section: Section, title: &'static str, check: fn(&Target) -> Outcome) -> Clause {
-    Clause { id, title, section, check: Check::Wire(check) }
+const fn wire(id: &'static str, title: &'static str, check: fn(&Target) -> Outcome) -> Clause {
+    Clause { id, title, check: Check::Wire(check) }
 }
 
-const fn elsewhere(id: &'static str, section: Section, title: &'static str, why: &'static str) -> Clause {
-    Clause { id, title, section, check: Check::Elsewhere(why) }
+const fn elsewhere(id: &'static str, title: &'static str, why: &'static str) -> Clause {
+    Clause { id, title, check: Check::Elsewhere(why) }
 }
 
 const SIMULATOR: &str = "a property of Herald's simulator, checked by sim/tests";
 const CLIENT: &str = "a property of herald-client, checked by its own tests";
 
-use Section::*;
-
 static CLAUSES: &[Clause] = &[
-    wire("1.1", Wire, "Replies are Redis' bytes", wire::replies_are_redis_bytes),
-    wire("1.2", Wire, "Requests are parsed by Redis' rules", wire::requests_are_parsed_by_redis_rules),
-    wire("1.3", Wire, "Subscribed context", wire::subscribed_context),
-    wire("1.4", Wire, "Glob patterns", wire::glob_patterns),
-    wire("1.5", Wire, "Counts", wire::counts),
-    wire("1.6", Wire, "MULTI/EXEC", wire::multi_exec),
-    wire("1.7", Wire, "Idle timeout", limits::idle_timeout),
-    wire("1.8", Wire, "maxclients", limits::maxclients),
-    wire("1.9", Wire, "CLIENT REPLY", wire::client_reply),
-    wire("1.10", Wire, "Operator commands", wire::operator_commands),
-    wire("1.11", Wire, "INFO", wire::info_sections),
-    wire("1.12", Wire, "Configuration users already have", wire::configuration),
-    elsewhere("1.13", Wire, "Redis' own tests", "a test suite, run by Herald's tests/redis_tcl.rs"),
-    wire("2.1", Delivery, "At most once per subscription", delivery::at_most_once),
-    wire("2.2", Delivery, "Per-publisher order", delivery::per_publisher_order),
-    wire("2.3", Delivery, "Subscription boundaries", delivery::subscription_boundaries),
-    wire("2.4", Delivery, "Disconnect cleanup", delivery::disconnect_cleanup),
-    wire("2.5", Delivery, "Channels are global across databases", delivery::channels_across_databases),
-    wire("3.1", Memory, "Slow subscribers are dropped at their output limit", limits::slow_subscriber_dropped),
-    wire("3.2", Memory, "Publishers and other subscribers are not slowed", limits::others_not_slowed),
-    elsewhere("4.1", Determinism, "Same seed, same run", SIMULATOR),
-    elsewhere("4.2", Determinism, "The simulator runs the production topology", SIMULATOR),
-    wire("5.1", Differences, "CLIENT SETINFO is accepted", wire::client_setinfo_accepted),
-    elsewhere("5.2", Differences, "Order of one connection's pmessages", "unspecified on both servers"),
-    wire("5.3", Differences, "Keyspace commands are unknown", wire::keyspace_commands_are_unknown),
-    wire("5.4", Differences, "Scripts are unknown", wire::scripts_are_unknown),
-    elsewhere("5.5", Differences, "Diagnostic reports", "free text, not judged"),
-    elsewhere("5.6", Differences, "The config file", "the server's files, not the wire"),
-    elsewhere("5.7", Differences, "ACL LIST order", "random per process on Redis"),
-    elsewhere("5.8", Differences, "TLS settings fixed at start", "needs TLS certificates to change"),
-    wire("5.9", Differences, "Non-UTF-8 in error texts", wire::non_utf8_in_error_texts),
-    wire("5.10", Differences, "A half-closed client gets its replies", wire::half_closed_client_gets_its_replies),
-    elsewhere("6.1", Client, "Never twice, in order", CLIENT),
-    elsewhere("6.2", Client, "Gaps are signalled", CLIENT),
-    elsewhere("6.3", Client, "Subscribe is a boundary", CLIENT),
-    elsewhere("6.4", Client, "Commands are not retried", CLIENT),
-    elsewhere("6.5", Client, "One suite for both servers", CLIENT),
-    wire("7.1", Robustness, "Garbage is refused, others are served", limits::garbage_is_refused_others_served),
-    wire("7.2", Robustness, "Limits, with Redis' words", limits::protocol_limits),
-    wire("7.3", Robustness, "Memory stays bounded under floods", limits::flood_is_bounded),
-    wire("7.4", Robustness, "No leaks", delivery::reset_clients_leave_nothing),
-    elsewhere("7.5", Robustness, "Graceful shutdown", "would stop the server under test"),
-    wire("8.1", Security, "Authentication", security::authentication),
-    wire("8.2", Security, "Command and channel permissions", security::channel_permissions),
-    elsewhere("8.3", Security, "Protected mode", "needs a client off the loopback interface"),
-    wire("8.4", Security, "TLS", security::tls),
+    wire("1.1", "Replies are Redis' bytes", wire::replies_are_redis_bytes),
+    wire("1.2", "Requests are parsed by Redis' rules", wire::requests_are_parsed_by_redis_rules),
+    wire("1.3", "Subscribed context", wire::subscribed_context),
+    wire("1.4", "Glob patterns", wire::glob_patterns),
+    wire("1.5", "Counts", wire::counts),
+    wire("1.6", "MULTI/EXEC", wire::multi_exec),
+    wire("1.7", "Idle timeout", limits::idle_timeout),
+    wire("1.8", "maxclients", limits::maxclients),
+    wire("1.9", "CLIENT REPLY", wire::client_reply),
+    wire("1.10", "Operator commands", wire::operator_commands),
+    wire("1.11", "INFO", wire::info_sections),
+    wire("1.12", "Configuration users already have", wire::configuration),
+    elsewhere("1.13", "Redis' own tests", "a test suite, run by Herald's tests/redis_tcl.rs"),
+    wire("2.1", "At most once per subscription", delivery::at_most_once),
+    wire("2.2", "Per-publisher order", delivery::per_publisher_order),
+    wire("2.3", "Subscription boundaries", delivery::subscription_boundaries),
+    wire("2.4", "Disconnect cleanup", delivery::disconnect_cleanup),
+    wire("2.5", "Channels are global across databases", delivery::channels_across_databases),
+    wire("3.1", "Slow subscribers are dropped at their output limit", limits::slow_subscriber_dropped),
+    wire("3.2", "Publishers and other subscribers are not slowed", limits::others_not_slowed),
+    elsewhere("4.1", "Same seed, same run", SIMULATOR),
+    elsewhere("4.2", "The simulator runs the production topology", SIMULATOR),
+    wire("5.1", "CLIENT SETINFO is accepted", wire::client_setinfo_accepted),
+    elsewhere("5.2", "Order of one connection's pmessages", "unspecified on both servers"),
+    wire("5.3", "Keyspace commands are unknown", wire::keyspace_commands_are_unknown),
+    wire("5.4", "Scripts are unknown", wire::scripts_are_unknown),
+    elsewhere("5.5", "Diagnostic reports", "free text, not judged"),
+    elsewhere("5.6", "The config file", "the server's files, not the wire"),
+    elsewhere("5.7", "ACL LIST order", "random per process on Redis"),
+    elsewhere("5.8", "TLS settings fixed at start", "needs TLS certificates to change"),
+    wire("5.9", "Non-UTF-8 in error texts", wire::non_utf8_in_error_texts),
+    wire("5.10", "A half-closed client gets its replies", wire::half_closed_client_gets_its_replies),
+    elsewhere("6.1", "Never twice, in order", CLIENT),
+    elsewhere("6.2", "Gaps are signalled", CLIENT),
+    elsewhere("6.3", "Subscribe is a boundary", CLIENT),
+    elsewhere("6.4", "Commands are not retried", CLIENT),
+    elsewhere("6.5", "One suite for both servers", CLIENT),
+    wire("7.1", "Garbage is refused, others are served", limits::garbage_is_refused_others_served),
+    wire("7.2", "Limits, with Redis' words", limits::protocol_limits),
+    wire("7.3", "Memory stays bounded under floods", limits::flood_is_bounded),
+    wire("7.4", "No leaks", delivery::reset_clients_leave_nothing),
+    elsewhere("7.5", "Graceful shutdown", "would stop the server under test"),
+    wire("8.1", "Authentication", security::authentication),
+    wire("8.2", "Command and channel permissions", security::channel_permissions),
+    elsewhere("8.3", "Protected mode", "needs a client off the loopback interface"),
+    wire("8.4", "TLS", security::tls),
 ];
 
 /// Every clause of SPEC.md, in its order.

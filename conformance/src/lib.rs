@@ -21,7 +21,7 @@ mod wire;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use checks::{clauses, Clause, Section};
+pub use checks::{clauses, Clause};
 
 use conn::Conn;
 

@@ -54,7 +54,23 @@ async fn suite(addr: String, resp3: bool) {
     subscriber.unsubscribe::<&str>(&[]).await.unwrap();
     assert_eq!(client.publish("chat:room:1", "gone").await.unwrap(), 0);
     assert_eq!(client.publish("events:x:payment_ok", "still").await.unwrap(), 1);
-    assert_eq!(&message(&mut subscriber).await.payload[..], b"still");
+    // Read as a Stream this time.
+    match futures_util::StreamExt::next(&mut subscriber).await {
+        Some(Ok(Event::Message(m))) => assert_eq!(&m.payload[..], b"still"),
+        other => panic!("expected the message as a stream item, got {other:?}"),
+    }
+    subscriber.punsubscribe::<&str>(&[]).await.unwrap();
+    assert_eq!(client.publish("events:x:payment_ok", "gone").await.unwrap(), 0);
+    subscriber.sunsubscribe(&["shard:a"]).await.unwrap();
+    assert_eq!(client.spublish("shard:a", "gone").await.unwrap(), 0);
+
+    // Dropping the subscriber closes its connection: its subscriptions go.
+    subscriber.subscribe(&["dropped"]).await.unwrap();
+    drop(subscriber);
+    let deadline = std::time::Instant::now() + support::REPLY_TIMEOUT;
+    while client.pubsub_numsub(&["dropped"]).await.unwrap() != [("dropped".into(), 0)] {
+        assert!(std::time::Instant::now() < deadline, "a dropped subscriber's connection stayed open");
+    }
 
     let err = client.command(&[b"NOSUCHCOMMAND"]).await.unwrap_err();
     assert!(err.to_string().contains("unknown command"), "{err}");

@@ -141,3 +141,37 @@ async fn resubscribes_after_redis_restart() {
     survives_restart(redis_on, false).await;
     survives_restart(redis_on, true).await;
 }
+
+/// An idle subscriber pings at its `idle_ping` pace, no faster, and a
+/// healthy server's answers keep it connected: over 1.2 s of silence with
+/// a 200 ms idle ping it sends about six PINGs and yields no event (no
+/// `Disconnected`).
+#[tokio::test]
+async fn an_idle_subscriber_pings_at_its_pace_and_stays_connected() {
+    let server = support::herald_process_on(free_port());
+    let addr = format!("127.0.0.1:{}", server.port);
+    let quiet = Config {
+        idle_ping: Duration::from_millis(200),
+        response_timeout: Duration::from_secs(1),
+        ..config(addr.clone(), false)
+    };
+    let client = Client::with_config(config(addr, false)).await.expect("connect");
+    let quiet_client = Client::with_config(quiet).await.expect("connect");
+    let mut subscriber = quiet_client.subscribe(&["quiet"]).await.unwrap();
+    let pings_before = ping_calls(&client).await;
+    // The silence is what is tested: any event in it is a failure.
+    if let Ok(event) = tokio::time::timeout(Duration::from_millis(1200), subscriber.next()).await {
+        panic!("an idle, healthy subscriber yielded {event:?}");
+    }
+    let pings = ping_calls(&client).await - pings_before;
+    assert!((3..=9).contains(&pings), "{pings} PINGs in 1.2 s at a 200 ms idle ping");
+}
+
+/// PING calls so far (INFO commandstats), this client's included.
+async fn ping_calls(client: &Client) -> u64 {
+    let info = client.command(&[b"INFO", b"commandstats"]).await.unwrap();
+    let text = String::from_utf8_lossy(info.as_bytes().unwrap_or_default()).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_ping:calls="))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}

@@ -8,8 +8,11 @@ use bytes::Bytes;
 
 use crate::broker::pattern_index::{PSubscribe, PUnsubscribe};
 use crate::broker::{Census, ChannelDirectory, ClientId, PatternIndex, Placement, Postman, Subscriber};
+use crate::cluster::{MeshFigures, Topology};
 use crate::config::Config;
 use crate::diagnostics::Diagnostics;
+use crate::mesh::{Interest, LocalBroker, Mesh, Unwant};
+use crate::protocol::push::Kind;
 use crate::registry::{ClientPause, ClientRegistry};
 use crate::stats::Stats;
 
@@ -29,6 +32,27 @@ pub(crate) struct Hub {
     pub pause: tokio::sync::watch::Receiver<ClientPause>,
     /// SHUTDOWN asks the accept loop to stop (see `server::run_tcp_until`).
     pub shutdown: Arc<tokio::sync::Notify>,
+    /// Cluster mode's topology and links; `None` standalone.
+    pub cluster: Option<ClusterHandle>,
+}
+
+/// What a session reaches of cluster mode.
+#[derive(Clone)]
+pub(crate) struct ClusterHandle {
+    /// The topology in force; a new value replaces it whole.
+    pub topology: tokio::sync::watch::Receiver<Arc<Topology>>,
+    pub figures: Arc<MeshFigures>,
+    pub mesh: Addr<Mesh>,
+}
+
+/// The interest a subscription of `kind` gives its node in the cluster:
+/// none for shard channels, which never cross.
+pub(crate) fn mesh_interest(kind: Kind) -> Option<Interest> {
+    match kind {
+        Kind::Channel => Some(Interest::Channel),
+        Kind::Pattern => Some(Interest::Pattern),
+        Kind::Shard => None,
+    }
 }
 
 impl Hub {
@@ -36,6 +60,8 @@ impl Hub {
     /// client registry.
     pub(crate) fn start(config: Config, placement: &Placement) -> Hub {
         crate::memory::mark_startup();
+        let topology = crate::cluster::configured(&config).expect("the cluster settings are checked at startup");
+        let cluster_settings = config.cluster.clone();
         let census = Arc::new(Census::default());
         let postmen: Arc<[Addr<Postman>]> =
             (0..placement.slots()).map(|i| placement.start(i, |_| Postman)).collect::<Vec<_>>().into();
@@ -58,7 +84,57 @@ impl Hub {
         });
         let diagnostics = placement.start(0, |_| Diagnostics::default());
         let shutdown = Arc::new(tokio::sync::Notify::new());
-        Hub { directories: directories.into(), postmen, patterns, clients, diagnostics, census, stats, pause, shutdown }
+        let cluster = topology.map(|t| {
+            let t = Arc::new(t);
+            let figures = Arc::new(MeshFigures::new(t.nodes.len()));
+            let settings = cluster_settings;
+            let (topology, mesh_figures) = (t.clone(), figures.clone());
+            let mesh = placement.start(0, move |_| {
+                Mesh::new(topology, mesh_figures, settings.node_timeout, settings.link_sendbuf_limit)
+            });
+            ClusterHandle { topology: tokio::sync::watch::channel(t).1, figures, mesh }
+        });
+        Hub {
+            directories: directories.into(),
+            postmen,
+            patterns,
+            clients,
+            diagnostics,
+            census,
+            stats,
+            pause,
+            shutdown,
+            cluster,
+        }
+    }
+
+    /// The node's Mesh in cluster mode.
+    pub(crate) fn mesh(&self) -> Option<&Addr<Mesh>> {
+        self.cluster.as_ref().map(|c| &c.mesh)
+    }
+
+    /// Tells the Mesh (in cluster mode) that `names` of `kind` are left.
+    pub(crate) fn unwant(&self, kind: Kind, names: Vec<Bytes>) {
+        if let (Some(mesh), Some(kind)) = (self.mesh(), mesh_interest(kind)) {
+            if !names.is_empty() {
+                mesh.do_send(Unwant { kind, names });
+            }
+        }
+    }
+
+    /// What a peer's link publishes through on this node.
+    pub(crate) fn local_broker(&self) -> LocalBroker {
+        LocalBroker {
+            directories: self.directories.clone(),
+            postmen: self.postmen.clone(),
+            patterns: self.patterns.clone(),
+            census: self.census.clone(),
+        }
+    }
+
+    /// The topology in force in cluster mode.
+    pub(crate) fn topology(&self) -> Option<Arc<Topology>> {
+        self.cluster.as_ref().map(|c| c.topology.borrow().clone())
     }
 
     /// Registers a pattern subscription (see [`Census::patterns`]).
@@ -83,14 +159,9 @@ impl Hub {
         &self.directories[self.directory_index(channel)]
     }
 
-    /// Its index: FNV-1a of the name (stable across runs, unlike std's
-    /// hasher).
+    /// Its index (`publishing::directory_of`).
     pub(crate) fn directory_index(&self, channel: &[u8]) -> usize {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for &b in channel {
-            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-        }
-        (h % self.directories.len() as u64) as usize
+        crate::broker::publishing::directory_of(channel, self.directories.len())
     }
 
     pub(crate) fn directories(&self) -> &[Addr<ChannelDirectory>] {

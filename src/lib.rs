@@ -8,12 +8,14 @@
 
 mod acl;
 mod broker;
+mod cluster;
 mod cmd;
 mod config;
 mod diagnostics;
 mod glob;
 mod hub;
 mod memory;
+mod mesh;
 mod metrics;
 mod protocol;
 mod redis;
@@ -30,7 +32,7 @@ pub mod fuzzing;
 pub mod planted;
 
 pub use broker::{HostArbiter, Placement};
-pub use config::{Config, OutputLimit};
+pub use config::{ClusterSettings, Config, OutputLimit};
 pub use server::{run_tcp, run_until, Listeners, Server};
 pub use tls::TlsAcceptor;
 
@@ -42,6 +44,17 @@ pub mod configure {
     /// Fails with the reason if the configured ACL users do not parse.
     pub fn check_users(config: &crate::Config) -> Result<(), String> {
         crate::acl::Users::new(config.requirepass.as_deref(), &config.users).map(|_| ())
+    }
+
+    /// Fails with the reason if the cluster settings describe no topology
+    /// this node belongs to.
+    pub fn check_cluster(config: &crate::Config) -> Result<(), String> {
+        crate::cluster::configured(config).map(|_| ())
+    }
+
+    /// The port peers connect to in cluster mode (none standalone).
+    pub fn cluster_bus_port(config: &crate::Config) -> Option<u16> {
+        crate::cluster::configured(config).ok().flatten().map(|t| t.myself().addr.bus_port)
     }
 }
 

@@ -77,6 +77,13 @@ struct Args {
     /// Serve Prometheus metrics over HTTP on this port (0: off).
     #[arg(long, env = "HERALD_METRICS_PORT")]
     metrics_port: Option<String>,
+    /// Cluster mode: every node's host:port, comma-separated, the same list
+    /// on every node (slots split evenly in this order).
+    #[arg(long, env = "HERALD_CLUSTER_NODES")]
+    cluster_nodes: Option<String>,
+    /// This node's host in that list [default: the first bind address].
+    #[arg(long, env = "HERALD_CLUSTER_ANNOUNCE_IP")]
+    cluster_announce_ip: Option<String>,
 }
 
 impl Args {
@@ -97,6 +104,8 @@ impl Args {
             ("tls-ca-cert-file", &self.tls_ca_cert_file),
             ("tls-auth-clients", &self.tls_auth_clients),
             ("metrics-port", &self.metrics_port),
+            ("cluster-nodes", &self.cluster_nodes),
+            ("cluster-announce-ip", &self.cluster_announce_ip),
         ];
         for (name, value) in single {
             if let Some(v) = value {
@@ -107,6 +116,9 @@ impl Args {
             let mut words = vec!["pubsub".to_string()];
             words.extend(limit.split_whitespace().map(String::from));
             out.push(("client-output-buffer-limit", words));
+        }
+        if self.cluster_nodes.is_some() {
+            out.push(("cluster-enabled", vec!["yes".into()]));
         }
         for user in &self.users {
             out.push(("user", user.split_whitespace().map(String::from).collect()));
@@ -126,6 +138,7 @@ fn configuration(args: &Args) -> Result<(Config, Option<TlsAcceptor>), String> {
         configure::apply(&mut config, name, &words).map_err(|e| format!("--{name}: {e}"))?;
     }
     configure::check_users(&config)?;
+    configure::check_cluster(&config)?;
     let mut acceptor = None;
     if config.tls_port != 0 {
         let tls = config.tls.as_ref().ok_or("tls-port needs tls-cert-file and tls-key-file")?;
@@ -182,6 +195,9 @@ fn listen(config: &Config, acceptor: Option<TlsAcceptor>) -> Result<Listeners, S
     }
     if config.port != 0 {
         listeners.plain = bind_all(&config.bind, config.port)?;
+    }
+    if let Some(bus) = configure::cluster_bus_port(config) {
+        listeners.bus = bind_all(&config.bind, bus)?;
     }
     Ok(listeners)
 }

@@ -25,13 +25,15 @@ pub struct Server {
     config: Config,
     placement: Placement,
     next_id: ClientId,
+    /// Peer links accepted (they are spread over the arbiters too).
+    peer_links: usize,
 }
 
 impl Server {
     /// Starts the hub's actors on `placement`.
     pub fn start(config: Config, placement: Placement) -> Server {
         let hub = Hub::start(config.clone(), &placement);
-        Server { hub, config, placement, next_id: 0 }
+        Server { hub, config, placement, next_id: 0, peer_links: 0 }
     }
 
     fn next_id(&mut self) -> ClientId {
@@ -105,6 +107,35 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Serves a peer node's link (cluster mode), on one of the worker
+    /// arbiters, round robin with the sessions.
+    pub(crate) fn accept_peer(&mut self, stream: std::net::TcpStream) {
+        let Some(cluster) = &self.hub.cluster else { return };
+        let (mesh, broker, topology) = (cluster.mesh.clone(), self.hub.local_broker(), self.hub.topology());
+        let topology = topology.expect("cluster mode");
+        self.peer_links += 1;
+        let n = self.peer_links;
+        let serve = async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    crate::mesh::serve_peer(stream, mesh, broker, topology).await
+                }
+                Err(e) => tracing::warn!(error = %e, "could not register a cluster link"),
+            }
+        };
+        match &self.placement {
+            Placement::Arbiters(arbiters) => {
+                arbiters[n % arbiters.len()].spawn(serve);
+            }
+            Placement::Hosts(_) | Placement::Local => {
+                actix_rt::spawn(serve);
+            }
+        }
+    }
+}
+
 /// How long a shutdown waits for clients to take what was queued for them.
 pub(crate) const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -116,6 +147,8 @@ pub struct Listeners {
     pub tls: Vec<std::net::TcpListener>,
     /// For the TLS listeners.
     pub acceptor: Option<TlsAcceptor>,
+    /// Cluster mode: the bus port, where peer nodes connect.
+    pub bus: Vec<std::net::TcpListener>,
 }
 
 /// Runs Herald on `listener` with `threads` worker arbiters until SHUTDOWN:
@@ -178,6 +211,13 @@ pub fn run_until(
         let (keepalive, metrics_port) = (config.tcp_keepalive, config.metrics_port);
         let mut server = Server::start(config, Placement::Arbiters(handles));
         let hub = server.hub.clone();
+        let mut bus = Vec::new();
+        for listener in listeners.bus {
+            let listener = from_std(listener)?;
+            tracing::info!(local = %listener.local_addr()?, "cluster bus ready");
+            bus.push((listener, false));
+        }
+        let mut peers = accept_all(bus);
         if metrics_port != 0 {
             crate::metrics::sample(hub.census.clone(), hub.stats.clone());
         }
@@ -188,6 +228,13 @@ pub fn run_until(
                 _ = &mut stop => break,
                 _ = hub.shutdown.notified() => break,
                 Some((accepted, tls)) = incoming.recv() => (accepted, if tls { acceptor.clone() } else { None }),
+                Some((accepted, _)) = peers.recv() => {
+                    match accepted.and_then(|(s, _)| s.into_std()) {
+                        Ok(stream) => server.accept_peer(stream),
+                        Err(e) => tracing::warn!(error = %e, "cluster bus: accept failed"),
+                    }
+                    continue;
+                }
             };
             let (stream, peer) = match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
                 Ok(accepted) => accepted,
@@ -206,6 +253,7 @@ pub fn run_until(
         // The accept tasks end when they next find the receiver gone; the
         // listeners close with them.
         drop(incoming);
+        drop(peers);
         tracing::info!("shutting down: no new connections; flushing clients");
         let _ = hub.clients.send(DrainAll).await;
         if tokio::time::timeout(SHUTDOWN_DEADLINE, hub.census.all_gone()).await.is_err() {

@@ -11,9 +11,10 @@ pub(crate) mod channel;
 mod channel_table;
 pub(crate) mod directory;
 pub(crate) mod pattern_index;
-mod pattern_set;
+pub(crate) mod pattern_set;
 mod placement;
 pub(crate) mod postman;
+pub(crate) mod publishing;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -73,6 +73,11 @@ impl<T> PatternSet<T> {
         self.patterns.get(pattern).into_iter().flat_map(|subs| subs.values())
     }
 
+    /// Every pattern held.
+    pub(crate) fn patterns(&self) -> Vec<Bytes> {
+        self.patterns.keys().cloned().collect()
+    }
+
     /// The number of distinct patterns (PUBSUB NUMPAT).
     pub(crate) fn len(&self) -> usize {
         self.patterns.len()

@@ -145,7 +145,7 @@ fn hello(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
             (Reply::text("version"), Reply::text(REDIS_VERSION)),
             (Reply::text("proto"), Reply::Int(proto)),
             (Reply::text("id"), Reply::Int(s.id as i64)),
-            (Reply::text("mode"), Reply::text("standalone")),
+            (Reply::text("mode"), Reply::text(super::cluster::mode(s))),
             (Reply::text("role"), Reply::text("master")),
             (Reply::text("modules"), Reply::Array(vec![])),
         ]));

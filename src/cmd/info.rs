@@ -123,7 +123,7 @@ fn section(name: &str, s: &Session, f: &Figures) -> String {
                     ("redis_git_sha1", "00000000".into()),
                     ("redis_git_dirty", "0".into()),
                     ("redis_build_id", "0".into()),
-                    ("redis_mode", "standalone".into()),
+                    ("redis_mode", super::cluster::mode(s).into()),
                     ("os", format!("Linux {} {}", os.trim(), std::env::consts::ARCH)),
                     ("arch_bits", "64".into()),
                     ("monotonic_clock", "POSIX clock_gettime".into()),
@@ -262,7 +262,7 @@ fn section(name: &str, s: &Session, f: &Figures) -> String {
             }
             out
         }
-        "cluster" => "# Cluster\r\ncluster_enabled:0\r\n".into(),
+        "cluster" => format!("# Cluster\r\ncluster_enabled:{}\r\n", s.hub.cluster.is_some() as u8),
         _ => "# Keyspace\r\n".into(),
     }
 }

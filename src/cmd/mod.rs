@@ -52,6 +52,10 @@ pub(crate) struct Spec {
     pub blocks: bool,
     /// Which arguments name channels, and whether ACL channel rules apply.
     pub channels: Channels,
+    /// SSUBSCRIBE and SUNSUBSCRIBE: every argument is a shard channel,
+    /// which in cluster mode must hash to a slot this node serves (SPUBLISH
+    /// says so by `publishes`).
+    pub shard: bool,
     /// PUBLISH and SPUBLISH: the kind of channel published to.
     pub publishes: Option<Kind>,
     /// May go out with its pipelined neighbours as one run (see
@@ -83,6 +87,7 @@ impl Spec {
             may_replicate: false,
             blocks: false,
             channels: Channels::None,
+            shard: false,
             publishes: None,
             joins_runs: false,
             runs_in_multi: false,
@@ -306,7 +311,7 @@ fn check_and_run(
         );
     }
     let exempt = spec.has(Flag::NoAuth);
-    if let Some(refusal) = refusal(session, &full_name, spec.acl, exempt, spec.in_pubsub_context) {
+    if let Some(refusal) = refusal(session, &full_name, spec.acl, exempt) {
         return reject(session, CommandId::of(spec), &full_name, refusal);
     }
     if let Some(denied) = denied_channel(spec, &args, &session.state.user) {
@@ -317,6 +322,12 @@ fn check_and_run(
             &full_name,
             "NOPERM this user has no permissions to access one of the channels used as arguments".into(),
         );
+    }
+    if let Some(redirect) = cluster::redirect(session, spec, &args) {
+        return reject(session, CommandId::of(spec), &full_name, redirect);
+    }
+    if let Some(refusal) = context_refusal(session, &full_name, spec.in_pubsub_context) {
+        return reject(session, CommandId::of(spec), &full_name, refusal);
     }
     if let Some(multi) = &mut session.state.multi {
         if spec.has(Flag::NoMulti) && !spec.runs_in_multi {
@@ -363,9 +374,10 @@ pub(crate) fn denied_channel<'a>(spec: &Spec, args: &'a [Bytes], user: &crate::a
     spec.channels.checked(args).iter().find(|c| !user.may_use_channel(c, literal))
 }
 
-/// The checks after arity, in Redis' order: authentication, the user's
-/// command rules, RESP2's subscribed context.
-fn refusal(session: &mut Session, full_name: &str, acl: &[&str], exempt: bool, pubsub_ok: bool) -> Option<String> {
+/// The first checks after arity, in Redis' order: authentication, the
+/// user's command rules. (Then come its channel rules, the cluster's slot
+/// check and [`context_refusal`].)
+fn refusal(session: &mut Session, full_name: &str, acl: &[&str], exempt: bool) -> Option<String> {
     if !session.state.authenticated && !exempt {
         return Some("NOAUTH Authentication required.".into());
     }
@@ -373,6 +385,11 @@ fn refusal(session: &mut Session, full_name: &str, acl: &[&str], exempt: bool, p
         session.acl_denied("command", full_name.to_string(), None);
         return Some(format!("NOPERM this user has no permissions to run the '{full_name}' command"));
     }
+    None
+}
+
+/// RESP2's subscribed context admits only the commands marked for it.
+fn context_refusal(session: &Session, full_name: &str, pubsub_ok: bool) -> Option<String> {
     if session.subs.any() && !session.state.resp3 && !pubsub_ok {
         return Some(format!(
             "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
@@ -419,7 +436,8 @@ fn not_herald(session: &mut Session, name: &str, args: &[Bytes]) -> Flow {
         format!("ERR wrong number of arguments for '{full_name}' command")
     } else {
         let acl = command.acl.clone();
-        refusal(session, &full_name, &acl, command.flags.contains(&"no_auth"), false)
+        refusal(session, &full_name, &acl, command.flags.contains(&"no_auth"))
+            .or_else(|| context_refusal(session, &full_name, false))
             .expect("a subscribed RESP2 session is refused whatever Redis command it sends")
     };
     reject(session, CommandId::of(command), &full_name, text)

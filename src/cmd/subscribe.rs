@@ -15,6 +15,7 @@ use crate::broker::postman::Behind;
 use std::sync::Arc;
 
 use crate::broker::{Inbox, SessionInbox, Subscriber};
+use crate::mesh::Want;
 use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
@@ -29,6 +30,7 @@ pub(crate) fn specs() -> [Spec; 6] {
         channels,
         ..Spec::new(name, arity, "pubsub", run)
     };
+    let shard = |spec: Spec| Spec { shard: true, ..spec };
     [
         spec(
             "subscribe",
@@ -66,7 +68,7 @@ pub(crate) fn specs() -> [Spec; 6] {
             Channels::Unchecked,
             punsubscribe,
         ),
-        spec(
+        shard(spec(
             "ssubscribe",
             -2,
             "7.0.0",
@@ -74,8 +76,8 @@ pub(crate) fn specs() -> [Spec; 6] {
             "shardchannel...",
             Channels::All,
             ssubscribe,
-        ),
-        spec(
+        )),
+        shard(spec(
             "sunsubscribe",
             -1,
             "7.0.0",
@@ -83,7 +85,7 @@ pub(crate) fn specs() -> [Spec; 6] {
             "[shardchannel...]",
             Channels::Unchecked,
             sunsubscribe,
-        ),
+        )),
     ]
 }
 
@@ -111,22 +113,45 @@ fn verb(kind: Kind, subscribe: bool) -> &'static str {
 }
 
 /// Subscribes to each name in order, confirming each.
-pub(crate) fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Context<Session>) {
+///
+/// In cluster mode, channels and patterns no subscription of this node
+/// wanted before are announced to the peers first (`mesh::Want`), and the
+/// confirmations wait until the peers that are up have taken them, so a
+/// publish made on any node after the client saw a confirmation reaches
+/// it (SPEC §9). The subscriptions are registered at once, but their
+/// deliveries are dropped until confirmed: nothing arrives ahead of its
+/// confirmation.
+pub(crate) fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Context<Session>) -> Flow {
     let inbox = ctx_inbox(s, ctx);
+    let mut pending = Vec::new();
+    let mut confirmations = Vec::with_capacity(names.len());
     for name in names {
         // Its own allocation: a slice of the read buffer would keep the
         // whole buffer alive for as long as the subscription lasts.
         let name = &Bytes::copy_from_slice(name);
-        if let Some(token) = s.subs.add(kind, name) {
+        if let Some(token) = s.subs.add_pending(kind, name) {
             let subscriber = Subscriber { token, inbox: inbox.clone() };
             match kind {
                 Kind::Pattern => s.hub.psubscribe(name.clone(), subscriber),
                 _ => s.hub.directory(name).do_send(Subscribe { kind, channel: name.clone(), subscriber }),
             }
+            pending.push((token, name.clone()));
         }
         let count = count_for(s, kind);
-        s.push(confirmation(verb(kind, true), Some(name.clone()), count));
+        confirmations.push(confirmation(verb(kind, true), Some(name.clone()), count));
     }
+    let confirm = move |s: &mut Session, tokens: Vec<u64>| {
+        tokens.into_iter().for_each(|t| s.subs.confirm(t));
+        confirmations.into_iter().for_each(|c| s.push(c));
+    };
+    let (tokens, names): (Vec<u64>, Vec<Bytes>) = pending.into_iter().unzip();
+    let (Some(mesh), Some(interest)) = (s.hub.mesh(), crate::hub::mesh_interest(kind)) else {
+        confirm(s, tokens);
+        return Flow::Done;
+    };
+    let (reply, answered) = tokio::sync::oneshot::channel();
+    mesh.do_send(Want { kind: interest, names, reply });
+    crate::session::wait_for(answered, move |_, s: &mut Session, _| confirm(s, tokens))
 }
 
 /// Unsubscribes from `names`, or from everything of `kind` if empty.
@@ -148,6 +173,7 @@ pub(crate) fn leave(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Cont
         s.push(confirmation(verb(kind, false), None, count));
         return Flow::Done;
     }
+    let mut left = Vec::new();
     for name in names {
         // Out of the names at once (a name given twice is left once, and
         // each confirmation counts what is left after it), but its token
@@ -158,10 +184,12 @@ pub(crate) fn leave(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Cont
                 Kind::Pattern => s.hub.punsubscribe(name.clone(), s.id),
                 _ => s.hub.directory(&name).do_send(Unsubscribe { kind, channel: name.clone(), client: s.id }),
             }
+            left.push(name.clone());
         }
         let count = count_for(s, kind);
         s.leaving.push((kind, name, count, token));
     }
+    s.hub.unwant(kind, left);
     if s.hub.postmen.len() == 1 || planted(Bug::UnsubscribeAhead) {
         caught_up(s);
         return Flow::Done;
@@ -181,18 +209,15 @@ pub(crate) fn caught_up(s: &mut Session) {
 }
 
 fn subscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
-    join(s, Kind::Channel, &args[1..], ctx);
-    Flow::Done
+    join(s, Kind::Channel, &args[1..], ctx)
 }
 
 fn psubscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
-    join(s, Kind::Pattern, &args[1..], ctx);
-    Flow::Done
+    join(s, Kind::Pattern, &args[1..], ctx)
 }
 
 fn ssubscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
-    join(s, Kind::Shard, &args[1..], ctx);
-    Flow::Done
+    join(s, Kind::Shard, &args[1..], ctx)
 }
 
 fn unsubscribe(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {

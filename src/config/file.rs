@@ -35,6 +35,41 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
         "tls-key-file" => config.tls_settings().key_file = one()?.into(),
         "tls-ca-cert-file" => config.tls_settings().ca_cert_file = Some(one()?.into()),
         "tls-auth-clients" => config.tls_settings().auth_clients = crate::tls::ClientAuth::parse(one()?)?,
+        "cluster-enabled" => {
+            config.cluster_enabled = match one()?.to_ascii_lowercase().as_str() {
+                "yes" => true,
+                "no" => false,
+                other => return Err(format!("'cluster-enabled' is yes or no, not '{other}'")),
+            }
+        }
+        "cluster-nodes" => {
+            let nodes: Vec<String> =
+                args.iter().flat_map(|a| a.split(',')).filter(|n| !n.is_empty()).map(String::from).collect();
+            if nodes.is_empty() {
+                return Err("'cluster-nodes' needs host:port,host:port,…".into());
+            }
+            config.cluster.nodes = nodes;
+        }
+        "cluster-slots" => {
+            let [node, ranges @ ..] = args else { return Err("'cluster-slots' needs host:port first-last…".into()) };
+            let ranges = ranges.iter().map(|r| slot_range(r)).collect::<Result<Vec<_>, _>>()?;
+            if ranges.is_empty() {
+                return Err("'cluster-slots' needs host:port first-last…".into());
+            }
+            config.cluster.slots.push((node.clone(), ranges));
+        }
+        "cluster-announce-ip" => config.cluster.announce_ip = Some(one()?.into()),
+        "cluster-port" => {
+            config.cluster.bus_port = number(one()?)?.try_into().map_err(|_| "cluster-port out of range")?
+        }
+        "cluster-node-timeout" => {
+            config.cluster.node_timeout = std::time::Duration::from_millis(number(one()?)?.max(1))
+        }
+        "cluster-link-sendbuf-limit" => {
+            let v = one()?;
+            config.cluster.link_sendbuf_limit =
+                super::parse_memory(v).ok_or_else(|| format!("'{name}' needs a memory value, not '{v}'"))? as usize
+        }
         "user" => {
             if args.is_empty() {
                 return Err("'user' needs a name".into());
@@ -58,6 +93,16 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
         }
     }
     Ok(())
+}
+
+/// `first-last` or one slot.
+fn slot_range(text: &str) -> Result<(u16, u16), String> {
+    let slot = |s: &str| s.parse::<u16>().ok().filter(|&n| (n as usize) < crate::cluster::SLOTS);
+    let range = match text.split_once('-') {
+        Some((a, b)) => slot(a).zip(slot(b)),
+        None => slot(text).map(|n| (n, n)),
+    };
+    range.filter(|(a, b)| a <= b).ok_or_else(|| format!("'{text}' is not a slot range (first-last, 0-16383)"))
 }
 
 /// Whether `name` is one of Herald's own settings (not an ignored Redis one).

@@ -77,6 +77,9 @@ pub struct Config {
     /// it, the clients with the most output queued are closed (0: never).
     /// A percentage is of `maxmemory`, which Herald leaves at 0.
     pub maxmemory_clients: (String, u64),
+    /// Cluster mode (`cluster-enabled yes`).
+    pub cluster_enabled: bool,
+    pub cluster: ClusterSettings,
     /// Redis parameters Herald has no use for, as set (config/redis.rs
     /// lists every one Redis 7.0.15 accepts).
     pub foreign: std::collections::BTreeMap<String, String>,
@@ -110,6 +113,47 @@ impl Default for Config {
             latency_tracking: true,
             foreign: Default::default(),
             maxmemory_clients: ("0".into(), 0),
+            cluster_enabled: false,
+            cluster: ClusterSettings::default(),
+        }
+    }
+}
+
+/// Cluster mode's settings, as written; `cluster::Topology` checks them
+/// at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// Every node's `host:port[@busport]`, the same list on every node
+    /// (`cluster-nodes`): slots are split evenly in this order unless
+    /// `slots` assigns them.
+    pub nodes: Vec<String>,
+    /// `cluster-slots <host:port> <first-last>…` directives.
+    pub slots: Vec<(String, Vec<(u16, u16)>)>,
+    /// This node's address in `nodes` (`cluster-announce-ip` and `port`;
+    /// by default the first `bind` address).
+    pub announce_ip: Option<String>,
+    /// The bus port peers connect to (`cluster-port`; 0: `port + 10000`).
+    pub bus_port: u16,
+    /// A peer link that answers nothing for this long is closed and
+    /// opened again (`cluster-node-timeout`).
+    pub node_timeout: Duration,
+    /// A peer link with more than this many bytes queued for it is closed,
+    /// dropping them (counted), and opened again; 0: never
+    /// (`cluster-link-sendbuf-limit`).
+    pub link_sendbuf_limit: usize,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            nodes: Vec::new(),
+            slots: Vec::new(),
+            announce_ip: None,
+            bus_port: 0,
+            node_timeout: Duration::from_millis(15_000),
+            // Bounded, unlike Redis' default (0): a link is bounded like a
+            // slow subscriber, at the pub/sub class's hard limit.
+            link_sendbuf_limit: 32 * 1024 * 1024,
         }
     }
 }
@@ -176,6 +220,12 @@ impl Config {
             ("latency-monitor-threshold", self.latency_monitor_threshold.to_string()),
             ("latency-tracking", yes_no(self.latency_tracking).into()),
             ("maxmemory-clients", self.maxmemory_clients.0.clone()),
+            ("cluster-enabled", yes_no(self.cluster_enabled).into()),
+            ("cluster-nodes", self.cluster.nodes.join(",")),
+            ("cluster-announce-ip", self.cluster.announce_ip.clone().unwrap_or_default()),
+            ("cluster-port", self.cluster.bus_port.to_string()),
+            ("cluster-node-timeout", self.cluster.node_timeout.as_millis().to_string()),
+            ("cluster-link-sendbuf-limit", self.cluster.link_sendbuf_limit.to_string()),
         ]
     }
 
@@ -308,6 +358,12 @@ const IMMUTABLE: &[&str] = &[
     "tls-key-file",
     "tls-ca-cert-file",
     "tls-auth-clients",
+    "cluster-enabled",
+    "cluster-nodes",
+    "cluster-announce-ip",
+    "cluster-port",
+    "cluster-node-timeout",
+    "cluster-link-sendbuf-limit",
 ];
 
 /// Herald's settings CONFIG SET accepts and ignores (it persists nothing).

@@ -367,15 +367,19 @@ impl Session {
         // once (twice, a channel would count a subscriber fewer than it has).
         self.leaving.clear();
         for kind in [Kind::Channel, Kind::Shard] {
-            for channel in self.subs.names(kind) {
+            let names = self.subs.names(kind);
+            for channel in names.iter().cloned() {
                 self.subs.remove(kind, &channel);
                 self.hub.directory(&channel).do_send(Unsubscribe { kind, channel, client: self.id });
             }
+            self.hub.unwant(kind, names);
         }
-        for pattern in self.subs.names(Kind::Pattern) {
+        let patterns = self.subs.names(Kind::Pattern);
+        for pattern in patterns.iter().cloned() {
             self.subs.remove(Kind::Pattern, &pattern);
             self.hub.punsubscribe(pattern, self.id);
         }
+        self.hub.unwant(Kind::Pattern, patterns);
     }
 
     /// Writes one MONITOR line (`+` and the line).

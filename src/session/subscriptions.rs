@@ -37,16 +37,21 @@ impl Subscriptions {
         }
     }
 
-    /// Adds a subscription; `Some(token)` if it is new.
-    pub(crate) fn add(&mut self, kind: Kind, name: &Bytes) -> Option<u64> {
+    /// Adds a subscription whose deliveries are dropped until `confirm`:
+    /// it is counted, and its name taken, at once. `Some(token)` if new.
+    pub(crate) fn add_pending(&mut self, kind: Kind, name: &Bytes) -> Option<u64> {
         if self.table(kind).contains_key(name) {
             return None;
         }
         self.next_token += 1;
         let token = self.next_token;
         self.table_mut(kind).insert(name.clone(), token);
-        self.live.insert(token);
         Some(token)
+    }
+
+    /// Makes a pending subscription's deliveries written from now.
+    pub(crate) fn confirm(&mut self, token: u64) {
+        self.live.insert(token);
     }
 
     /// Removes a subscription; true if it existed.

@@ -1,0 +1,119 @@
+//! Cluster mode's facts: the nodes, their ids and addresses, and which of
+//! Redis Cluster's 16384 hash slots each serves (`Topology`). Plain data:
+//! no actor, no socket, no clock. The mesh (`mesh/`) and the commands read
+//! it through a `watch` channel, so a source that changes the topology at
+//! runtime replaces the whole value and every reader sees one version.
+//!
+//! What it deliberately does not know: channels, subscribers, links.
+
+mod topology;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+
+pub(crate) use topology::{Node, NodeAddr, Topology};
+
+use crate::config::Config;
+
+/// The topology `config` describes, or `None` standalone; the error says
+/// what is wrong with the settings.
+pub(crate) fn configured(config: &Config) -> Result<Option<Topology>, String> {
+    let c = &config.cluster;
+    if !config.cluster_enabled {
+        if !c.nodes.is_empty() {
+            return Err("cluster-nodes needs cluster-enabled yes".into());
+        }
+        return Ok(None);
+    }
+    if c.nodes.is_empty() {
+        return Err("cluster-enabled yes needs cluster-nodes (every node's host:port, the same list on each)".into());
+    }
+    if config.port == 0 {
+        return Err("cluster mode needs a plain TCP port".into());
+    }
+    let nodes = c.nodes.iter().map(|n| NodeAddr::parse(n)).collect::<Result<Vec<_>, _>>()?;
+    let host = match &c.announce_ip {
+        Some(ip) => ip.clone(),
+        None => {
+            let first = config.bind.split_whitespace().next().unwrap_or("127.0.0.1").trim_start_matches('-');
+            if matches!(first, "*" | "::*" | "0.0.0.0" | "::") {
+                return Err(format!("bind {first} names no one address: set cluster-announce-ip"));
+            }
+            first.to_string()
+        }
+    };
+    let listed = nodes.iter().find(|n| n.host == host && n.port == config.port);
+    let me = NodeAddr { host, port: config.port, bus_port: listed.map_or(0, |n| n.bus_port) };
+    if let Some(listed) = listed {
+        if c.bus_port != 0 && c.bus_port != listed.bus_port {
+            return Err(format!("cluster-port {} but the node list says {listed}", c.bus_port));
+        }
+    }
+    let assigned = c
+        .slots
+        .iter()
+        .map(|(node, ranges)| Ok((NodeAddr::parse(node)?, ranges.clone())))
+        .collect::<Result<Vec<_>, String>>()?;
+    Topology::new(nodes, &me, &assigned).map(Some)
+}
+
+/// What operators see of the links between nodes (CLUSTER INFO and NODES,
+/// INFO, metrics). Figures, not state: the mesh's actors own the links
+/// and only report here.
+#[derive(Debug, Default)]
+pub(crate) struct MeshFigures {
+    /// Whether this node's link to each node (by index) is up.
+    pub up: Box<[AtomicBool]>,
+    /// Messages written to and read from peer links.
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    /// Publishes passed to a peer, and those dropped because its link was
+    /// down or over `cluster-link-sendbuf-limit`.
+    pub forwarded: AtomicU64,
+    pub dropped: AtomicU64,
+    /// Links closed for passing `cluster-link-sendbuf-limit`.
+    pub limit_exceeded: AtomicU64,
+    /// Channels and patterns this node announces to its peers, and (peer,
+    /// name) pairs its peers have announced to it.
+    pub announced: AtomicUsize,
+    pub wanted_by_peers: AtomicUsize,
+}
+
+impl MeshFigures {
+    pub(crate) fn new(nodes: usize) -> MeshFigures {
+        MeshFigures { up: (0..nodes).map(|_| AtomicBool::new(false)).collect(), ..Default::default() }
+    }
+}
+
+/// Redis Cluster's hash slots.
+pub(crate) const SLOTS: usize = 16384;
+
+/// The slot of a key or shard channel: CRC16 (XMODEM) of the name, or of
+/// its first non-empty `{hash tag}`, modulo 16384, as Redis computes it.
+pub(crate) fn slot_of(name: &[u8]) -> u16 {
+    redis_protocol::redis_keyslot(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_of;
+
+    /// What Redis 7.0.15's CLUSTER KEYSLOT answers for each (the hash
+    /// tag's edge cases: empty tag, unclosed brace, two tags).
+    #[test]
+    fn slots_are_redis_keyslot() {
+        let redis: [(&[u8], u16); 9] = [
+            (b"foo", 12182),
+            (b"{}foo", 9500),
+            (b"a{}{foo}", 700),
+            (b"x{foo", 11351),
+            (b"{", 4092),
+            (b"", 0),
+            (b"}{foo}", 12182),
+            (b"{foo}{bar}", 12182),
+            (b"user:{123}:x", 5970),
+        ];
+        for (name, slot) in redis {
+            assert_eq!(slot_of(name), slot, "{}", String::from_utf8_lossy(name));
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -43,6 +44,7 @@ pub(crate) struct ClusterHandle {
     pub topology: tokio::sync::watch::Receiver<Arc<Topology>>,
     pub figures: Arc<MeshFigures>,
     pub mesh: Addr<Mesh>,
+    pub node_timeout: Duration,
 }
 
 /// The interest a subscription of `kind` gives its node in the cluster:
@@ -88,11 +90,12 @@ impl Hub {
             let t = Arc::new(t);
             let figures = Arc::new(MeshFigures::new(t.nodes.len()));
             let settings = cluster_settings;
+            let node_timeout = settings.node_timeout;
             let (topology, mesh_figures) = (t.clone(), figures.clone());
             let mesh = placement.start(0, move |_| {
                 Mesh::new(topology, mesh_figures, settings.node_timeout, settings.link_sendbuf_limit)
             });
-            ClusterHandle { topology: tokio::sync::watch::channel(t).1, figures, mesh }
+            ClusterHandle { topology: tokio::sync::watch::channel(t).1, figures, mesh, node_timeout }
         });
         Hub {
             directories: directories.into(),
@@ -129,6 +132,7 @@ impl Hub {
             postmen: self.postmen.clone(),
             patterns: self.patterns.clone(),
             census: self.census.clone(),
+            node_timeout: self.cluster.as_ref().map_or(Duration::ZERO, |c| c.node_timeout),
         }
     }
 

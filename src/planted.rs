@@ -35,10 +35,16 @@ pub enum Bug {
     /// waited for it before the subscribes that came ahead of them
     /// (SPEC §2.3, virtual channel actors).
     WakeReordered,
+    /// In cluster mode, SUBSCRIBE is confirmed without waiting for the
+    /// peer nodes to take the interest (SPEC §9.2).
+    ConfirmBeforePeers,
+    /// In cluster mode, a node passes on what a peer forwarded to it
+    /// (SPEC §9.1: one hop; it duplicates, and loops).
+    Reforward,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 11] = [
         Bug::Duplicate,
         Bug::ReorderAcrossArbiters,
         Bug::PatternFirst,
@@ -48,6 +54,8 @@ impl Bug {
         Bug::SlowKept,
         Bug::UnsubscribeAhead,
         Bug::WakeReordered,
+        Bug::ConfirmBeforePeers,
+        Bug::Reforward,
     ];
 }
 

@@ -145,7 +145,12 @@ pub(crate) fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Conte
         confirmations.into_iter().for_each(|c| s.push(c));
     };
     let (tokens, names): (Vec<u64>, Vec<Bytes>) = pending.into_iter().unzip();
-    let (Some(mesh), Some(interest)) = (s.hub.mesh(), crate::hub::mesh_interest(kind)) else {
+    let cluster = s.hub.mesh().filter(|_| !planted(Bug::ConfirmBeforePeers));
+    let (Some(mesh), Some(interest)) = (cluster, crate::hub::mesh_interest(kind)) else {
+        if let (Some(mesh), Some(interest)) = (s.hub.mesh(), crate::hub::mesh_interest(kind)) {
+            // The planted bug: announced, but confirmed at once.
+            mesh.do_send(Want { kind: interest, names, reply: tokio::sync::oneshot::channel().0 });
+        }
         confirm(s, tokens);
         return Flow::Done;
     };

@@ -20,6 +20,7 @@ use super::{Change, Mesh, PeerWants};
 use crate::broker::publishing::{self, directory_of};
 use crate::broker::{Census, ChannelDirectory, PatternIndex, Postman};
 use crate::cluster::Topology;
+use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 use crate::protocol::{Request, RequestDecoder};
 
@@ -30,6 +31,8 @@ pub(crate) struct LocalBroker {
     pub postmen: Arc<[Addr<Postman>]>,
     pub patterns: Addr<PatternIndex>,
     pub census: Arc<Census>,
+    /// The longest an announcement waits for this node's link back.
+    pub node_timeout: std::time::Duration,
 }
 
 /// Serves one peer connection until it closes or breaks the protocol.
@@ -57,7 +60,7 @@ where
             }
             // Publishes before an announcement are published first: the
             // link's order is kept.
-            publish(std::mem::take(&mut run), &broker).await;
+            publish(std::mem::take(&mut run), &broker, &mesh).await;
             let change = match (&verb[..], peer) {
                 (b"HELLO", _) if args.len() == 2 => {
                     let Some(index) = topology.nodes.iter().position(|n| n.id.as_bytes() == &args[1][..]) else {
@@ -81,11 +84,14 @@ where
                 }
             };
             // Queued at the Mesh before it is answered: a publish made here
-            // after the peer has the answer reaches the Mesh later.
-            mesh.do_send(PeerWants { peer: peer.expect("set by HELLO"), change });
+            // after the peer has the answer reaches the Mesh later, and
+            // finds the link back to the peer up.
+            let (taken, applied) = tokio::sync::oneshot::channel();
+            mesh.do_send(PeerWants { peer: peer.expect("set by HELLO"), change, taken });
+            let _ = tokio::time::timeout(broker.node_timeout, applied).await;
             answers.extend_from_slice(b"+OK\r\n");
         }
-        publish(run, &broker).await;
+        publish(run, &broker, &mesh).await;
         if !answers.is_empty() && write.write_all(&answers).await.is_err() {
             return;
         }
@@ -94,9 +100,12 @@ where
 
 /// Publishes a peer's run here, as a publisher with no session (id 0, so
 /// no subscriber takes it for its own) would, and posts the deliveries.
-async fn publish(run: Vec<(Bytes, Bytes)>, broker: &LocalBroker) {
+async fn publish(run: Vec<(Bytes, Bytes)>, broker: &LocalBroker, mesh: &Addr<Mesh>) {
     if run.is_empty() {
         return;
+    }
+    if planted(Bug::Reforward) {
+        mesh.do_send(super::Forward(run.clone()));
     }
     let n = broker.directories.len();
     let patterns = broker.census.patterns.load(Ordering::SeqCst) > 0;

@@ -51,6 +51,9 @@ pub(crate) struct Mesh {
     links: Vec<Option<Outbound>>,
     /// SUBSCRIBEs waiting for peers to answer their announcements.
     waiting: Vec<Waiter>,
+    /// Each peer's announcements applied here while this node's link to
+    /// it was down: answered when it comes up.
+    unanswered: Vec<Vec<oneshot::Sender<()>>>,
     node_timeout: Duration,
     sendbuf_limit: usize,
 }
@@ -77,12 +80,13 @@ impl Mesh {
         node_timeout: Duration,
         sendbuf_limit: usize,
     ) -> Mesh {
-        let links = (0..topology.nodes.len()).map(|_| None).collect();
+        let links: Vec<Option<Outbound>> = (0..topology.nodes.len()).map(|_| None).collect();
         Mesh {
             topology,
             figures,
             remote: RemoteInterest::default(),
             local: LocalInterest::default(),
+            unanswered: (0..links.len()).map(|_| Vec::new()).collect(),
             links,
             waiting: Vec::new(),
             node_timeout,
@@ -255,12 +259,16 @@ impl Handler<Forward> for Mesh {
     }
 }
 
-/// From a link's far end on this node: what a peer wants.
+/// From a link's far end on this node: what a peer wants. `taken` is
+/// answered once it is applied *and* this node's own link to the peer is
+/// up, so what is published here from then on can reach the peer (the far
+/// end answers the peer then, or after `cluster-node-timeout` at most).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct PeerWants {
     pub peer: Peer,
     pub change: Change,
+    pub taken: oneshot::Sender<()>,
 }
 
 pub(crate) enum Change {
@@ -282,6 +290,12 @@ impl Handler<PeerWants> for Mesh {
             Change::Remove(kind, names) => names.iter().for_each(|n| self.remote.remove(msg.peer, kind, n)),
         }
         self.figures.wanted_by_peers.store(self.remote.len(), Ordering::Relaxed);
+        match self.links[msg.peer] {
+            Some(_) => {
+                let _ = msg.taken.send(());
+            }
+            None => self.unanswered[msg.peer].push(msg.taken),
+        }
     }
 }
 
@@ -301,6 +315,9 @@ impl Handler<LinkUp> for Mesh {
         self.links[peer] = Some(Outbound { handle: msg.handle, sent: 0, answered: 0 });
         self.figures.up[peer].store(true, Ordering::Relaxed);
         tracing::info!(peer = %self.topology.nodes[peer].addr, "cluster link up");
+        for taken in std::mem::take(&mut self.unanswered[peer]) {
+            let _ = taken.send(());
+        }
         let me = Bytes::from(self.topology.myself().id.clone());
         self.announce(peer, command([Bytes::from_static(b"HELLO"), me]));
         let (mut channels, mut patterns) = (Vec::new(), Vec::new());

@@ -143,7 +143,8 @@ impl Session {
             && (self.state.resp3 || !self.subs.any())
             && self.state.authenticated
             && self.state.may_publish
-            && cmd::denied_channel(spec, args, &self.state.user).is_none();
+            && cmd::denied_channel(spec, args, &self.state.user).is_none()
+            && cmd::cluster::redirect(self, spec, args).is_none();
         ok.then_some(spec)
     }
 

@@ -187,6 +187,29 @@ impl Conn {
         self.try_frame().expect("connection closed while waiting for a reply")
     }
 
+    /// How long reads wait before they fail (or `try_frame_within` gives up).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
+    }
+
+    /// The next frame, or `None` if the read timeout passes first (or EOF).
+    pub fn try_frame_within(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(len) = frame_len(&self.buf) {
+                return Some(self.buf.split_to(len).freeze());
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return None
+                }
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
     /// The next frame, or `None` at EOF.
     pub fn try_frame(&mut self) -> Option<Bytes> {
         loop {

@@ -10,74 +10,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::{encode_cmd, free_port, Conn, Server};
-
-/// A running cluster: its nodes in list order.
-struct Cluster {
-    nodes: Vec<Server>,
-    list: String,
-}
-
-impl Cluster {
-    /// `n` nodes, each told the same list; returns once every node's links
-    /// to the others are up.
-    fn start(n: usize) -> Cluster {
-        Cluster::start_with(n, &[])
-    }
-
-    fn start_with(n: usize, env: &[(&str, &str)]) -> Cluster {
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
-        let list = ports.iter().map(|(p, b)| format!("127.0.0.1:{p}@{b}")).collect::<Vec<_>>().join(",");
-        let nodes = ports.iter().map(|&(p, _)| node(p, &list, env)).collect();
-        let cluster = Cluster { nodes, list };
-        for i in 0..n {
-            cluster.wait_links(i, n - 1);
-        }
-        cluster
-    }
-
-    fn port(&self, i: usize) -> u16 {
-        self.nodes[i].port
-    }
-
-    fn conn(&self, i: usize) -> Conn {
-        Conn::open(self.port(i))
-    }
-
-    /// Waits until node `i` has `up` links up (a condition polled, with
-    /// a deadline as a guard).
-    fn wait_links(&self, i: usize, up: usize) {
-        let mut c = self.conn(i);
-        eventually(&format!("node {i} with {up} links up"), || field(&mut c, "cluster_links_up") == up.to_string());
-    }
-}
-
-fn node(port: u16, list: &str, env: &[(&str, &str)]) -> Server {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
-    cmd.args(["--port", &port.to_string(), "--cluster-nodes", list])
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    support::started_child(cmd.spawn().expect("herald binary"), port)
-}
-
-/// Polls `done` until it holds; fails after 20 s.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + support::REPLY_TIMEOUT;
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::yield_now();
-    }
-}
-
-/// A CLUSTER INFO field.
-fn field(c: &mut Conn, name: &str) -> String {
-    let info = String::from_utf8(c.cmd(&["CLUSTER", "INFO"]).to_vec()).unwrap();
-    let line = info.split("\r\n").find(|l| l.starts_with(&format!("{name}:"))).unwrap_or_else(|| panic!("{name}"));
-    line[name.len() + 1..].to_string()
-}
+use support::cluster::{eventually, field, node, Cluster};
+use support::{encode_cmd, Conn};
 
 fn message(channel: &str, payload: &str) -> Bytes {
     Bytes::from(encode_cmd(&[b"message", channel.as_bytes(), payload.as_bytes()]))

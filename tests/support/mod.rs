@@ -10,6 +10,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use herald::Config;
 
+pub mod cluster;
+
 /// Longest any test waits for one reply before failing (a guard, never a
 /// stand-in for synchronisation: reads return as soon as bytes arrive).
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -110,8 +112,13 @@ pub fn redis() -> Server {
 }
 
 pub fn redis_on(port: u16) -> Server {
+    redis_with(port, &[])
+}
+
+/// redis-server on `port` with extra arguments.
+pub fn redis_with(port: u16, extra: &[&str]) -> Server {
     let args = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
-    let child = Command::new("redis-server").args(args).stdout(Stdio::piped()).spawn();
+    let child = Command::new("redis-server").args(args).args(extra).stdout(Stdio::piped()).spawn();
     let child = child.expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
     started(child, port, "Ready to accept connections")
 }

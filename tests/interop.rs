@@ -6,6 +6,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use support::cluster::Cluster;
 use support::{herald, Conn};
 
 #[test]
@@ -120,4 +121,35 @@ async fn redis_rs_async_pubsub() {
         let n: usize = publisher.publish("events:order-service:created", "nobody").await.unwrap();
         assert_eq!(n, 0);
     }
+}
+
+/// redis-cli in cluster mode (`-c` follows MOVED) and redis-py's
+/// RedisCluster against a 3-node Herald cluster.
+#[test]
+fn cluster_clients_redis_cli_and_redis_py() {
+    let cluster = Cluster::start(3);
+    let ports: Vec<String> = (0..3).map(|i| cluster.port(i).to_string()).collect();
+    // "foo" is node 2's: asked at node 0, redis-cli follows the MOVED.
+    let mut sub = Command::new("redis-cli")
+        .args(["-p", &ports[2], "ssubscribe", "foo"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli");
+    let mut lines = BufReader::new(sub.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().expect("redis-cli output").expect("utf-8");
+    assert_eq!([next(), next(), next()], ["ssubscribe", "foo", "1"]);
+    let out = Command::new("redis-cli").args(["-c", "-p", &ports[0], "spublish", "foo", "via moved"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "{out:?}");
+    assert_eq!([next(), next(), next()], ["smessage", "foo", "via moved"]);
+    sub.kill().unwrap();
+    sub.wait().unwrap();
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/redis_py_cluster_check.py");
+    let out = Command::new("python3").arg(script).args(&ports).output().expect("python3");
+    assert!(
+        out.status.success(),
+        "redis-py RedisCluster failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

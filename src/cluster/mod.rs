@@ -85,7 +85,7 @@ impl MeshFigures {
 }
 
 /// Redis Cluster's hash slots.
-pub(crate) const SLOTS: usize = 16384;
+pub(crate) const SLOTS: usize = crate::config::CLUSTER_SLOTS;
 
 /// The slot of a key or shard channel: CRC16 (XMODEM) of the name, or of
 /// its first non-empty `{hash tag}`, modulo 16384, as Redis computes it.

@@ -97,7 +97,7 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
 
 /// `first-last` or one slot.
 fn slot_range(text: &str) -> Result<(u16, u16), String> {
-    let slot = |s: &str| s.parse::<u16>().ok().filter(|&n| (n as usize) < crate::cluster::SLOTS);
+    let slot = |s: &str| s.parse::<u16>().ok().filter(|&n| (n as usize) < super::CLUSTER_SLOTS);
     let range = match text.split_once('-') {
         Some((a, b)) => slot(a).zip(slot(b)),
         None => slot(text).map(|n| (n, n)),

@@ -119,6 +119,10 @@ impl Default for Config {
     }
 }
 
+/// Redis Cluster's hash slots (the config file's `cluster-slots` ranges
+/// are checked against it; `cluster::SLOTS` is this).
+pub(crate) const CLUSTER_SLOTS: usize = 16384;
+
 /// Cluster mode's settings, as written; `cluster::Topology` checks them
 /// at start.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -37,11 +37,11 @@ fn every_node_describes_the_same_cluster_and_itself() {
     }
     let ids: Vec<Bytes> = (0..3).map(|i| cluster.conn(i).cmd(&["CLUSTER", "MYID"])).collect();
     assert!(ids[0] != ids[1] && ids[1] != ids[2]);
-    for i in 0..3 {
+    for (i, id) in ids.iter().enumerate() {
         let mut c = cluster.conn(i);
         let nodes = String::from_utf8(c.cmd(&["CLUSTER", "NODES"]).to_vec()).unwrap();
         let mine = nodes.lines().find(|l| l.contains("myself")).expect("a myself line");
-        let id = String::from_utf8_lossy(&ids[i][5..45]).into_owned();
+        let id = String::from_utf8_lossy(&id[5..45]).into_owned();
         assert!(mine.starts_with(&id), "{mine} is not node {i}");
         assert_eq!(nodes.lines().filter(|l| l.contains(" connected")).count(), 3, "{nodes}");
         assert_eq!(field(&mut c, "cluster_state"), "ok");

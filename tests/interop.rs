@@ -153,3 +153,48 @@ fn cluster_clients_redis_cli_and_redis_py() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// ioredis `Cluster` (ssubscribe, classic subscribe with publishes on
+/// every node) and node-redis `createCluster` (sSubscribe) against a
+/// 3-node Herald cluster.
+#[test]
+fn cluster_clients_ioredis_and_node_redis() {
+    let cluster = Cluster::start(3);
+    let ports: Vec<String> = (0..3).map(|i| cluster.port(i).to_string()).collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/node");
+    let mut args = vec!["cluster_check.mjs"];
+    args.extend(ports.iter().map(String::as_str));
+    let out = client_check("node", &args, dir, "ioredis Cluster / node-redis createCluster");
+    assert!(out.contains("ioredis Cluster ok") && out.contains("node-redis createCluster ok"), "{out}");
+}
+
+/// redis-rs' cluster-async client (RESP3): SSUBSCRIBE routed to the slot's
+/// node and its `smessage` pushed to the connection's push sender; SPUBLISH
+/// and PUBLISH from any node.
+#[tokio::test]
+async fn cluster_clients_redis_rs_cluster_async() {
+    let cluster = Cluster::start(3);
+    let nodes: Vec<String> = (0..3).map(|i| format!("redis://127.0.0.1:{}/?protocol=resp3", cluster.port(i))).collect();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let client = redis::cluster::ClusterClientBuilder::new(nodes)
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .push_sender(tx)
+        .build()
+        .unwrap();
+    let mut conn = client.get_async_connection().await.unwrap();
+    for channel in ["foo", "bar", "{user:7}:events"] {
+        conn.ssubscribe(channel).await.unwrap();
+        let published: i64 = redis::cmd("SPUBLISH").arg(channel).arg("hello").query_async(&mut conn).await.unwrap();
+        assert_eq!(published, 1, "{channel}");
+        loop {
+            let push = tokio::time::timeout(support::REPLY_TIMEOUT, rx.recv()).await.unwrap().unwrap();
+            if push.kind == redis::PushKind::SMessage {
+                assert_eq!(
+                    push.data,
+                    vec![redis::Value::BulkString(channel.into()), redis::Value::BulkString(b"hello".to_vec())]
+                );
+                break;
+            }
+        }
+    }
+}

@@ -12,7 +12,7 @@ use crate::broker::{Census, ChannelDirectory, ClientId, PatternIndex, Placement,
 use crate::cluster::{MeshFigures, Topology};
 use crate::config::Config;
 use crate::diagnostics::Diagnostics;
-use crate::mesh::{Interest, LocalBroker, Mesh, Unwant};
+use crate::mesh::{Dialer, Interest, LocalBroker, Mesh, Unwant};
 use crate::protocol::push::Kind;
 use crate::registry::{ClientPause, ClientRegistry};
 use crate::stats::Stats;
@@ -60,7 +60,7 @@ pub(crate) fn mesh_interest(kind: Kind) -> Option<Interest> {
 impl Hub {
     /// Starts one channel directory per slot, the pattern index and the
     /// client registry.
-    pub(crate) fn start(config: Config, placement: &Placement) -> Hub {
+    pub(crate) fn start(config: Config, placement: &Placement, dial: Dialer) -> Hub {
         crate::memory::mark_startup();
         let topology = crate::cluster::configured(&config).expect("the cluster settings are checked at startup");
         let cluster_settings = config.cluster.clone();
@@ -93,7 +93,7 @@ impl Hub {
             let node_timeout = settings.node_timeout;
             let (topology, mesh_figures) = (t.clone(), figures.clone());
             let mesh = placement.start(0, move |_| {
-                Mesh::new(topology, mesh_figures, settings.node_timeout, settings.link_sendbuf_limit)
+                Mesh::new(topology, mesh_figures, settings.node_timeout, settings.link_sendbuf_limit, dial)
             });
             ClusterHandle { topology: tokio::sync::watch::channel(t).1, figures, mesh, node_timeout }
         });

@@ -33,6 +33,7 @@ pub mod planted;
 
 pub use broker::{HostArbiter, Placement};
 pub use config::{ClusterSettings, Config, OutputLimit};
+pub use mesh::{BusIo, BusStream, Dialer};
 pub use server::{run_tcp, run_until, Listeners, Server};
 pub use tls::TlsAcceptor;
 

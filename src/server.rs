@@ -32,7 +32,13 @@ pub struct Server {
 impl Server {
     /// Starts the hub's actors on `placement`.
     pub fn start(config: Config, placement: Placement) -> Server {
-        let hub = Hub::start(config.clone(), &placement);
+        Server::start_with_dialer(config, placement, crate::mesh::tcp_dialer())
+    }
+
+    /// The same, reaching cluster peers through `dial` (the simulator's
+    /// network instead of TCP).
+    pub fn start_with_dialer(config: Config, placement: Placement, dial: crate::mesh::Dialer) -> Server {
+        let hub = Hub::start(config.clone(), &placement, dial);
         Server { hub, config, placement, next_id: 0, peer_links: 0 }
     }
 
@@ -108,6 +114,17 @@ impl Server {
 }
 
 impl Server {
+    /// Serves a peer node's link (cluster mode) on the current thread (the
+    /// simulator's host).
+    pub fn accept_peer_local<S>(&mut self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + 'static,
+    {
+        let Some(cluster) = &self.hub.cluster else { return };
+        let (mesh, broker, topology) = (cluster.mesh.clone(), self.hub.local_broker(), self.hub.topology());
+        actix_rt::spawn(crate::mesh::serve_peer(stream, mesh, broker, topology.expect("cluster mode")));
+    }
+
     /// Serves a peer node's link (cluster mode), on one of the worker
     /// arbiters, round robin with the sessions.
     pub(crate) fn accept_peer(&mut self, stream: std::net::TcpStream) {

@@ -6,6 +6,7 @@
 //! and pattern actors as production, with only the accept loop swapped.
 
 pub mod chaos;
+pub mod cluster;
 pub mod reconnect;
 
 use std::cell::RefCell;
@@ -90,9 +91,14 @@ impl SimClient {
     /// start in an order the seed draws) or is restarting, for up to a
     /// simulated second.
     pub async fn connect() -> std::io::Result<SimClient> {
+        SimClient::connect_to("herald").await
+    }
+
+    /// The same, to the server on `host`.
+    pub async fn connect_to(host: &str) -> std::io::Result<SimClient> {
         let mut attempts = 0;
         let stream = loop {
-            match TcpStream::connect(("herald", PORT)).await {
+            match TcpStream::connect((host, PORT)).await {
                 Ok(stream) => break stream,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && attempts < 1000 => {
                     attempts += 1;

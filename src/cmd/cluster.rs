@@ -153,7 +153,7 @@ fn now_ms() -> u64 {
 fn info(s: &Session, t: &Topology) -> String {
     let figures = &s.hub.cluster.as_ref().expect("cluster mode").figures;
     let pfail: usize = t.peers().filter(|&p| !up(s, p)).map(|p| slot_count(t, p)).sum();
-    let fields: [(&str, String); 15] = [
+    let fields: [(&str, String); 17] = [
         ("cluster_state", "ok".into()),
         ("cluster_slots_assigned", SLOTS.to_string()),
         ("cluster_slots_ok", (SLOTS - pfail).to_string()),
@@ -169,6 +169,8 @@ fn info(s: &Session, t: &Topology) -> String {
         ("cluster_publishes_forwarded", figures.forwarded.load(Ordering::Relaxed).to_string()),
         ("cluster_publishes_dropped", figures.dropped.load(Ordering::Relaxed).to_string()),
         ("cluster_links_up", t.peers().filter(|&p| up(s, p)).count().to_string()),
+        ("cluster_interest_announced", figures.announced.load(Ordering::Relaxed).to_string()),
+        ("cluster_interest_from_peers", figures.wanted_by_peers.load(Ordering::Relaxed).to_string()),
     ];
     fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect()
 }

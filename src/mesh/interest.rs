@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use foldhash::fast::FixedState;
 use smallvec::SmallVec;
 
 use crate::broker::pattern_set::PatternSet;
@@ -24,7 +25,9 @@ pub(crate) enum Interest {
 /// What each peer has said it wants.
 #[derive(Default)]
 pub(crate) struct RemoteInterest {
-    channels: HashMap<Bytes, SmallVec<[Peer; 2]>>,
+    /// Fixed-seed hashing, as everywhere whose order could reach the
+    /// simulator's trace.
+    channels: HashMap<Bytes, SmallVec<[Peer; 2]>, FixedState>,
     /// Each pattern with the peers that want it (a peer is the pattern
     /// set's "client").
     patterns: PatternSet<Peer>,
@@ -95,7 +98,7 @@ impl RemoteInterest {
 /// How many of this node's subscriptions want each name.
 #[derive(Default)]
 pub(crate) struct LocalInterest {
-    counts: HashMap<(Interest, Bytes), usize>,
+    counts: HashMap<(Interest, Bytes), usize, FixedState>,
 }
 
 impl LocalInterest {

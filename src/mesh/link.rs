@@ -10,11 +10,10 @@ use std::time::Duration;
 use actix::Addr;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::interest::Peer;
-use super::{Answered, LinkDown, LinkUp, Mesh};
+use super::{Answered, BusStream, Dialer, LinkDown, LinkUp, Mesh};
 use crate::cluster::NodeAddr;
 
 /// The Mesh's side of an up link.
@@ -41,16 +40,14 @@ impl LinkHandle {
 }
 
 /// Keeps a link to `peer` at `addr` up for as long as the Mesh lives.
-pub(super) fn spawn(peer: Peer, addr: NodeAddr, mesh: Addr<Mesh>, timeout: Duration) {
+pub(super) fn spawn(peer: Peer, addr: NodeAddr, mesh: Addr<Mesh>, timeout: Duration, dial: Dialer) {
     actix_rt::spawn(async move {
         let mut generation = 0;
         // Reconnecting: from 50 ms, doubling to a second.
         let mut backoff = Duration::from_millis(50);
         while mesh.connected() {
-            let target = (addr.host.as_str(), addr.bus_port);
-            match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
+            match tokio::time::timeout(timeout, dial(addr.host.clone(), addr.bus_port)).await {
                 Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
                     generation += 1;
                     backoff = Duration::from_millis(50);
                     run(stream, peer, generation, &mesh, timeout).await;
@@ -68,11 +65,11 @@ pub(super) fn spawn(peer: Peer, addr: NodeAddr, mesh: Addr<Mesh>, timeout: Durat
 /// One connection's life: write what the Mesh sends (and a PING every
 /// third of `timeout`), read answers; ends when either side fails, the
 /// peer is silent for `timeout`, or the Mesh drops its handle.
-async fn run(stream: TcpStream, peer: Peer, generation: u64, mesh: &Addr<Mesh>, timeout: Duration) {
+async fn run(stream: BusStream, peer: Peer, generation: u64, mesh: &Addr<Mesh>, timeout: Duration) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
     let queued = Arc::new(AtomicUsize::new(0));
     mesh.do_send(LinkUp { peer, handle: LinkHandle { tx, queued: queued.clone(), generation } });
-    let (mut read, mut write) = stream.into_split();
+    let (mut read, mut write) = tokio::io::split(stream);
     let writer = async {
         let mut ping = tokio::time::interval(timeout / 3);
         let mut out = BytesMut::new();

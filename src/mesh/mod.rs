@@ -25,6 +25,8 @@ mod inbound;
 mod interest;
 mod link;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +43,26 @@ use link::LinkHandle;
 use crate::cluster::{MeshFigures, Topology};
 use crate::protocol::Reply;
 
+/// A connection between nodes: TCP in production, turmoil's in the
+/// simulator.
+pub trait BusIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> BusIo for T {}
+pub type BusStream = Box<dyn BusIo>;
+
+/// How a node opens a link to a peer's `host` and bus port.
+pub type Dialer = Arc<dyn Fn(String, u16) -> Pin<Box<dyn Future<Output = std::io::Result<BusStream>>>> + Send + Sync>;
+
+/// The production dialer: TCP, no Nagle delay.
+pub(crate) fn tcp_dialer() -> Dialer {
+    Arc::new(|host, port| {
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as BusStream)
+        })
+    })
+}
+
 /// The Mesh of one node.
 pub(crate) struct Mesh {
     topology: Arc<Topology>,
@@ -56,6 +78,7 @@ pub(crate) struct Mesh {
     unanswered: Vec<Vec<oneshot::Sender<()>>>,
     node_timeout: Duration,
     sendbuf_limit: usize,
+    dial: Dialer,
 }
 
 /// A link that is up, and how far the peer has answered on it.
@@ -79,6 +102,7 @@ impl Mesh {
         figures: Arc<MeshFigures>,
         node_timeout: Duration,
         sendbuf_limit: usize,
+        dial: Dialer,
     ) -> Mesh {
         let links: Vec<Option<Outbound>> = (0..topology.nodes.len()).map(|_| None).collect();
         Mesh {
@@ -91,6 +115,7 @@ impl Mesh {
             waiting: Vec::new(),
             node_timeout,
             sendbuf_limit,
+            dial,
         }
     }
 
@@ -161,7 +186,7 @@ impl Actor for Mesh {
         crate::broker::unbounded_mailbox(ctx);
         for peer in self.topology.peers().collect::<Vec<_>>() {
             let addr = self.topology.nodes[peer].addr.clone();
-            link::spawn(peer, addr, ctx.address(), self.node_timeout);
+            link::spawn(peer, addr, ctx.address(), self.node_timeout, self.dial.clone());
         }
     }
 }

@@ -1,0 +1,613 @@
+//! Cluster mode under simulation: 3–5 Herald nodes, each the production
+//! actors and its Mesh on a turmoil host of its own ("node0"…), linked
+//! over turmoil's network; subscribers and publishers on every node; and,
+//! drawn from the seed, faults between nodes (partitions, a node crashed
+//! and restarted). Judged from what the clients saw (SPEC §9):
+//!
+//! - at most once: no subscriber connection gets a (kind, name, publisher,
+//!   sequence) twice;
+//! - per-publisher order on every connection, a message before its
+//!   pmessage;
+//! - nothing outside a subscription: no delivery before its confirmation
+//!   or after its unsubscribe confirmation;
+//! - the boundary (seeds with no fault): every publish sent after a
+//!   confirmation and answered well before the UNSUBSCRIBE (the margin
+//!   covers crossing: §9.5 promises the start of a window across nodes,
+//!   not its end) is delivered in that window;
+//! - no interest left: once everyone has left, no node announces anything
+//!   and no node holds a peer's interest.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald::{BusStream, Config, Dialer, Placement, Server};
+use turmoil::net::{TcpListener, TcpStream};
+
+use crate::{text, SimClient, PORT};
+
+const BUS: u16 = 16379;
+const CHANNELS: [&str; 4] = ["c0", "c1", "c2", "c3"];
+/// Matches c0 and c1.
+const PATTERN: &str = "c[01]";
+/// How long after a publish is answered it surely has crossed, on a
+/// network of at most `MAX_LATENCY` per segment with no fault.
+const MARGIN: Duration = Duration::from_millis(100);
+const MAX_LATENCY: Duration = Duration::from_millis(5);
+/// Probes are published as publishers `PROBES + subscriber`.
+const PROBES: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub node: usize,
+    /// Another node, where the subscriber publishes a probe to its first
+    /// name's channel as soon as each window is confirmed: the boundary's
+    /// sharpest case.
+    pub prober: usize,
+    pub channels: Vec<&'static str>,
+    pub pattern: bool,
+    pub windows: usize,
+    pub open: Duration,
+    pub gap: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    pub node: usize,
+    pub messages: usize,
+    pub depth: usize,
+    pub every: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeFault {
+    Partition { a: usize, b: usize, at: Duration, lasts: Duration },
+    Crash { node: usize, at: Duration, lasts: Duration },
+}
+
+/// Everything a seed decides, printed with any failure.
+#[derive(Debug, Clone)]
+pub struct ClusterPlan {
+    pub seed: u64,
+    pub nodes: usize,
+    pub subscribers: Vec<Subscriber>,
+    pub publishers: Vec<Publisher>,
+    pub faults: Vec<NodeFault>,
+}
+
+fn ms(rng: &mut fastrand::Rng, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(rng.u64(lo..=hi))
+}
+
+impl ClusterPlan {
+    pub fn from_seed(seed: u64) -> ClusterPlan {
+        let mut rng = fastrand::Rng::with_seed(seed ^ 0xc105_7e12);
+        let nodes = rng.usize(3..=5);
+        let subscribers = (0..rng.usize(3..=7))
+            .map(|_| {
+                let mut channels: Vec<&'static str> = CHANNELS.iter().copied().filter(|_| rng.bool()).collect();
+                if channels.is_empty() {
+                    channels.push(CHANNELS[rng.usize(..CHANNELS.len())]);
+                }
+                let node = rng.usize(..nodes);
+                Subscriber {
+                    node,
+                    prober: (node + rng.usize(1..nodes)) % nodes,
+                    channels,
+                    pattern: rng.u8(..3) == 0,
+                    windows: rng.usize(2..=5),
+                    open: ms(&mut rng, 150, 400),
+                    gap: ms(&mut rng, 0, 40),
+                }
+            })
+            .collect();
+        let publishers = (0..rng.usize(1..=3))
+            .map(|_| Publisher {
+                node: rng.usize(..nodes),
+                messages: rng.usize(100..=300),
+                depth: rng.usize(1..=4),
+                every: ms(&mut rng, 1, 6),
+            })
+            .collect();
+        // A third of the seeds run fault-free: there the boundary is judged.
+        let faults = match rng.u8(..3) {
+            0 => Vec::new(),
+            _ => (0..rng.usize(1..=2))
+                .map(|_| match rng.bool() {
+                    true => {
+                        let a = rng.usize(..nodes);
+                        let b = (a + rng.usize(1..nodes)) % nodes;
+                        NodeFault::Partition { a, b, at: ms(&mut rng, 50, 800), lasts: ms(&mut rng, 50, 3000) }
+                    }
+                    false => NodeFault::Crash {
+                        node: rng.usize(..nodes),
+                        at: ms(&mut rng, 50, 800),
+                        lasts: ms(&mut rng, 20, 500),
+                    },
+                })
+                .collect(),
+        };
+        ClusterPlan { seed, nodes, subscribers, publishers, faults }
+    }
+}
+
+/// One publish as its publisher saw it.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    pub publisher: usize,
+    pub seq: usize,
+    pub channel: &'static str,
+    pub sent: Duration,
+    pub answered: Option<Duration>,
+}
+
+/// One subscription window on one connection.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub subscriber: usize,
+    pub conn: usize,
+    /// A channel, or the pattern.
+    pub name: String,
+    pub pattern: bool,
+    pub confirmed: Duration,
+    pub unsubscribe_sent: Option<Duration>,
+    /// Its connection broke while it was open.
+    pub broken: bool,
+    /// (publisher, seq) delivered in it.
+    pub got: Vec<(usize, usize)>,
+}
+
+/// What the clients saw.
+#[derive(Debug, Default)]
+pub struct ClusterRecord {
+    pub publishes: Vec<Publish>,
+    pub windows: Vec<Window>,
+    /// Per subscriber connection, in arrival order: (subscriber, conn,
+    /// pattern?, name, publisher, seq).
+    pub deliveries: Vec<(usize, usize, bool, String, usize, usize)>,
+    /// Deliveries for no open subscription: (subscriber, conn, frame).
+    pub strays: Vec<(usize, usize, String)>,
+    /// Each node's (announced, from peers) at the end; None if it never
+    /// got there.
+    pub interest_left: Option<Vec<(usize, String, String)>>,
+    pub trace: Vec<String>,
+}
+
+type Shared = Rc<RefCell<ClusterRecord>>;
+
+fn now() -> Duration {
+    turmoil::elapsed()
+}
+
+fn host(node: usize) -> String {
+    format!("node{node}")
+}
+
+/// The dialer for turmoil's network.
+fn dialer() -> Dialer {
+    Arc::new(|host, port| {
+        Box::pin(async move {
+            let stream = TcpStream::connect((host.as_str(), port)).await?;
+            Ok(Box::new(stream) as BusStream)
+        })
+    })
+}
+
+fn add_node(sim: &mut turmoil::Sim<'_>, node: usize, nodes: usize) {
+    let list: Vec<String> = (0..nodes).map(|i| format!("{}:{PORT}@{BUS}", host(i))).collect();
+    let mut config = Config { protected_mode: false, cluster_enabled: true, ..Config::default() };
+    config.cluster.nodes = list;
+    config.cluster.announce_ip = Some(host(node));
+    config.cluster.node_timeout = Duration::from_millis(500);
+    sim.host(host(node), move || {
+        let config = config.clone();
+        async move {
+            let clients = TcpListener::bind(("0.0.0.0", PORT)).await?;
+            let bus = TcpListener::bind(("0.0.0.0", BUS)).await?;
+            let mut server = Server::start_with_dialer(config, Placement::Local, dialer());
+            loop {
+                tokio::select! {
+                    accepted = clients.accept() => {
+                        let (stream, peer) = accepted?;
+                        server.accept_local(stream, peer.to_string(), format!("{}:{PORT}", host(node)));
+                    }
+                    accepted = bus.accept() => server.accept_peer_local(accepted?.0),
+                }
+            }
+        }
+    });
+}
+
+/// Runs one seed; the record comes back whatever it shows.
+pub fn run(seed: u64) -> Result<(ClusterPlan, ClusterRecord), String> {
+    let plan = ClusterPlan::from_seed(seed);
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .min_message_latency(Duration::from_micros(100))
+        .max_message_latency(MAX_LATENCY)
+        .enable_random_order()
+        .simulation_duration(Duration::from_secs(60))
+        .build();
+    for node in 0..plan.nodes {
+        add_node(&mut sim, node, plan.nodes);
+    }
+    let record: Shared = Rc::default();
+    let running = Rc::new(RefCell::new(plan.subscribers.len() + plan.publishers.len()));
+    for (i, sp) in plan.subscribers.iter().enumerate() {
+        let (record, sp, running) = (record.clone(), sp.clone(), running.clone());
+        sim.client(format!("sub{i}"), async move {
+            let result = subscriber(i, sp, record).await;
+            *running.borrow_mut() -= 1;
+            result
+        });
+    }
+    for (p, pp) in plan.publishers.iter().enumerate() {
+        let (record, pp, running) = (record.clone(), pp.clone(), running.clone());
+        sim.client(format!("pub{p}"), async move {
+            let result = publisher(p, pp, record).await;
+            *running.borrow_mut() -= 1;
+            result
+        });
+    }
+    let last_fault = plan
+        .faults
+        .iter()
+        .map(|f| match f {
+            NodeFault::Partition { at, lasts, .. } | NodeFault::Crash { at, lasts, .. } => *at + *lasts,
+        })
+        .max()
+        .unwrap_or_default();
+    {
+        let (record, running, nodes) = (record.clone(), running.clone(), plan.nodes);
+        sim.client("auditor", async move {
+            while *running.borrow() > 0 || now() < last_fault {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            audit(nodes, record).await
+        });
+    }
+    let mut actions: Vec<(Duration, bool, &NodeFault)> =
+        plan.faults.iter().flat_map(|f| [(start(f), true, f), (start(f) + lasts(f), false, f)]).collect();
+    actions.sort_by_key(|(at, ..)| *at);
+    let mut next = 0;
+    loop {
+        let done = sim.step().map_err(|e| format!("seed {seed}: {e}\nplan: {plan:#?}"))?;
+        if done {
+            break;
+        }
+        while let Some(&(at, begin, fault)) = actions.get(next) {
+            if sim.elapsed() < at {
+                break;
+            }
+            next += 1;
+            match (fault, begin) {
+                (NodeFault::Partition { a, b, .. }, true) => sim.partition(host(*a), host(*b)),
+                (NodeFault::Partition { a, b, .. }, false) => sim.repair(host(*a), host(*b)),
+                (NodeFault::Crash { node, .. }, true) => sim.crash(host(*node)),
+                (NodeFault::Crash { node, .. }, false) => sim.bounce(host(*node)),
+            }
+        }
+    }
+    drop(sim);
+    let record = Rc::try_unwrap(record).map_err(|_| "record still shared".to_string())?.into_inner();
+    Ok((plan, record))
+}
+
+fn start(f: &NodeFault) -> Duration {
+    match f {
+        NodeFault::Partition { at, .. } | NodeFault::Crash { at, .. } => *at,
+    }
+}
+
+fn lasts(f: &NodeFault) -> Duration {
+    match f {
+        NodeFault::Partition { lasts, .. } | NodeFault::Crash { lasts, .. } => *lasts,
+    }
+}
+
+/// Runs a seed and checks it; the error names the seed, the broken
+/// guarantee and the plan, and how to replay it.
+pub fn run_checked(seed: u64) -> Result<ClusterRecord, String> {
+    let (plan, record) = run(seed)?;
+    check(&plan, &record).map_err(|e| {
+        format!("seed {seed}: {e}\nplan: {plan:#?}\nreplay: HERALD_SEED={seed} cargo test -p herald-sim --test cluster")
+    })?;
+    Ok(record)
+}
+
+async fn connect(node: usize) -> SimClient {
+    loop {
+        if let Ok(c) = SimClient::connect_to(&host(node)).await {
+            return c;
+        }
+        // The node is down (crashed): try again a little later.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Opens and closes `windows` subscription windows, reconnecting when its
+/// node goes away.
+async fn subscriber(i: usize, sp: Subscriber, record: Shared) -> turmoil::Result {
+    let mut conn = 0;
+    let mut c = connect(sp.node).await;
+    let mut names: Vec<(String, bool)> = sp.channels.iter().map(|c| (c.to_string(), false)).collect();
+    if sp.pattern {
+        names.push((PATTERN.to_string(), true));
+    }
+    let mut probe = connect(sp.prober).await;
+    let (mut w, mut probes) = (0, 0);
+    while w < sp.windows {
+        match window(i, conn, (&mut probes, &mut probe), &sp, &names, &mut c, &record).await {
+            Ok(()) => {
+                w += 1;
+                tokio::time::sleep(sp.gap).await;
+            }
+            Err(_) => {
+                // Every window open on the connection ends here, broken.
+                for win in record.borrow_mut().windows.iter_mut() {
+                    if win.subscriber == i && win.conn == conn && win.unsubscribe_sent.is_none() {
+                        win.broken = true;
+                    }
+                }
+                conn += 1;
+                c = connect(sp.node).await;
+                probe = connect(sp.prober).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One window: subscribe to every name, read for `open`, unsubscribe,
+/// read until every unsubscribe is confirmed.
+async fn window(
+    i: usize,
+    conn: usize,
+    (probes, probe): (&mut usize, &mut SimClient),
+    sp: &Subscriber,
+    names: &[(String, bool)],
+    c: &mut SimClient,
+    record: &Shared,
+) -> std::io::Result<()> {
+    let channels: Vec<&str> = names.iter().filter(|(_, p)| !p).map(|(n, _)| n.as_str()).collect();
+    let mut args = vec!["SUBSCRIBE"];
+    args.extend(&channels);
+    c.send(&args).await?;
+    if sp.pattern {
+        c.send(&["PSUBSCRIBE", PATTERN]).await?;
+    }
+    // Windows open as their confirmations arrive; index in `record.windows`.
+    let mut open: BTreeMap<(bool, String), usize> = BTreeMap::new();
+    while open.len() < names.len() {
+        let words = c.frame().await?;
+        read(i, conn, words, &mut open, record);
+    }
+    // The probe: published on another node the moment the window opens.
+    let channel = sp.channels[0];
+    let index = record.borrow().publishes.len();
+    // Numbered by the probes sent, so a window opened again after a broken
+    // connection probes with a new number.
+    let seq = *probes;
+    *probes += 1;
+    let publish = Publish { publisher: PROBES + i, seq, channel, sent: now(), answered: None };
+    record.borrow_mut().publishes.push(publish);
+    probe.cmd(&["PUBLISH", channel, &format!("p{}-{seq}", PROBES + i)]).await?;
+    record.borrow_mut().publishes[index].answered = Some(now());
+    let until = now() + sp.open;
+    while now() < until {
+        match tokio::time::timeout(until - now(), c.frame()).await {
+            Ok(words) => read(i, conn, words?, &mut open, record),
+            Err(_) => break,
+        }
+    }
+    let mut args = vec!["UNSUBSCRIBE"];
+    args.extend(&channels);
+    let sent = now();
+    for &index in open.values() {
+        record.borrow_mut().windows[index].unsubscribe_sent = Some(sent);
+    }
+    c.send(&args).await?;
+    if sp.pattern {
+        c.send(&["PUNSUBSCRIBE", PATTERN]).await?;
+    }
+    while !open.is_empty() {
+        let words = c.frame().await?;
+        read(i, conn, words, &mut open, record);
+    }
+    Ok(())
+}
+
+/// Takes one frame: a confirmation opens or closes a window, a message
+/// lands in its window (or is a stray).
+fn read(i: usize, conn: usize, words: Vec<String>, open: &mut BTreeMap<(bool, String), usize>, record: &Shared) {
+    let mut r = record.borrow_mut();
+    r.trace.push(format!("{:>9}us sub{i}/{conn}: {}", now().as_micros(), text(&words)));
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    match w.as_slice() {
+        [kind @ ("subscribe" | "psubscribe"), name, _] => {
+            let pattern = *kind == "psubscribe";
+            let window = Window {
+                subscriber: i,
+                conn,
+                name: name.to_string(),
+                pattern,
+                confirmed: now(),
+                unsubscribe_sent: None,
+                broken: false,
+                got: Vec::new(),
+            };
+            r.windows.push(window);
+            let index = r.windows.len() - 1;
+            open.insert((pattern, name.to_string()), index);
+        }
+        [kind @ ("unsubscribe" | "punsubscribe"), name, _] => {
+            open.remove(&(*kind == "punsubscribe", name.to_string()));
+        }
+        ["message", name, payload] | ["pmessage", name, _, payload] => {
+            let pattern = w[0] == "pmessage";
+            let (p, seq) = parse(payload);
+            match open.get(&(pattern, name.to_string())) {
+                Some(&index) => {
+                    r.windows[index].got.push((p, seq));
+                    r.deliveries.push((i, conn, pattern, name.to_string(), p, seq));
+                }
+                None => r.strays.push((i, conn, text(&words))),
+            }
+        }
+        _ => r.strays.push((i, conn, text(&words))),
+    }
+}
+
+fn parse(payload: &str) -> (usize, usize) {
+    let (p, seq) = payload.trim_start_matches('p').split_once('-').unwrap_or(("0", "0"));
+    (p.parse().unwrap_or(usize::MAX), seq.parse().unwrap_or(usize::MAX))
+}
+
+/// Publishes `messages`, `depth` at a time, over the channels in turn
+/// (seeded), reconnecting when its node goes away.
+async fn publisher(p: usize, pp: Publisher, record: Shared) -> turmoil::Result {
+    let mut rng = fastrand::Rng::with_seed(p as u64);
+    let mut c = connect(pp.node).await;
+    let mut seq = 0;
+    while seq < pp.messages {
+        let batch: Vec<(usize, &'static str)> =
+            (seq..(seq + pp.depth).min(pp.messages)).map(|s| (s, CHANNELS[rng.usize(..CHANNELS.len())])).collect();
+        let first = record.borrow().publishes.len();
+        let mut out = Vec::new();
+        for &(s, channel) in &batch {
+            out.extend(crate::encode(&["PUBLISH", channel, &format!("p{p}-{s}")]));
+            record.borrow_mut().publishes.push(Publish { publisher: p, seq: s, channel, sent: now(), answered: None });
+        }
+        seq += batch.len();
+        let answered = async {
+            c.send_raw(&out).await?;
+            for k in 0..batch.len() {
+                c.frame().await?;
+                record.borrow_mut().publishes[first + k].answered = Some(now());
+            }
+            std::io::Result::Ok(())
+        };
+        if answered.await.is_err() {
+            c = connect(pp.node).await;
+        }
+        tokio::time::sleep(pp.every).await;
+    }
+    Ok(())
+}
+
+/// Once everyone has left: waits for every node to have all its links up
+/// and no interest, announced or held; records what is left if that never
+/// comes within 10 simulated seconds.
+async fn audit(nodes: usize, record: Shared) -> turmoil::Result {
+    let deadline = now() + Duration::from_secs(10);
+    let mut conns = Vec::new();
+    for node in 0..nodes {
+        conns.push(connect(node).await);
+    }
+    loop {
+        let mut left = Vec::new();
+        for (node, c) in conns.iter_mut().enumerate() {
+            let info = c.cmd(&["CLUSTER", "INFO"]).await?.join("");
+            let field = |name: &str| {
+                info.split("\r\n").find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or("?").to_string()
+            };
+            let (announced, held, up) =
+                (field("cluster_interest_announced"), field("cluster_interest_from_peers"), field("cluster_links_up"));
+            if announced != "0" || held != "0" || up != (nodes - 1).to_string() {
+                left.push((node, announced, held));
+            }
+        }
+        if left.is_empty() {
+            record.borrow_mut().interest_left = Some(Vec::new());
+            return Ok(());
+        }
+        if now() > deadline {
+            record.borrow_mut().interest_left = Some(left);
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `publish` must reach window `w` (on a fault-free run): sent
+/// after the confirmation, to a channel it covers, answered well before
+/// the UNSUBSCRIBE.
+pub fn required(w: &Window, publish: &Publish) -> bool {
+    let covers = if w.pattern { publish.channel == "c0" || publish.channel == "c1" } else { publish.channel == w.name };
+    let answered_early = match (publish.answered, w.unsubscribe_sent) {
+        (Some(answered), Some(end)) => answered + MARGIN < end,
+        _ => false,
+    };
+    covers && publish.sent > w.confirmed && answered_early
+}
+
+/// The invariants, from the record alone.
+pub fn check(plan: &ClusterPlan, r: &ClusterRecord) -> Result<(), String> {
+    if let Some((sub, conn, frame)) = r.strays.first() {
+        return Err(format!("outside a subscription: sub{sub}, connection {conn}, got {frame}"));
+    }
+    let mut seen = HashSet::new();
+    let mut last: BTreeMap<(usize, usize, bool, usize), usize> = BTreeMap::new();
+    for (sub, conn, pattern, name, p, seq) in &r.deliveries {
+        if !seen.insert((sub, conn, pattern, name, p, seq)) {
+            let kind = if *pattern { "pmessage" } else { "message" };
+            return Err(format!("duplicate: sub{sub}/{conn} got {kind} {name} p{p}-{seq} twice"));
+        }
+        if let Some(prev) = last.insert((*sub, *conn, *pattern, *p), *seq) {
+            if prev >= *seq {
+                return Err(format!("reorder: sub{sub}/{conn} got p{p}-{seq} after p{p}-{prev}"));
+            }
+        }
+    }
+    // A message before its pmessage, on each connection.
+    let mut message_at = BTreeMap::new();
+    for (k, (sub, conn, pattern, _, p, seq)) in r.deliveries.iter().enumerate() {
+        if !pattern {
+            message_at.insert((sub, conn, p, seq), k);
+        }
+    }
+    for (k, (sub, conn, pattern, _, p, seq)) in r.deliveries.iter().enumerate() {
+        if *pattern && message_at.get(&(sub, conn, p, seq)).is_some_and(|&m| m > k) {
+            return Err(format!("pmessage first: sub{sub}/{conn} got p{p}-{seq}'s pmessage before its message"));
+        }
+    }
+    if plan.faults.is_empty() {
+        for w in r.windows.iter().filter(|w| !w.broken) {
+            let Some(end) = w.unsubscribe_sent else { continue };
+            for publish in &r.publishes {
+                let Some(answered) = publish.answered else { continue };
+                if required(w, publish) && !w.got.contains(&(publish.publisher, publish.seq)) {
+                    return Err(format!(
+                        "lost inside a window: sub{}/{} ({}{}) confirmed at {:?}, unsubscribed at {end:?}, \
+                         never got p{}-{} sent at {:?}, answered at {answered:?}",
+                        w.subscriber,
+                        w.conn,
+                        if w.pattern { "pattern " } else { "" },
+                        w.name,
+                        w.confirmed,
+                        publish.publisher,
+                        publish.seq,
+                        publish.sent
+                    ));
+                }
+            }
+        }
+    }
+    match &r.interest_left {
+        Some(left) if left.is_empty() => Ok(()),
+        Some(left) => Err(format!("interest left after everyone left (node, announced, from peers): {left:?}")),
+        None => Err("the audit never ran".into()),
+    }
+}
+
+impl ClusterRecord {
+    /// A hash of what the clients saw: equal seeds, equal hashes.
+    pub fn hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.trace.hash(&mut h);
+        h.finish()
+    }
+}

@@ -92,3 +92,19 @@ fn client_list_and_kill() {
     // asks after seeing that close, so NUMSUB must read 0.
     insta::assert_snapshot!(mask_client_lines(&normalize(&t)));
 }
+
+/// What COMMAND DOCS says of every pub/sub command (summary, since,
+/// arguments): clients and redis-cli's hints read it.
+#[test]
+fn pubsub_command_docs() {
+    let h = herald();
+    let t = run_script(
+        h.port,
+        "
+        c> COMMAND DOCS publish spublish subscribe unsubscribe psubscribe punsubscribe ssubscribe sunsubscribe
+        c> COMMAND DOCS pubsub|channels pubsub|numsub pubsub|numpat pubsub|shardchannels pubsub|shardnumsub pubsub|help
+        c> COMMAND INFO pubsub|channels pubsub|numsub pubsub|numpat pubsub|shardchannels pubsub|shardnumsub
+        ",
+    );
+    insta::assert_snapshot!(normalize(&t));
+}

@@ -116,6 +116,15 @@ impl Hub {
         self.cluster.as_ref().map(|c| &c.mesh)
     }
 
+    /// Whether any peer has announced any interest: if none has, a
+    /// publish need not go to the Mesh. The Mesh raises the figure before
+    /// a peer's announcement is answered, so a publish made after the
+    /// peer's subscriber saw its confirmation always goes (as
+    /// `any_patterns` for the pattern index).
+    pub(crate) fn peers_want_anything(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|c| c.figures.wanted_by_peers.load(std::sync::atomic::Ordering::SeqCst) > 0)
+    }
+
     /// Tells the Mesh (in cluster mode) that `names` of `kind` are left.
     pub(crate) fn unwant(&self, kind: Kind, names: Vec<Bytes>) {
         if let (Some(mesh), Some(kind)) = (self.mesh(), mesh_interest(kind)) {

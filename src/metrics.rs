@@ -17,6 +17,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+
+use crate::cluster::MeshFigures;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
 use crate::broker::Census;
@@ -117,8 +119,19 @@ fn register(commands: Vec<String>) {
 /// Copies the census and the command figures into the registry once a
 /// second (a sample for scraping, not a synchronisation), on its own
 /// thread, for as long as the process runs.
-pub(crate) fn sample(census: Arc<Census>, stats: Arc<Stats>) {
+pub(crate) fn sample(census: Arc<Census>, stats: Arc<Stats>, mesh: Option<Arc<MeshFigures>>) {
     let _ = std::thread::Builder::new().name("herald-metrics".into()).spawn(move || loop {
+        if let Some(mesh) = &mesh {
+            for (name, counter) in [
+                ("herald_cluster_publishes_forwarded_total", &mesh.forwarded),
+                ("herald_cluster_publishes_dropped_total", &mesh.dropped),
+                ("herald_cluster_links_buffer_limit_exceeded_total", &mesh.limit_exceeded),
+            ] {
+                metrics::counter!(name).absolute(counter.load(Ordering::Relaxed));
+            }
+            let up = mesh.up.iter().filter(|u| u.load(Ordering::Relaxed)).count();
+            metrics::gauge!("herald_cluster_links_up").set(up as f64);
+        }
         for (name, _, _, read) in GAUGES {
             metrics::gauge!(*name).set(read(&census) as f64);
         }

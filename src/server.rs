@@ -236,7 +236,8 @@ pub fn run_until(
         }
         let mut peers = accept_all(bus);
         if metrics_port != 0 {
-            crate::metrics::sample(hub.census.clone(), hub.stats.clone());
+            let mesh = hub.cluster.as_ref().map(|c| c.figures.clone());
+            crate::metrics::sample(hub.census.clone(), hub.stats.clone(), mesh);
         }
         let mut stop = std::pin::pin!(stop);
         loop {

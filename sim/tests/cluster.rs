@@ -60,17 +60,17 @@ fn checker_rejects_doctored_records() {
 
     let mut r = fresh();
     let publishes = r.publishes.clone();
-    let (w, k) = r
-        .windows
-        .iter_mut()
-        .filter(|w| !w.broken)
-        .find_map(|w| {
-            let k = w.got.iter().position(|&(p, seq)| {
-                publishes.iter().any(|x| x.publisher == p && x.seq == seq && required(w, x))
-            })?;
-            Some((w, k))
-        })
-        .expect("a delivery the boundary requires");
+    let (w, k) =
+        r.windows
+            .iter_mut()
+            .filter(|w| !w.broken)
+            .find_map(|w| {
+                let k = w.got.iter().position(|&(p, seq)| {
+                    publishes.iter().any(|x| x.publisher == p && x.seq == seq && required(w, x))
+                })?;
+                Some((w, k))
+            })
+            .expect("a delivery the boundary requires");
     w.got.remove(k);
     assert!(check(&plan, &r).unwrap_err().starts_with("lost inside a window"));
 

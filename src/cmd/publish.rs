@@ -71,7 +71,7 @@ pub(crate) fn publish_run(s: &mut Session, run: &[Member], started: tokio::time:
     let items = || run.iter().map(|(spec, args)| (spec.publishes.expect("a run holds publishes"), &args[1], &args[2]));
     let plan = plan(items(), hub.directories().len(), |c| hub.directory_index(c), hub.any_patterns());
     let reorder = planted(Bug::ReorderAcrossArbiters) && plan.by_directory.iter().filter(|g| !g.is_empty()).count() > 1;
-    if let Some(mesh) = hub.mesh() {
+    if let Some(mesh) = hub.mesh().filter(|_| hub.peers_want_anything()) {
         // Classic publishes also go to the nodes that want them (a shard
         // channel is served by its slot's node alone).
         let classic: Vec<_> =

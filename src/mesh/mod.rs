@@ -314,7 +314,8 @@ impl Handler<PeerWants> for Mesh {
             Change::Add(kind, names) => names.into_iter().for_each(|n| self.remote.add(msg.peer, kind, n)),
             Change::Remove(kind, names) => names.iter().for_each(|n| self.remote.remove(msg.peer, kind, n)),
         }
-        self.figures.wanted_by_peers.store(self.remote.len(), Ordering::Relaxed);
+        // Before the answer (`taken`): see `Hub::peers_want_anything`.
+        self.figures.wanted_by_peers.store(self.remote.len(), Ordering::SeqCst);
         match self.links[msg.peer] {
             Some(_) => {
                 let _ = msg.taken.send(());

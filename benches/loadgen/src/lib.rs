@@ -52,6 +52,26 @@ impl Default for Scenario {
     }
 }
 
+impl Scenario {
+    /// The deliveries `per_channel` publishes owe: each to every
+    /// subscriber of its channel (subscriber i listens on channel
+    /// i % channels), or to every pattern subscriber.
+    pub fn expected(&self, per_channel: &[u64]) -> u64 {
+        per_channel
+            .iter()
+            .enumerate()
+            .map(|(ch, n)| {
+                let listeners = if self.pattern_subscribers {
+                    self.subscribers
+                } else {
+                    (0..self.subscribers).filter(|i| i % self.channels == ch).count()
+                };
+                n * listeners as u64
+            })
+            .sum()
+    }
+}
+
 /// What one run measured.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -183,9 +203,10 @@ async fn publisher(
     s: Scenario,
     epoch: Instant,
     deadline: Instant,
-) -> std::io::Result<(u64, u64)> {
+) -> std::io::Result<(u64, u64, Vec<u64>)> {
     let mut c = Conn::open(&addr).await?;
     let (mut published, mut promised, mut seq) = (0u64, 0u64, 0u64);
+    let mut per_channel = vec![0u64; s.channels];
     let mut wire = Vec::new();
     while Instant::now() < deadline {
         wire.clear();
@@ -193,6 +214,7 @@ async fn publisher(
             let head = format!("{me}:{seq}:{}:", epoch.elapsed().as_nanos());
             let mut payload = head.into_bytes();
             payload.resize(s.payload.max(payload.len()), b'x');
+            per_channel[(seq as usize + me) % s.channels] += 1;
             let ch = channel((seq as usize + me) % s.channels);
             encode_command_into(&[&b"PUBLISH"[..], ch.as_bytes(), &payload], &mut wire);
             seq += 1;
@@ -205,7 +227,7 @@ async fn publisher(
             published += 1;
         }
     }
-    Ok((published, promised))
+    Ok((published, promised, per_channel))
 }
 
 /// Holds `n` non-matching patterns on one connection; returned so the
@@ -229,6 +251,18 @@ pub async fn idle_patterns(addr: &str, n: usize) -> std::io::Result<Option<TcpSt
 
 /// Runs `s` against `addr`.
 pub async fn run(addr: &str, s: &Scenario) -> std::io::Result<Report> {
+    run_on(&[addr.to_string()], &[addr.to_string()], s).await
+}
+
+/// Runs `s` with publishers spread round robin over `publish_at` and
+/// subscribers over `subscribe_at` (the nodes of a cluster). When they are
+/// not all one address, PUBLISH replies count only the publishing node's
+/// subscribers (Redis Cluster's rule), so the deliveries expected are
+/// worked out from the scenario instead: every subscriber of a channel,
+/// wherever it is.
+pub async fn run_on(publish_at: &[String], subscribe_at: &[String], s: &Scenario) -> std::io::Result<Report> {
+    let addr = &publish_at[0];
+    let single = publish_at.len() == 1 && subscribe_at == publish_at;
     let _idle = idle_patterns(addr, s.idle_patterns).await?;
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -240,7 +274,8 @@ pub async fn run(addr: &str, s: &Scenario) -> std::io::Result<Report> {
         } else {
             encode_command(&["SUBSCRIBE".to_string(), channel(i % s.channels)])
         };
-        let task = subscriber(addr.to_string(), cmd, epoch, s.publishers, ready_tx.clone(), stop.clone());
+        let at = subscribe_at[i % subscribe_at.len()].clone();
+        let task = subscriber(at, cmd, epoch, s.publishers, ready_tx.clone(), stop.clone());
         subs.push(tokio::spawn(task));
     }
     drop(ready_tx);
@@ -251,13 +286,14 @@ pub async fn run(addr: &str, s: &Scenario) -> std::io::Result<Report> {
     }
     let started = Instant::now();
     let deadline = started + s.duration;
-    let pubs: Vec<_> =
-        (0..s.publishers).map(|p| tokio::spawn(publisher(addr.to_string(), p, s.clone(), epoch, deadline))).collect();
+    let pubs: Vec<_> = (0..s.publishers)
+        .map(|p| tokio::spawn(publisher(publish_at[p % publish_at.len()].clone(), p, s.clone(), epoch, deadline)))
+        .collect();
     let (mut published, mut expected) = (0, 0);
     for p in pubs {
-        let (n, promised) = p.await.expect("publisher task")?;
+        let (n, promised, per_channel) = p.await.expect("publisher task")?;
         published += n;
-        expected += promised;
+        expected += if single { promised } else { s.expected(&per_channel) };
     }
     let elapsed = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);

@@ -25,6 +25,8 @@ fn publish_subscribe_and_counts() {
         p> PUBSUB SHARDNUMSUB shard1 other
         p> PUBSUB CHANNELS s*
         p> PUBSUB SHARDCHANNELS
+        p> PUBSUB SHARDCHANNELS shard*
+        p> PUBSUB SHARDCHANNELS x*
         a> UNSUBSCRIBE news
         p> PUBLISH news after
         b> read 1

@@ -175,3 +175,46 @@ async fn ping_calls(client: &Client) -> u64 {
         .find_map(|l| l.strip_prefix("cmdstat_ping:calls="))
         .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
 }
+
+/// herald-client's cluster mode against a 3-node Herald cluster and a
+/// 3-node Redis cluster: shard channels of several nodes in one merged
+/// subscriber, SPUBLISH routed by slot, `-MOVED` followed by a client that
+/// knew no slot (and learnt it), classic pub/sub across nodes.
+#[tokio::test]
+async fn cluster_client_routes_by_slot_and_follows_moved() {
+    use herald_client::{slot_of, ClusterClient, TcpConnector};
+    use support::cluster::{redis_cluster, Cluster};
+
+    let herald = Cluster::start(3);
+    let redis = redis_cluster(3);
+    let clusters: [(&str, Vec<u16>); 2] =
+        [("herald", herald.nodes.iter().map(|n| n.port).collect()), ("redis", redis.iter().map(|n| n.port).collect())];
+    for (name, ports) in clusters {
+        let seeds: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let client = ClusterClient::connect(&seeds).await.unwrap();
+        // "foo" is node 2's slot, "bar" node 0's.
+        assert_eq!(client.node_for(slot_of(b"foo")), seeds[2], "{name}");
+        let channels = ["foo", "bar", "{user:7}:events"];
+        let mut sub = client.ssubscribe(&channels).await.unwrap();
+        assert!(sub.nodes().count() >= 2, "{name}: one connection per node serving a slot");
+        for channel in channels {
+            assert_eq!(client.spublish(channel, "hello").await.unwrap(), 1, "{name} {channel}");
+            let event = tokio::time::timeout(support::REPLY_TIMEOUT, sub.next()).await.unwrap().unwrap().unwrap();
+            let Event::Message(m) = event else { panic!("{name}: {event:?}") };
+            assert_eq!((m.kind, &m.channel[..], &m.payload[..]), (Kind::Shard, channel.as_bytes(), &b"hello"[..]));
+        }
+        let lazy = ClusterClient::lazy(Config::new(seeds[0].clone()), std::sync::Arc::new(TcpConnector), &seeds);
+        assert_eq!(lazy.node_for(slot_of(b"foo")), seeds[0], "{name}: knows nothing yet");
+        assert_eq!(lazy.spublish("foo", "moved").await.unwrap(), 1, "{name}");
+        assert_eq!(lazy.node_for(slot_of(b"foo")), seeds[2], "{name}: learnt from MOVED");
+        let event = tokio::time::timeout(support::REPLY_TIMEOUT, sub.next()).await.unwrap().unwrap().unwrap();
+        assert!(matches!(&event, Event::Message(m) if &m.payload[..] == b"moved"), "{name}: {event:?}");
+
+        let mut news = client.subscribe(&["news"]).await.unwrap();
+        for seed in &seeds {
+            Client::connect(seed.clone()).await.unwrap().publish("news", seed.as_bytes()).await.unwrap();
+            let event = tokio::time::timeout(support::REPLY_TIMEOUT, news.next()).await.unwrap().unwrap().unwrap();
+            assert!(matches!(&event, Event::Message(m) if m.payload == seed.as_bytes()), "{name}: {event:?}");
+        }
+    }
+}

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod cluster;
 mod config;
 mod connection;
 mod error;
@@ -36,6 +37,7 @@ mod transport;
 mod value;
 
 pub use client::Client;
+pub use cluster::{slot_of, ClusterClient, ClusterPubSub};
 pub use config::{Backoff, Config};
 pub use connection::{encode_command, encode_command_into};
 pub use error::{Error, Result};

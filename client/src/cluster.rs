@@ -1,0 +1,308 @@
+//! Cluster mode: one client for a Herald (or Redis) cluster. Shard
+//! channels are routed to the node serving their slot, `-MOVED` is
+//! followed (a refused command did not run, so sending it again cannot
+//! deliver it twice), and a subscriber spanning several nodes reads one
+//! merged stream in which each node's connection keeps its own gap events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pubsub::{Event, PubSub};
+use crate::transport::{Connector, TcpConnector};
+use crate::value::Value;
+
+const SLOTS: usize = 16384;
+/// Redirections followed for one command before giving up.
+const REDIRECTS: usize = 5;
+
+/// A cluster client: cheap to clone; clones share connections and the
+/// slot map.
+#[derive(Clone)]
+pub struct ClusterClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    connector: Arc<dyn Connector>,
+    seeds: Vec<String>,
+    /// The node serving each slot, as last learned (empty until known).
+    owners: Mutex<Vec<Option<Arc<str>>>>,
+    clients: tokio::sync::Mutex<HashMap<String, Client>>,
+}
+
+/// The slot of a shard channel (CRC16 of it or its `{hash tag}`).
+pub fn slot_of(channel: &[u8]) -> u16 {
+    redis_protocol::redis_keyslot(channel)
+}
+
+impl ClusterClient {
+    /// Connects over TCP to the cluster one of `seeds` (`host:port`)
+    /// belongs to, and learns its slot map.
+    pub async fn connect<S: AsRef<str>>(seeds: &[S]) -> Result<ClusterClient> {
+        let first = seeds.first().map(|s| s.as_ref().to_string()).unwrap_or_default();
+        ClusterClient::with_connector(Config::new(first), Arc::new(TcpConnector), seeds).await
+    }
+
+    /// The same with settings (`addr` is ignored: the seeds are used) and
+    /// a connector (TLS, the simulator's network).
+    pub async fn with_connector<S: AsRef<str>>(
+        config: Config,
+        connector: Arc<dyn Connector>,
+        seeds: &[S],
+    ) -> Result<ClusterClient> {
+        let client = ClusterClient::lazy(config, connector, seeds);
+        client.refresh().await?;
+        Ok(client)
+    }
+
+    /// A client that knows no slot yet: each command goes to the first
+    /// seed and follows its redirection (as `redis-cli -c` does).
+    pub fn lazy<S: AsRef<str>>(config: Config, connector: Arc<dyn Connector>, seeds: &[S]) -> ClusterClient {
+        let seeds: Vec<String> = seeds.iter().map(|s| s.as_ref().to_string()).collect();
+        ClusterClient {
+            inner: Arc::new(Inner {
+                config,
+                connector,
+                seeds,
+                owners: Mutex::new(vec![None; SLOTS]),
+                clients: Default::default(),
+            }),
+        }
+    }
+
+    /// Learns the slot map (CLUSTER SLOTS) from the first node that
+    /// answers: a seed, or a node already known.
+    pub async fn refresh(&self) -> Result<()> {
+        let mut last = Error::Protocol("no seed node given".into());
+        let mut candidates = self.inner.seeds.clone();
+        candidates.extend(self.known_nodes());
+        for addr in candidates {
+            let reply = match self.node(&addr).await {
+                Ok(c) => c.command(&[b"CLUSTER", b"SLOTS"]).await,
+                Err(e) => Err(e),
+            };
+            match reply.and_then(|v| parse_slots(&v)) {
+                Ok(ranges) => {
+                    let mut owners = self.inner.owners.lock().expect("slot map");
+                    for (first, last, addr) in ranges {
+                        let addr: Arc<str> = addr.into();
+                        for slot in first..=last {
+                            owners[slot as usize] = Some(addr.clone());
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn known_nodes(&self) -> Vec<String> {
+        let owners = self.inner.owners.lock().expect("slot map");
+        let mut nodes: Vec<String> = owners.iter().flatten().map(|a| a.to_string()).collect();
+        nodes.dedup();
+        nodes
+    }
+
+    /// The node serving `slot` as far as this client knows (the first
+    /// seed if it does not).
+    pub fn node_for(&self, slot: u16) -> String {
+        let owners = self.inner.owners.lock().expect("slot map");
+        owners[slot as usize].as_deref().map_or_else(|| self.inner.seeds[0].clone(), str::to_string)
+    }
+
+    /// A command client for one node (kept for reuse).
+    async fn node(&self, addr: &str) -> Result<Client> {
+        let mut clients = self.inner.clients.lock().await;
+        if let Some(c) = clients.get(addr) {
+            return Ok(c.clone());
+        }
+        let config = Config { addr: addr.to_string(), ..self.inner.config.clone() };
+        let client = Client::with_connector(config, self.inner.connector.clone()).await?;
+        clients.insert(addr.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// Sends `args` to the node serving `slot`, following `-MOVED`.
+    async fn routed(&self, slot: u16, args: &[&[u8]]) -> Result<Value> {
+        let mut addr = self.node_for(slot);
+        for _ in 0..REDIRECTS {
+            match self.node(&addr).await?.command(args).await {
+                Err(Error::Server(e)) if e.starts_with("MOVED ") => addr = self.moved(&e)?,
+                other => return other,
+            }
+        }
+        Err(Error::Protocol(format!("more than {REDIRECTS} redirections")))
+    }
+
+    /// Takes a `MOVED slot host:port` in: that slot is there now.
+    fn moved(&self, error: &str) -> Result<String> {
+        let mut words = error.split(' ').skip(1);
+        let (Some(slot), Some(addr)) = (words.next().and_then(|s| s.parse::<usize>().ok()), words.next()) else {
+            return Err(Error::Protocol(format!("bad redirection: {error}")));
+        };
+        if slot < SLOTS {
+            self.inner.owners.lock().expect("slot map")[slot] = Some(addr.into());
+        }
+        Ok(addr.to_string())
+    }
+
+    /// Publishes on a shard channel, at the node serving its slot; the
+    /// count is that node's subscribers.
+    pub async fn spublish(&self, channel: impl AsRef<[u8]>, payload: impl AsRef<[u8]>) -> Result<usize> {
+        let channel = channel.as_ref();
+        let reply = self.routed(slot_of(channel), &[b"SPUBLISH", channel, payload.as_ref()]).await?;
+        reply.as_int().map(|n| n as usize).ok_or_else(|| Error::Protocol(format!("expected an integer, got {reply:?}")))
+    }
+
+    /// Publishes on a classic channel. Any node would do (every matching
+    /// subscriber on every node gets it); the channel's slot picks one, so
+    /// one channel's publishes from this client keep one route. The count
+    /// is that node's subscribers, as in Redis Cluster.
+    pub async fn publish(&self, channel: impl AsRef<[u8]>, payload: impl AsRef<[u8]>) -> Result<usize> {
+        let channel = channel.as_ref();
+        let node = self.node(&self.node_for(slot_of(channel))).await?;
+        node.publish(channel, payload).await
+    }
+
+    /// A subscriber to shard `channels`, with a connection to each node
+    /// serving one of their slots, read as one stream.
+    pub async fn ssubscribe<N: AsRef<[u8]>>(&self, channels: &[N]) -> Result<ClusterPubSub> {
+        let mut subscriber = ClusterPubSub { nodes: Vec::new(), next: 0 };
+        for _ in 0..REDIRECTS {
+            // One connection per node; one SSUBSCRIBE per slot (a command's
+            // shard channels must share a slot).
+            let mut by_node: BTreeMap<String, BTreeMap<u16, Vec<Bytes>>> = BTreeMap::new();
+            for c in channels {
+                let (c, slot) = (c.as_ref(), slot_of(c.as_ref()));
+                by_node
+                    .entry(self.node_for(slot))
+                    .or_default()
+                    .entry(slot)
+                    .or_default()
+                    .push(Bytes::copy_from_slice(c));
+            }
+            subscriber.nodes.clear();
+            let mut moved = false;
+            'nodes: for (addr, slots) in by_node {
+                let ps = self.node(&addr).await?.pubsub().await?;
+                for names in slots.values() {
+                    match ps.ssubscribe(names).await {
+                        Ok(()) => {}
+                        Err(Error::Server(e)) if e.starts_with("MOVED ") => {
+                            self.moved(&e)?;
+                            // The map is stale beyond this slot, most likely.
+                            self.refresh().await?;
+                            moved = true;
+                            break 'nodes;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                subscriber.nodes.push((addr, ps));
+            }
+            if !moved {
+                return Ok(subscriber);
+            }
+        }
+        Err(Error::Protocol(format!("more than {REDIRECTS} redirections")))
+    }
+
+    /// A subscriber to classic `channels`: on one node (the first
+    /// channel's slot's), which receives what is published on any node.
+    pub async fn subscribe<N: AsRef<[u8]>>(&self, channels: &[N]) -> Result<ClusterPubSub> {
+        let addr = self.node_for(channels.first().map_or(0, |c| slot_of(c.as_ref())));
+        let ps = self.node(&addr).await?.subscribe(channels).await?;
+        Ok(ClusterPubSub { nodes: vec![(addr, ps)], next: 0 })
+    }
+
+    /// A subscriber to `patterns`, on one node, as [`Self::subscribe`].
+    pub async fn psubscribe<N: AsRef<[u8]>>(&self, patterns: &[N]) -> Result<ClusterPubSub> {
+        let addr = self.node_for(patterns.first().map_or(0, |c| slot_of(c.as_ref())));
+        let ps = self.node(&addr).await?.psubscribe(patterns).await?;
+        Ok(ClusterPubSub { nodes: vec![(addr, ps)], next: 0 })
+    }
+}
+
+/// CLUSTER SLOTS: `[first, last, [host, port, id, …], …]` per range; the
+/// master (the first node) of each.
+fn parse_slots(reply: &Value) -> Result<Vec<(u16, u16, String)>> {
+    let bad = || Error::Protocol(format!("unexpected CLUSTER SLOTS reply: {reply:?}"));
+    let ranges = reply.items().ok_or_else(bad)?;
+    ranges
+        .iter()
+        .map(|range| {
+            let items = range.items().ok_or_else(bad)?;
+            let (first, last) = (items.first().and_then(Value::as_int), items.get(1).and_then(Value::as_int));
+            let master = items.get(2).and_then(Value::items).ok_or_else(bad)?;
+            let host = master.first().and_then(Value::as_bytes).map(|h| String::from_utf8_lossy(h).into_owned());
+            let port = master.get(1).and_then(Value::as_int);
+            match (first, last, host, port) {
+                (Some(f), Some(l), Some(h), Some(p)) if f <= l && (l as usize) < SLOTS => {
+                    Ok((f as u16, l as u16, format!("{h}:{p}")))
+                }
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
+/// A subscriber across nodes: each node's [`PubSub`] (its own reconnects
+/// and gap events), read as one stream. Messages of one shard channel come
+/// from one node, in that node's order.
+pub struct ClusterPubSub {
+    nodes: Vec<(String, PubSub)>,
+    /// Which node is polled first next time, so none starves the others.
+    next: usize,
+}
+
+impl ClusterPubSub {
+    /// The nodes subscribed at (`host:port`).
+    pub fn nodes(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().map(|(a, _)| a.as_str())
+    }
+
+    /// The next event from any node; `None` once every node's subscriber
+    /// has stopped.
+    pub async fn next(&mut self) -> Option<Result<Event>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next_event(cx)).await
+    }
+
+    fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
+        let n = self.nodes.len();
+        let mut ended = 0;
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            match futures_core::Stream::poll_next(Pin::new(&mut self.nodes[i].1), cx) {
+                Poll::Ready(Some(event)) => {
+                    self.next = (i + 1) % n;
+                    return Poll::Ready(Some(event));
+                }
+                Poll::Ready(None) => ended += 1,
+                Poll::Pending => {}
+            }
+        }
+        if ended == n {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl futures_core::Stream for ClusterPubSub {
+    type Item = Result<Event>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
+        self.poll_next_event(cx)
+    }
+}

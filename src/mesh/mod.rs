@@ -269,17 +269,31 @@ impl Handler<Forward> for Mesh {
         if self.remote.is_empty() {
             return;
         }
+        // Each peer's publishes of the run, in order, go as one write to
+        // its link (one channel send, not one per publish).
+        let mut by_peer: smallvec::SmallVec<[(Peer, BytesMut, u64); 4]> = smallvec::SmallVec::new();
+        let mut frame = BytesMut::new();
         for (channel, message) in msg.0 {
             let peers = self.remote.peers_for(&channel);
             if peers.is_empty() {
                 continue;
             }
-            let frame = command([Bytes::from_static(b"PUB"), channel, message]);
+            frame.clear();
+            let words = vec![Reply::Bulk(Bytes::from_static(b"PUB")), Reply::Bulk(channel), Reply::Bulk(message)];
+            Reply::Array(words).encode(false, &mut frame);
             for peer in peers {
-                let figure =
-                    if self.send(peer, frame.clone()) { &self.figures.forwarded } else { &self.figures.dropped };
-                figure.fetch_add(1, Ordering::Relaxed);
+                match by_peer.iter_mut().find(|(p, ..)| *p == peer) {
+                    Some((_, out, n)) => {
+                        out.extend_from_slice(&frame);
+                        *n += 1;
+                    }
+                    None => by_peer.push((peer, BytesMut::from(&frame[..]), 1)),
+                }
             }
+        }
+        for (peer, out, n) in by_peer {
+            let figure = if self.send(peer, out.freeze()) { &self.figures.forwarded } else { &self.figures.dropped };
+            figure.fetch_add(n, Ordering::Relaxed);
         }
     }
 }

@@ -45,6 +45,8 @@ pub(crate) struct ClusterHandle {
     pub figures: Arc<MeshFigures>,
     pub mesh: Addr<Mesh>,
     pub node_timeout: Duration,
+    /// Where a new topology is put (`Hub::set_topology`).
+    replace: Arc<tokio::sync::watch::Sender<Arc<Topology>>>,
 }
 
 /// The interest a subscription of `kind` gives its node in the cluster:
@@ -95,7 +97,8 @@ impl Hub {
             let mesh = placement.start(0, move |_| {
                 Mesh::new(topology, mesh_figures, settings.node_timeout, settings.link_sendbuf_limit, dial)
             });
-            ClusterHandle { topology: tokio::sync::watch::channel(t).1, figures, mesh, node_timeout }
+            let (replace, topology) = tokio::sync::watch::channel(t);
+            ClusterHandle { topology, figures, mesh, node_timeout, replace: Arc::new(replace) }
         });
         Hub {
             directories: directories.into(),
@@ -143,6 +146,15 @@ impl Hub {
             census: self.census.clone(),
             node_timeout: self.cluster.as_ref().map_or(Duration::ZERO, |c| c.node_timeout),
         }
+    }
+
+    /// Cluster mode: puts `topology` in force for every session (a slot's
+    /// next command is judged by it) and tells sessions, so shard
+    /// subscriptions to slots lost end (`sunsubscribe`).
+    pub(crate) fn set_topology(&self, topology: Topology) {
+        let Some(cluster) = &self.cluster else { return };
+        cluster.replace.send_replace(Arc::new(topology));
+        self.clients.do_send(crate::registry::TopologyChanged);
     }
 
     /// The topology in force in cluster mode.

@@ -30,6 +30,9 @@ pub(crate) enum Control {
     UserChanged { name: String, user: Option<Arc<User>> },
     /// CONFIG SET changed the runtime settings.
     SettingsChanged(Box<Config>),
+    /// Cluster mode: the topology changed; shard subscriptions to slots
+    /// this node no longer serves end.
+    TopologyChanged,
 }
 
 /// Where the registry reaches one session.
@@ -265,6 +268,20 @@ impl Handler<KillClients> for ClientRegistry {
             }
         }
         n
+    }
+}
+
+/// Cluster mode: tells every session the topology changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct TopologyChanged;
+
+impl Handler<TopologyChanged> for ClientRegistry {
+    type Result = ();
+    fn handle(&mut self, _: TopologyChanged, _: &mut Context<Self>) {
+        for link in self.sessions.values() {
+            link.do_send(Control::TopologyChanged);
+        }
     }
 }
 

@@ -293,7 +293,44 @@ fn from_std(listener: std::net::TcpListener) -> std::io::Result<TcpListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads exactly `want`'s length from `client` and compares.
+    async fn expect(client: &mut tokio::io::DuplexStream, want: &[u8]) {
+        let mut got = vec![0; want.len()];
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut got)).await;
+        assert!(read.is_ok(), "nothing within 5 s; wanted {:?}", String::from_utf8_lossy(want));
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+    }
+
+    /// Cluster mode: when a slot moves to another node, this node's shard
+    /// subscriptions to it end with `sunsubscribe` pushes (their remaining
+    /// counts, as Redis 7), and its channels are redirected from then on.
+    #[actix_rt::test]
+    async fn a_slot_moved_away_ends_its_shard_subscriptions() {
+        use crate::cluster::{NodeAddr, Topology};
+        let mut config = Config { cluster_enabled: true, ..Config::default() };
+        config.cluster.nodes = vec!["127.0.0.1:6379".into(), "127.0.0.1:6380".into()];
+        let refuse: crate::mesh::Dialer =
+            std::sync::Arc::new(|_, _| Box::pin(async { Err(std::io::ErrorKind::ConnectionRefused.into()) }));
+        let mut server = Server::start_with_dialer(config, Placement::Local, refuse);
+        let (mut client, conn) = tokio::io::duplex(4096);
+        server.accept_local(conn, "127.0.0.1:1".into(), "127.0.0.1:6379".into());
+        // "bar" is slot 5061: this node's (0-8191) until it moves.
+        client.write_all(b"SSUBSCRIBE bar {bar}x\r\n").await.unwrap();
+        expect(&mut client, b"*3\r\n$10\r\nssubscribe\r\n$3\r\nbar\r\n:1\r\n").await;
+        expect(&mut client, b"*3\r\n$10\r\nssubscribe\r\n$6\r\n{bar}x\r\n:2\r\n").await;
+        let nodes: Vec<NodeAddr> = ["127.0.0.1:6379", "127.0.0.1:6380"].map(|n| NodeAddr::parse(n).unwrap()).into();
+        let assigned =
+            [(nodes[0].clone(), vec![(0, 5060), (5062, 8191)]), (nodes[1].clone(), vec![(5061, 5061), (8192, 16383)])];
+        server.hub.set_topology(Topology::new(nodes.clone(), &nodes[0], &assigned).unwrap());
+        expect(&mut client, b"*3\r\n$12\r\nsunsubscribe\r\n$3\r\nbar\r\n:1\r\n").await;
+        expect(&mut client, b"*3\r\n$12\r\nsunsubscribe\r\n$6\r\n{bar}x\r\n:0\r\n").await;
+        client.write_all(b"SPUBLISH bar x\r\nSSUBSCRIBE {user}y\r\n").await.unwrap();
+        expect(&mut client, b"-MOVED 5061 127.0.0.1:6380\r\n").await;
+        // A slot it still serves is unaffected.
+        expect(&mut client, b"*3\r\n$10\r\nssubscribe\r\n$7\r\n{user}y\r\n:1\r\n").await;
+    }
 
     /// A connection accepted just before the shutdown, whose session
     /// registers after every session was told to drain, is closed too

@@ -203,6 +203,25 @@ pub(crate) fn leave(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Cont
     Flow::Held
 }
 
+/// Cluster mode, after the topology changed: the shard subscriptions to
+/// slots this node no longer serves end, each with a `sunsubscribe` push
+/// (its remaining count), as Redis 7 tells its shard subscribers when a
+/// slot moves away, so clients subscribe again at the slot's new node.
+pub(crate) fn leave_lost_slots(s: &mut Session) {
+    let Some(t) = s.hub.topology() else { return };
+    for name in s.subs.names(Kind::Shard) {
+        if t.serves(crate::cluster::slot_of(&name)) {
+            continue;
+        }
+        if let Some(token) = s.subs.take(Kind::Shard, &name) {
+            s.hub.directory(&name).do_send(Unsubscribe { kind: Kind::Shard, channel: name.clone(), client: s.id });
+            s.subs.retire(token);
+        }
+        let count = count_for(s, Kind::Shard);
+        s.push(confirmation(verb(Kind::Shard, false), Some(name), count));
+    }
+}
+
 /// Ends the subscriptions `leave` queued and confirms each, in order.
 pub(crate) fn caught_up(s: &mut Session) {
     for (kind, name, count, token) in std::mem::take(&mut s.leaving) {

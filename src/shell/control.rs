@@ -38,6 +38,7 @@ impl Handler<Control> for Session {
                 self.arm_idle_check(ctx);
                 self.enforce_output_limit(ctx);
             }
+            Control::TopologyChanged => crate::cmd::subscribe::leave_lost_slots(self),
         }
     }
 }

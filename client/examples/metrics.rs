@@ -37,6 +37,7 @@ async fn main() -> herald_client::Result<()> {
                 println!("(lost the server: {reason}; samples may be missing)")
             }
             Some(Event::Reconnected { down_for, .. }) => println!("(back after {down_for:?})"),
+            Some(Event::Unsubscribed { name, .. }) => println!("(the server ended {name:?})"),
             None => break,
         }
     }

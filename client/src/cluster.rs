@@ -9,12 +9,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use std::time::Instant;
+
 use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use crate::client::Client;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pubsub::{Event, PubSub};
+use crate::pubsub::{Event, Kind, PubSub};
 use crate::transport::{Connector, TcpConnector};
 use crate::value::Value;
 
@@ -177,7 +180,7 @@ impl ClusterClient {
     /// A subscriber to shard `channels`, with a connection to each node
     /// serving one of their slots, read as one stream.
     pub async fn ssubscribe<N: AsRef<[u8]>>(&self, channels: &[N]) -> Result<ClusterPubSub> {
-        let mut subscriber = ClusterPubSub { nodes: Vec::new(), next: 0 };
+        let mut subscriber = ClusterPubSub::new(self.clone());
         for _ in 0..REDIRECTS {
             // One connection per node; one SSUBSCRIBE per slot (a command's
             // shard channels must share a slot).
@@ -222,14 +225,18 @@ impl ClusterClient {
     pub async fn subscribe<N: AsRef<[u8]>>(&self, channels: &[N]) -> Result<ClusterPubSub> {
         let addr = self.node_for(channels.first().map_or(0, |c| slot_of(c.as_ref())));
         let ps = self.node(&addr).await?.subscribe(channels).await?;
-        Ok(ClusterPubSub { nodes: vec![(addr, ps)], next: 0 })
+        let mut subscriber = ClusterPubSub::new(self.clone());
+        subscriber.nodes.push((addr, ps));
+        Ok(subscriber)
     }
 
     /// A subscriber to `patterns`, on one node, as [`Self::subscribe`].
     pub async fn psubscribe<N: AsRef<[u8]>>(&self, patterns: &[N]) -> Result<ClusterPubSub> {
         let addr = self.node_for(patterns.first().map_or(0, |c| slot_of(c.as_ref())));
         let ps = self.node(&addr).await?.psubscribe(patterns).await?;
-        Ok(ClusterPubSub { nodes: vec![(addr, ps)], next: 0 })
+        let mut subscriber = ClusterPubSub::new(self.clone());
+        subscriber.nodes.push((addr, ps));
+        Ok(subscriber)
     }
 }
 
@@ -259,13 +266,51 @@ fn parse_slots(reply: &Value) -> Result<Vec<(u16, u16, String)>> {
 /// A subscriber across nodes: each node's [`PubSub`] (its own reconnects
 /// and gap events), read as one stream. Messages of one shard channel come
 /// from one node, in that node's order.
+///
+/// When a node ends a shard subscription unasked (its slot moved), the
+/// stream says `Disconnected`, learns the slot map again, subscribes at
+/// the slot's new node, and says `Reconnected` before any message from
+/// there: the gap is announced, as for a lost connection (SPEC §6.2).
 pub struct ClusterPubSub {
     nodes: Vec<(String, PubSub)>,
     /// Which node is polled first next time, so none starves the others.
     next: usize,
+    client: ClusterClient,
+    /// Subscriptions re-made at a slot's new node, as they complete.
+    moved_tx: mpsc::UnboundedSender<Result<Moved>>,
+    moved: mpsc::UnboundedReceiver<Result<Moved>>,
+    /// Re-subscriptions under way.
+    moving: usize,
+}
+
+/// A shard subscription re-made at its slot's new node.
+struct Moved {
+    addr: String,
+    subscriber: PubSub,
+    since: Instant,
 }
 
 impl ClusterPubSub {
+    fn new(client: ClusterClient) -> ClusterPubSub {
+        let (moved_tx, moved) = mpsc::unbounded_channel();
+        ClusterPubSub { nodes: Vec::new(), next: 0, client, moved_tx, moved, moving: 0 }
+    }
+
+    /// Subscribes to `name` again wherever its slot is now.
+    fn follow(&mut self, name: Bytes) {
+        let (client, done, since) = (self.client.clone(), self.moved_tx.clone(), Instant::now());
+        self.moving += 1;
+        tokio::spawn(async move {
+            let moved = async {
+                client.refresh().await?;
+                let mut again = client.ssubscribe(&[name]).await?;
+                let (addr, subscriber) = again.nodes.pop().ok_or_else(|| Error::Protocol("no node".into()))?;
+                Ok(Moved { addr, subscriber, since })
+            };
+            let _ = done.send(moved.await);
+        });
+    }
+
     /// The nodes subscribed at (`host:port`).
     pub fn nodes(&self) -> impl Iterator<Item = &str> {
         self.nodes.iter().map(|(a, _)| a.as_str())
@@ -278,11 +323,29 @@ impl ClusterPubSub {
     }
 
     fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
+        // A re-made subscription first: its Reconnected before its messages.
+        if let Poll::Ready(Some(moved)) = self.moved.poll_recv(cx) {
+            self.moving -= 1;
+            return Poll::Ready(Some(moved.map(|m| {
+                self.nodes.push((m.addr, m.subscriber));
+                Event::Reconnected { attempts: 1, down_for: m.since.elapsed() }
+            })));
+        }
         let n = self.nodes.len();
         let mut ended = 0;
         for k in 0..n {
             let i = (self.next + k) % n;
             match futures_core::Stream::poll_next(Pin::new(&mut self.nodes[i].1), cx) {
+                Poll::Ready(Some(Ok(Event::Unsubscribed { kind: Kind::Shard, name }))) => {
+                    self.next = (i + 1) % n;
+                    let reason = format!(
+                        "{} ended shard channel {} (its slot moved)",
+                        self.nodes[i].0,
+                        String::from_utf8_lossy(&name)
+                    );
+                    self.follow(name);
+                    return Poll::Ready(Some(Ok(Event::Disconnected { reason })));
+                }
                 Poll::Ready(Some(event)) => {
                     self.next = (i + 1) % n;
                     return Poll::Ready(Some(event));
@@ -291,7 +354,7 @@ impl ClusterPubSub {
                 Poll::Pending => {}
             }
         }
-        if ended == n {
+        if ended == n && self.moving == 0 {
             Poll::Ready(None)
         } else {
             Poll::Pending
@@ -304,5 +367,138 @@ impl futures_core::Stream for ClusterPubSub {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Event>>> {
         self.poll_next_event(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `ClusterPubSub` following a slot that moves, against two fake nodes
+    //! (Herald's own clusters cannot move a slot yet: their topology is
+    //! fixed at start).
+
+    use std::sync::Mutex as StdMutex;
+
+    use redis_protocol::resp2::decode::decode;
+    use redis_protocol::resp2::types::OwnedFrame;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::Notify;
+
+    use super::*;
+    use std::time::Duration;
+
+    /// Which port serves every slot, shared by the fake nodes.
+    type Owner = Arc<StdMutex<u16>>;
+
+    fn words(frame: OwnedFrame) -> Vec<String> {
+        match frame {
+            OwnedFrame::Array(items) => items
+                .into_iter()
+                .filter_map(|f| match f {
+                    OwnedFrame::BulkString(b) => Some(String::from_utf8_lossy(&b).to_uppercase()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// One connection to a fake node: HELLO, CLUSTER SLOTS (all at the
+    /// owner), PING, SSUBSCRIBE (confirmed; node B then publishes
+    /// `hello`; node A, once kicked, moves the slot to B and ends the
+    /// subscription unasked).
+    async fn serve(mut conn: TcpStream, owner: Owner, kick: Option<(Arc<Notify>, u16)>, greet: bool) {
+        let mut buf = Vec::new();
+        let mut subscribed = None::<String>;
+        loop {
+            while let Ok(Some((frame, len))) = decode(&buf) {
+                buf.drain(..len);
+                let w = words(frame);
+                let reply = match w.first().map(String::as_str) {
+                    Some("HELLO") => "+OK\r\n".to_string(),
+                    Some("PING") => "+PONG\r\n".to_string(),
+                    Some("CLUSTER") => {
+                        let port = *owner.lock().unwrap();
+                        format!("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:{port}\r\n")
+                    }
+                    Some("SSUBSCRIBE") => {
+                        let name = w[1].to_lowercase();
+                        let mut out = format!("*3\r\n$10\r\nssubscribe\r\n${}\r\n{name}\r\n:1\r\n", name.len());
+                        if greet {
+                            out += &format!("*3\r\n$8\r\nsmessage\r\n${}\r\n{name}\r\n$5\r\nhello\r\n", name.len());
+                        }
+                        subscribed = Some(name);
+                        out
+                    }
+                    _ => "-ERR unknown\r\n".to_string(),
+                };
+                if conn.write_all(reply.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            let kicked = async {
+                match (&kick, &subscribed) {
+                    (Some((kick, to)), Some(_)) => {
+                        kick.notified().await;
+                        *to
+                    }
+                    _ => std::future::pending().await,
+                }
+            };
+            let mut chunk = [0u8; 4096];
+            tokio::select! {
+                n = conn.read(&mut chunk) => match n {
+                    Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                    _ => return,
+                },
+                to = kicked => {
+                    let name = subscribed.take().expect("subscribed");
+                    *owner.lock().unwrap() = to;
+                    let out = format!("*3\r\n$12\r\nsunsubscribe\r\n${}\r\n{name}\r\n:0\r\n", name.len());
+                    if conn.write_all(out.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fake_node(owner: Owner, kick: Option<(Arc<Notify>, u16)>, greet: bool) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                tokio::spawn(serve(conn, owner.clone(), kick.clone(), greet));
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_moved_slot_is_followed_with_a_gap_signal() {
+        let owner: Owner = Arc::new(StdMutex::new(0));
+        let kick = Arc::new(Notify::new());
+        // B greets every shard subscriber; A, once kicked, hands the slot
+        // to B and ends its subscriber's subscription unasked.
+        let b = fake_node(owner.clone(), None, true).await;
+        let a = fake_node(owner.clone(), Some((kick.clone(), b)), false).await;
+        *owner.lock().unwrap() = a;
+        let client = ClusterClient::connect(&[format!("127.0.0.1:{a}")]).await.unwrap();
+        let mut sub = client.ssubscribe(&["x"]).await.unwrap();
+        assert_eq!(sub.nodes().collect::<Vec<_>>(), [format!("127.0.0.1:{a}")]);
+        kick.notify_one();
+        async fn next(sub: &mut ClusterPubSub) -> Event {
+            tokio::time::timeout(Duration::from_secs(10), sub.next()).await.expect("an event").unwrap().unwrap()
+        }
+        let first = next(&mut sub).await;
+        assert!(matches!(&first, Event::Disconnected { reason } if reason.contains("slot moved")), "{first:?}");
+        let second = next(&mut sub).await;
+        assert!(matches!(second, Event::Reconnected { .. }), "{second:?}");
+        let third = next(&mut sub).await;
+        assert!(
+            matches!(&third, Event::Message(m) if &m.payload[..] == b"hello" && m.kind == Kind::Shard),
+            "{third:?}"
+        );
+        assert!(sub.nodes().any(|n| n == format!("127.0.0.1:{b}")));
     }
 }

@@ -85,6 +85,16 @@ pub enum Event {
         /// Time from noticing the loss to resubscribing.
         down_for: Duration,
     },
+    /// The server ended a subscription it was not asked to end: in a
+    /// cluster, a shard channel whose slot moved to another node (Redis 7's
+    /// unasked `sunsubscribe`). Nothing more comes for it on this
+    /// connection; [`crate::ClusterPubSub`] subscribes again at the new node.
+    Unsubscribed {
+        /// Its kind.
+        kind: Kind,
+        /// The channel or pattern.
+        name: Bytes,
+    },
 }
 
 enum Command {
@@ -119,6 +129,7 @@ impl PubSub {
             config,
             connector,
             wanted: Default::default(),
+            unasked: Vec::new(),
             expect: VecDeque::new(),
             rng,
             events: events_tx,
@@ -208,6 +219,8 @@ struct Driver {
     config: Config,
     connector: Arc<dyn Connector>,
     wanted: [BTreeSet<Bytes>; 3],
+    /// Subscriptions the server ended unasked, to report as events.
+    unasked: Vec<(Kind, Bytes)>,
     expect: VecDeque<Expect>,
     rng: fastrand::Rng,
     events: mpsc::Sender<Result<Event>>,
@@ -364,7 +377,13 @@ impl Driver {
 
     /// Handles one frame; false if the `PubSub` is gone.
     async fn dispatch(&mut self, value: Value) -> bool {
-        match self.take(value) {
+        let message = self.take(value);
+        for (kind, name) in std::mem::take(&mut self.unasked) {
+            if self.events.send(Ok(Event::Unsubscribed { kind, name })).await.is_err() {
+                return false;
+            }
+        }
+        match message {
             Some(message) => self.events.send(Ok(Event::Message(message))).await.is_ok(),
             None => true,
         }
@@ -403,7 +422,7 @@ impl Driver {
                     Message { kind: Kind::Pattern, channel, pattern: Some(pattern), payload }
                 }),
                 Some(verb) => {
-                    self.confirmed(verb);
+                    self.confirmed(verb, bytes(1));
                     None
                 }
                 None => None,
@@ -413,7 +432,21 @@ impl Driver {
         self.wanted[message.kind.index()].contains(key).then_some(message)
     }
 
-    fn confirmed(&mut self, verb: &[u8]) {
+    fn confirmed(&mut self, verb: &[u8], name: Option<Bytes>) {
+        let asked = self.expect.front().is_some_and(|front| front.verb.as_bytes() == verb);
+        let leaving = match verb {
+            b"unsubscribe" => Some(Kind::Channel),
+            b"punsubscribe" => Some(Kind::Pattern),
+            b"sunsubscribe" => Some(Kind::Shard),
+            _ => None,
+        };
+        if let (false, Some(kind), Some(name)) = (asked, leaving, name) {
+            // Ended by the server: no longer wanted, and said so.
+            if self.wanted[kind.index()].remove(&name) {
+                self.unasked.push((kind, name));
+            }
+            return;
+        }
         let Some(front) = self.expect.front_mut() else {
             return;
         };

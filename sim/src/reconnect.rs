@@ -90,6 +90,9 @@ pub fn run_restart(seed: u64, total: u64) -> Result<RestartLog, String> {
                     log.events.push("reconnected".into());
                     log.resubscribed_at.push(turmoil::elapsed());
                 }
+                Event::Unsubscribed { kind, name } => {
+                    return Err(format!("the server ended {kind:?} {name:?} unasked").into());
+                }
             }
         }
         Err("subscriber stream ended".into())

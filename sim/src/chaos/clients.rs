@@ -232,6 +232,10 @@ pub(crate) async fn library_subscriber(me: usize, plan: SubscriberPlan, seed: u6
                 push(SubEvent::Connected { at: now() });
                 joined(&world);
             }
+            // A standalone server never ends a subscription unasked.
+            Event::Unsubscribed { kind, name } => {
+                return Err(format!("the server ended {kind:?} {name:?} unasked").into());
+            }
         }
     }
 }

@@ -221,14 +221,15 @@ fn a_dropped_slow_subscriber_shows_in_latency() {
     }
 }
 
-/// CLIENT PAUSE WRITE holds PUBLISH (not PING) until the pause ends; ALL
+/// CLIENT PAUSE WRITE holds PUBLISH and SPUBLISH (not PING) until the pause ends; ALL
 /// holds everything. Timed on both servers: the held reply comes no sooner
 /// than the pause's end.
 #[test]
 fn client_pause_holds_publishes_until_it_ends() {
     let (h, r) = (herald(), redis());
     for port in [h.port, r.port] {
-        for (mode, held) in [("WRITE", &["PUBLISH", "ch", "m"][..]), ("ALL", &["PING"][..])] {
+        let write_held = [("WRITE", &["PUBLISH", "ch", "m"][..]), ("WRITE", &["SPUBLISH", "ch", "m"][..])];
+        for (mode, held) in write_held.into_iter().chain([("ALL", &["PING"][..])]) {
             let mut admin = Conn::open(port);
             let mut other = Conn::open(port);
             let started = Instant::now();

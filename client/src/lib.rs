@@ -14,6 +14,8 @@
 //!         Event::Message(m) => println!("{:?} on {:?}", m.payload, m.channel),
 //!         // Messages published while disconnected were missed.
 //!         Event::Disconnected { .. } | Event::Reconnected { .. } => {}
+//!         // The server ended a subscription (a cluster slot moved).
+//!         Event::Unsubscribed { .. } => {}
 //!     }
 //! }
 //! # Ok(()) }

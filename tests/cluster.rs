@@ -213,13 +213,14 @@ fn only_nodes_that_want_a_channel_are_sent_its_publishes() {
 fn a_node_restarted_rejoins_and_its_subscribers_are_reached_again() {
     let mut cluster = Cluster::start(3);
     let mut publisher = cluster.conn(0);
-    {
-        let mut sub = cluster.conn(2);
-        sub.cmd(&["SUBSCRIBE", "news"]);
-        publisher.cmd(&["PUBLISH", "news", "before"]);
-        assert_eq!(sub.frame(), message("news", "before"));
-    }
+    // Kept open until node 2 dies: closed first, node 2 would withdraw
+    // its interest before dying, and nothing would be owed to it.
+    let mut sub = cluster.conn(2);
+    sub.cmd(&["SUBSCRIBE", "news"]);
+    publisher.cmd(&["PUBLISH", "news", "before"]);
+    assert_eq!(sub.frame(), message("news", "before"));
     cluster.nodes[2].kill();
+    drop(sub);
     cluster.wait_links(0, 1);
     // Node 2 was wanting "news" when it died: what node 0 cannot send is
     // counted, never queued without bound.

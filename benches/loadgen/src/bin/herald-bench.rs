@@ -4,13 +4,20 @@
 use std::time::Duration;
 
 use clap::Parser;
-use herald_bench::{run, Scenario};
+use herald_bench::{run_on, Scenario};
 
 #[derive(Parser, Debug)]
 #[command(about = "Pub/sub load generator for Herald, Redis or any RESP server")]
 struct Args {
     #[arg(long, default_value = "127.0.0.1:6379")]
     addr: String,
+    /// Cluster: publishers on these nodes (comma-separated, round robin)
+    /// instead of `--addr`.
+    #[arg(long)]
+    publish_at: Option<String>,
+    /// Cluster: subscribers on these nodes instead of `--addr`.
+    #[arg(long)]
+    subscribe_at: Option<String>,
     #[arg(long, default_value_t = 1)]
     subscribers: usize,
     /// Subscribers PSUBSCRIBE `bench:*` instead of one channel each.
@@ -47,7 +54,11 @@ async fn main() -> std::io::Result<()> {
         idle_patterns: a.idle_patterns,
         duration: Duration::from_secs_f64(a.seconds),
     };
-    let report = run(&a.addr, &scenario).await?;
+    let nodes = |list: &Option<String>| match list {
+        Some(list) => list.split(',').map(String::from).collect(),
+        None => vec![a.addr.clone()],
+    };
+    let report = run_on(&nodes(&a.publish_at), &nodes(&a.subscribe_at), &scenario).await?;
     println!("{report}");
     Ok(())
 }

@@ -102,7 +102,7 @@ fn pubsub_command_docs() {
         h.port,
         "
         c> COMMAND DOCS publish spublish subscribe unsubscribe psubscribe punsubscribe ssubscribe sunsubscribe
-        c> COMMAND DOCS pubsub|channels pubsub|numsub pubsub|numpat pubsub|shardchannels pubsub|shardnumsub pubsub|help
+        c> COMMAND DOCS pubsub pubsub|channels pubsub|numsub pubsub|numpat pubsub|shardchannels pubsub|shardnumsub pubsub|help
         c> COMMAND INFO pubsub|channels pubsub|numsub pubsub|numpat pubsub|shardchannels pubsub|shardnumsub
         ",
     );

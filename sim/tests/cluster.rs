@@ -1,4 +1,4 @@
-//! Cluster mode under simulation (src/cluster.rs): 3–5 nodes, clients on
+//! Cluster mode under simulation (src/cluster/): 3–5 nodes, clients on
 //! every node, partitions and crashes between nodes. A failure names its
 //! seed and the command that replays it.
 

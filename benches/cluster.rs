@@ -141,6 +141,50 @@ fn shapes() -> Vec<Shape> {
     ]
 }
 
+/// A `{hash tag}` prefix whose slot node `node` of 3 serves (both
+/// clusters split the slots as redis-cli does: 0-5460, 5461-10922,
+/// 10923-16383).
+fn prefix_on(node: usize) -> String {
+    let owner = |slot: u16| match slot {
+        0..=5460 => 0,
+        5461..=10922 => 1,
+        _ => 2,
+    };
+    let tag = (0..).map(|k| format!("n{k}")).find(|t| owner(redis_protocol::redis_keyslot(t.as_bytes())) == node);
+    format!("{{{}}}:", tag.expect("a tag"))
+}
+
+/// SPUBLISH spread over the nodes: on each node, 2 publishers and 10
+/// shard subscribers over 5 shard channels in that node's slots, all three
+/// at once; deliveries/s summed.
+async fn shard_round(ports: &[u16]) -> Report {
+    let runs = (0..3).map(|n| {
+        let at = vec![format!("127.0.0.1:{}", ports[n])];
+        let s = Scenario {
+            subscribers: 10,
+            channels: 5,
+            publishers: 2,
+            pipeline: 16,
+            shard: true,
+            prefix: prefix_on(n),
+            duration: Duration::from_secs(3),
+            ..Scenario::default()
+        };
+        async move { run_on(&at, &at, &s).await.expect("run") }
+    });
+    let reports = futures_util::future::join_all(runs).await;
+    let mut total = reports[0].clone();
+    for r in &reports[1..] {
+        total.deliveries_per_sec += r.deliveries_per_sec;
+        total.duplicates += r.duplicates;
+        total.reorders += r.reorders;
+        total.lost += r.lost;
+        total.p50_us = total.p50_us.max(r.p50_us);
+        total.p99_us = total.p99_us.max(r.p99_us);
+    }
+    total
+}
+
 fn addrs(ports: &[u16], nodes: &[usize]) -> Vec<String> {
     nodes.iter().map(|&n| format!("127.0.0.1:{}", ports[n])).collect()
 }
@@ -176,28 +220,49 @@ fn main() {
                 }
             }
         }
-        let mean = |v: &[Report], f: &dyn Fn(&Report) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
-        let bad = |v: &[Report]| {
-            format!(
-                "{}/{}/{}",
-                v.iter().map(|x| x.duplicates).sum::<u64>(),
-                v.iter().map(|x| x.reorders).sum::<u64>(),
-                v.iter().map(|x| x.lost).sum::<i64>()
-            )
-        };
-        let (hd, rd) = (mean(&h, &|x| x.deliveries_per_sec), mean(&r, &|x| x.deliveries_per_sec));
-        println!(
-            "| {} | {:.0} | {:.0} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {} · {} |",
-            shape.name,
-            hd,
-            rd,
-            hd / rd,
-            mean(&h, &|x| x.p50_us),
-            mean(&h, &|x| x.p99_us),
-            mean(&r, &|x| x.p50_us),
-            mean(&r, &|x| x.p99_us),
-            bad(&h),
-            bad(&r)
+        row(shape.name, &h, &r);
+    }
+    if filter.as_deref().is_none_or(|f| "SPUBLISH".contains(f)) {
+        let (mut h, mut r) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            if round % 2 == 1 {
+                r.push(runtime.block_on(shard_round(&redis)));
+            }
+            h.push(runtime.block_on(shard_round(&herald)));
+            if round % 2 == 0 {
+                r.push(runtime.block_on(shard_round(&redis)));
+            }
+        }
+        row(
+            "SPUBLISH on every node (2 publishers, 10 subscribers, 5 shard channels each; p50/p99: the worst node's)",
+            &h,
+            &r,
         );
     }
+}
+
+fn row(name: &str, h: &[Report], r: &[Report]) {
+    let mean = |v: &[Report], f: &dyn Fn(&Report) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
+    let bad = |v: &[Report]| {
+        format!(
+            "{}/{}/{}",
+            v.iter().map(|x| x.duplicates).sum::<u64>(),
+            v.iter().map(|x| x.reorders).sum::<u64>(),
+            v.iter().map(|x| x.lost).sum::<i64>()
+        )
+    };
+    let (hd, rd) = (mean(h, &|x| x.deliveries_per_sec), mean(r, &|x| x.deliveries_per_sec));
+    println!(
+        "| {} | {:.0} | {:.0} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {} · {} |",
+        name,
+        hd,
+        rd,
+        hd / rd,
+        mean(h, &|x| x.p50_us),
+        mean(h, &|x| x.p99_us),
+        mean(r, &|x| x.p50_us),
+        mean(r, &|x| x.p99_us),
+        bad(h),
+        bad(r)
+    );
 }

@@ -33,6 +33,11 @@ pub struct Scenario {
     pub payload: usize,
     /// Non-matching patterns held by one extra connection.
     pub idle_patterns: usize,
+    /// Shard channels: SPUBLISH and SSUBSCRIBE.
+    pub shard: bool,
+    /// Channel names start with this (`bench:` by default; a cluster
+    /// benchmark gives a `{hash tag}` to put them in one node's slot).
+    pub prefix: String,
     pub duration: Duration,
 }
 
@@ -47,12 +52,18 @@ impl Default for Scenario {
             pipeline: 1,
             payload: 64,
             idle_patterns: 0,
+            shard: false,
+            prefix: "bench:".into(),
             duration: Duration::from_secs(3),
         }
     }
 }
 
 impl Scenario {
+    fn channel(&self, i: usize) -> String {
+        format!("{}{i}", self.prefix)
+    }
+
     /// The deliveries `per_channel` publishes owe: each to every
     /// subscriber of its channel (subscriber i listens on channel
     /// i % channels), or to every pattern subscriber.
@@ -135,10 +146,6 @@ impl Conn {
     }
 }
 
-fn channel(i: usize) -> String {
-    format!("bench:{i}")
-}
-
 struct SubscriberResult {
     delivered: u64,
     /// When (since the epoch) the last message arrived.
@@ -215,8 +222,9 @@ async fn publisher(
             let mut payload = head.into_bytes();
             payload.resize(s.payload.max(payload.len()), b'x');
             per_channel[(seq as usize + me) % s.channels] += 1;
-            let ch = channel((seq as usize + me) % s.channels);
-            encode_command_into(&[&b"PUBLISH"[..], ch.as_bytes(), &payload], &mut wire);
+            let ch = s.channel((seq as usize + me) % s.channels);
+            let verb: &[u8] = if s.shard { b"SPUBLISH" } else { b"PUBLISH" };
+            encode_command_into(&[verb, ch.as_bytes(), &payload], &mut wire);
             seq += 1;
         }
         c.stream.write_all(&wire).await?;
@@ -272,7 +280,8 @@ pub async fn run_on(publish_at: &[String], subscribe_at: &[String], s: &Scenario
         let cmd = if s.pattern_subscribers {
             encode_command(&["PSUBSCRIBE", "bench:*"])
         } else {
-            encode_command(&["SUBSCRIBE".to_string(), channel(i % s.channels)])
+            let verb = if s.shard { "SSUBSCRIBE" } else { "SUBSCRIBE" };
+            encode_command(&[verb.to_string(), s.channel(i % s.channels)])
         };
         let at = subscribe_at[i % subscribe_at.len()].clone();
         let task = subscriber(at, cmd, epoch, s.publishers, ready_tx.clone(), stop.clone());

@@ -35,6 +35,9 @@ struct Args {
     /// Idle, never-matching patterns held on one extra connection.
     #[arg(long, default_value_t = 0)]
     idle_patterns: usize,
+    /// Shard channels: SPUBLISH and SSUBSCRIBE.
+    #[arg(long)]
+    shard: bool,
     /// Seconds of publishing.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
@@ -53,6 +56,8 @@ async fn main() -> std::io::Result<()> {
         payload: a.payload,
         idle_patterns: a.idle_patterns,
         duration: Duration::from_secs_f64(a.seconds),
+        shard: a.shard,
+        ..Scenario::default()
     };
     let nodes = |list: &Option<String>| match list {
         Some(list) => list.split(',').map(String::from).collect(),

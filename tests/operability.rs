@@ -50,6 +50,23 @@ fn check_config_accepts_good_files_and_names_the_bad_line() {
     assert!(!ok && text.contains("tls-cert-file"), "{text}");
     let (ok, text) = check_config(&[], &[("HERALD_MAXCLIENTS", "zero")]);
     assert!(!ok && text.contains("maxclients"), "{text}");
+
+    // Cluster settings are checked before anything listens.
+    let nodes = "127.0.0.1:7001,127.0.0.1:7002";
+    let (ok, text) = check_config(&["--port", "7001", "--cluster-nodes", nodes], &[]);
+    assert!(ok, "{text}");
+    let (ok, text) = check_config(&["--port", "7009", "--cluster-nodes", nodes], &[]);
+    assert!(!ok && text.contains("127.0.0.1:7009 is not in the cluster's node list"), "{text}");
+    let lone = temp_conf("lone", "port 7001\ncluster-nodes 127.0.0.1:7001\n");
+    let (ok, text) = check_config(&[lone.to_str().unwrap()], &[]);
+    assert!(!ok && text.contains("cluster-nodes needs cluster-enabled yes"), "{text}");
+    let twice = temp_conf(
+        "twice",
+        "port 7001\ncluster-enabled yes\ncluster-nodes 127.0.0.1:7001,127.0.0.1:7002\n\
+         cluster-slots 127.0.0.1:7001 0-16383\ncluster-slots 127.0.0.1:7002 5\n",
+    );
+    let (ok, text) = check_config(&[twice.to_str().unwrap()], &[]);
+    assert!(!ok && text.contains("slot 5 is assigned twice"), "{text}");
 }
 
 #[test]

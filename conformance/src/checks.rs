@@ -28,6 +28,8 @@ const fn elsewhere(id: &'static str, title: &'static str, why: &'static str) -> 
 
 const SIMULATOR: &str = "a property of Herald's simulator, checked by sim/tests";
 const CLIENT: &str = "a property of herald-client, checked by its own tests";
+const CLUSTER: &str =
+    "needs a cluster (the kit judges one server): checked by tests/cluster*.rs and sim/tests/cluster.rs";
 
 static CLAUSES: &[Clause] = &[
     wire("1.1", "Replies are Redis' bytes", wire::replies_are_redis_bytes),
@@ -67,6 +69,7 @@ static CLAUSES: &[Clause] = &[
     elsewhere("6.3", "Subscribe is a boundary", CLIENT),
     elsewhere("6.4", "Commands are not retried", CLIENT),
     elsewhere("6.5", "One suite for both servers", CLIENT),
+    elsewhere("6.6", "Cluster mode", CLIENT),
     wire("7.1", "Garbage is refused, others are served", limits::garbage_is_refused_others_served),
     wire("7.2", "Limits, with Redis' words", limits::protocol_limits),
     wire("7.3", "Memory stays bounded under floods", limits::flood_is_bounded),
@@ -76,6 +79,12 @@ static CLAUSES: &[Clause] = &[
     wire("8.2", "Command and channel permissions", security::channel_permissions),
     elsewhere("8.3", "Protected mode", "needs a client off the loopback interface"),
     wire("8.4", "TLS", security::tls),
+    elsewhere("9.1", "Redis Cluster's face", CLUSTER),
+    elsewhere("9.2", "Shard channels at their slot's node", CLUSTER),
+    elsewhere("9.3", "Classic pub/sub across nodes", CLUSTER),
+    elsewhere("9.4", "One hop, by interest", CLUSTER),
+    elsewhere("9.5", "The subscription boundary across nodes", CLUSTER),
+    elsewhere("9.6", "A dead or slow peer", CLUSTER),
 ];
 
 /// Every clause of SPEC.md, in its order.

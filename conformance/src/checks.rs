@@ -1,7 +1,7 @@
 //! The clause table: every clause of SPEC.md, in its order, with the check
 //! that judges it over the wire or the reason none can.
 
-use crate::{delivery, limits, security, wire, Outcome, Target};
+use crate::{cluster, delivery, limits, security, wire, Outcome, Target};
 
 /// How a clause is judged.
 pub enum Check {
@@ -28,8 +28,6 @@ const fn elsewhere(id: &'static str, title: &'static str, why: &'static str) -> 
 
 const SIMULATOR: &str = "a property of Herald's simulator, checked by sim/tests";
 const CLIENT: &str = "a property of herald-client, checked by its own tests";
-const CLUSTER: &str =
-    "needs a cluster (the kit judges one server): checked by tests/cluster*.rs and sim/tests/cluster.rs";
 
 static CLAUSES: &[Clause] = &[
     wire("1.1", "Replies are Redis' bytes", wire::replies_are_redis_bytes),
@@ -79,12 +77,12 @@ static CLAUSES: &[Clause] = &[
     wire("8.2", "Command and channel permissions", security::channel_permissions),
     elsewhere("8.3", "Protected mode", "needs a client off the loopback interface"),
     wire("8.4", "TLS", security::tls),
-    elsewhere("9.1", "Redis Cluster's face", CLUSTER),
-    elsewhere("9.2", "Shard channels at their slot's node", CLUSTER),
-    elsewhere("9.3", "Classic pub/sub across nodes", CLUSTER),
-    elsewhere("9.4", "One hop, by interest", CLUSTER),
-    elsewhere("9.5", "The subscription boundary across nodes", CLUSTER),
-    elsewhere("9.6", "A dead or slow peer", CLUSTER),
+    wire("9.1", "Redis Cluster's face", cluster::cluster_face),
+    wire("9.2", "Shard channels at their slot's node", cluster::shard_channels_at_their_node),
+    wire("9.3", "Classic pub/sub across nodes", cluster::classic_across_nodes),
+    elsewhere("9.4", "One hop, by interest", "what crosses between nodes is not seen by clients"),
+    wire("9.5", "The subscription boundary across nodes", cluster::boundary_across_nodes),
+    elsewhere("9.6", "A dead or slow peer", "would stop a node of the cluster under test"),
 ];
 
 /// Every clause of SPEC.md, in its order.

@@ -12,6 +12,7 @@
 //! only; a server is judged by what it sends.
 
 mod checks;
+mod cluster;
 mod conn;
 mod delivery;
 mod limits;
@@ -41,6 +42,9 @@ pub struct Target {
     /// What seeded inputs (7.1's garbage) are drawn from; printed with any
     /// failure that used it, `--seed` replays it.
     pub seed: u64,
+    /// Every node of the cluster `addr` belongs to (`--cluster-nodes`),
+    /// for §9; empty: not a cluster, §9 is not applicable.
+    pub cluster: Vec<String>,
 }
 
 /// A TLS client configuration and the name the server's certificate has.
@@ -54,7 +58,8 @@ impl Target {
     /// A target at `addr` with a fresh nonce.
     pub fn new(addr: impl Into<String>) -> Target {
         let nonce = format!("hc{:08x}", fastrand::u32(..));
-        Target { addr: addr.into(), user: None, password: None, tls: None, nonce, seed: fastrand::u64(..) }
+        let seed = fastrand::u64(..);
+        Target { addr: addr.into(), user: None, password: None, tls: None, nonce, seed, cluster: Vec::new() }
     }
 
     /// The AUTH command for the target's credentials, if it has any.

@@ -44,6 +44,12 @@ struct Args {
     /// The seed of seeded inputs (default: random; a failure prints it).
     #[arg(long)]
     seed: Option<u64>,
+    /// A cluster's nodes, host:port, comma-separated (`--addr` should be
+    /// one of them): §9 is judged through them. A cluster node fails
+    /// standalone clauses that shard channels elsewhere would (MOVED), so
+    /// use it with `--only 9`.
+    #[arg(long, value_delimiter = ',')]
+    cluster_nodes: Vec<String>,
 }
 
 fn tls(args: &Args) -> Result<Option<Tls>, String> {
@@ -78,6 +84,7 @@ fn main() -> ExitCode {
     if let Some(seed) = args.seed {
         target.seed = seed;
     }
+    target.cluster = args.cluster_nodes.clone();
     target.tls = match tls(&args) {
         Ok(tls) => tls,
         Err(e) => {

@@ -2,7 +2,9 @@
 //!
 //! `conformance-table DIR`: CONFORMANCE.md from the kit's JSON results in
 //! DIR (`herald.json`, `redis.json`, their TLS runs `herald-tls.json` and
-//! `redis-tls.json`, `planted-BUG.json`, written by scripts/conformance).
+//! `redis-tls.json`, their 3-node clusters' §9 runs `herald-cluster.json`
+//! and `redis-cluster.json`, `planted-BUG.json`, written by
+//! scripts/conformance).
 //! Fails if Herald fails an applicable clause or a planted bug goes
 //! unflagged by the clause it breaks.
 
@@ -22,6 +24,8 @@ const PLANTED: &[(&str, &str, &str)] = &[
     ("PublishCount", "1.5", "PUBLISH counts one subscriber fewer"),
     ("SlowKept", "3.1", "the output limit never enforced"),
     ("UnsubscribeAhead", "2.3", "UNSUBSCRIBE confirmed ahead of deliveries queued at its postman"),
+    ("ConfirmBeforePeers", "9.5", "in a cluster, SUBSCRIBE confirmed before the other nodes took the interest"),
+    ("Reforward", "9.3", "in a cluster, a node passes on what a peer forwarded to it"),
 ];
 
 fn load(dir: &str, name: &str) -> Result<Vec<Value>, String> {
@@ -69,12 +73,15 @@ fn main() -> ExitCode {
 }
 
 /// A server's results: the plain-TCP run, with the TLS run's clauses
-/// (`<server>-tls.json`) in place of theirs.
+/// (`<server>-tls.json`) and the cluster run's (`<server>-cluster.json`)
+/// in place of theirs.
 fn results(dir: &str, server: &str) -> Result<Vec<Value>, String> {
-    let tls: BTreeMap<String, Value> =
-        load(dir, &format!("{server}-tls.json"))?.into_iter().map(|r| (field(&r, "id").to_string(), r)).collect();
+    let mut over: BTreeMap<String, Value> = BTreeMap::new();
+    for run in ["tls", "cluster"] {
+        over.extend(load(dir, &format!("{server}-{run}.json"))?.into_iter().map(|r| (field(&r, "id").to_string(), r)));
+    }
     let plain = load(dir, &format!("{server}.json"))?;
-    Ok(plain.into_iter().map(|r| tls.get(field(&r, "id")).cloned().unwrap_or(r)).collect())
+    Ok(plain.into_iter().map(|r| over.get(field(&r, "id")).cloned().unwrap_or(r)).collect())
 }
 
 fn table(dir: &str) -> Result<(String, Vec<String>), String> {
@@ -88,7 +95,8 @@ fn table(dir: &str) -> Result<(String, Vec<String>), String> {
          `herald-conformance` (conformance/, see README) was run against Herald built\n\
          from this tree (`--threads 2`) and against redis-server 7.0.15, each freshly\n\
          started, on plain TCP; 8.4 on each server's TLS port, with a client\n\
-         certificate. \"n/a\" clauses are not observable over the wire; the reason is in the\n\
+         certificate; §9 on a 3-node Herald cluster and a 3-node Redis cluster\n\
+         (`redis-cli --cluster create`). \"n/a\" clauses are not observable over the wire; the reason is in the\n\
          kit's output. Redis fails the §5 clauses on purpose: they are where Herald\n\
          differs from it (SPEC §5).\n\n\
          | clause | title | Herald | redis-server 7.0.15 |\n|---|---|---|---|\n",

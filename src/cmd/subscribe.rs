@@ -15,7 +15,7 @@ use crate::broker::postman::Behind;
 use std::sync::Arc;
 
 use crate::broker::{Inbox, SessionInbox, Subscriber};
-use crate::mesh::Want;
+use crate::mesh::{PeersTook, Want};
 use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 use crate::protocol::Reply;
@@ -140,23 +140,36 @@ pub(crate) fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Conte
         let count = count_for(s, kind);
         confirmations.push(confirmation(verb(kind, true), Some(name.clone()), count));
     }
-    let confirm = move |s: &mut Session, tokens: Vec<u64>| {
-        tokens.into_iter().for_each(|t| s.subs.confirm(t));
-        confirmations.into_iter().for_each(|c| s.push(c));
-    };
     let (tokens, names): (Vec<u64>, Vec<Bytes>) = pending.into_iter().unzip();
+    s.joining = Some((tokens, confirmations));
     let cluster = s.hub.mesh().filter(|_| !planted(Bug::ConfirmBeforePeers));
     let (Some(mesh), Some(interest)) = (cluster, crate::hub::mesh_interest(kind)) else {
         if let (Some(mesh), Some(interest)) = (s.hub.mesh(), crate::hub::mesh_interest(kind)) {
             // The planted bug: announced, but confirmed at once.
             mesh.do_send(Want { kind: interest, names, reply: tokio::sync::oneshot::channel().0 });
         }
-        confirm(s, tokens);
+        peers_took(s);
         return Flow::Done;
     };
+    // Held, not waiting: the mailbox keeps being served (deliveries for
+    // other subscriptions are written, output limits enforced) until the
+    // peers have the names.
     let (reply, answered) = tokio::sync::oneshot::channel();
     mesh.do_send(Want { kind: interest, names, reply });
-    crate::session::wait_for(answered, move |_, s: &mut Session, _| confirm(s, tokens))
+    let me = actix::AsyncContext::address(ctx);
+    actix_rt::spawn(async move {
+        let _ = answered.await;
+        me.do_send(PeersTook);
+    });
+    Flow::Held
+}
+
+/// Confirms the subscriptions `join` registered: their deliveries are
+/// written from now, and their confirmations go out, in order.
+pub(crate) fn peers_took(s: &mut Session) {
+    let Some((tokens, confirmations)) = s.joining.take() else { return };
+    tokens.into_iter().for_each(|t| s.subs.confirm(t));
+    confirmations.into_iter().for_each(|c| s.push(c));
 }
 
 /// Unsubscribes from `names`, or from everything of `kind` if empty.

@@ -231,6 +231,12 @@ impl Handler<Want> for Mesh {
     }
 }
 
+/// To a session whose SUBSCRIBE waited for the peers (`Want`): they have
+/// taken its names; confirm them and go on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct PeersTook;
+
 /// From a session: these subscriptions have ended here.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -115,6 +115,9 @@ pub(crate) struct Session {
     /// before they are confirmed, in order: kind, name, the count the
     /// confirmation carries, and the token still live until then.
     pub leaving: Vec<(Kind, Bytes, usize, Option<u64>)>,
+    /// Cluster mode: a SUBSCRIBE waiting for the peer nodes (`mesh::Want`):
+    /// its tokens and confirmations, confirmed when `PeersTook` comes.
+    pub joining: Option<(Vec<u64>, Vec<Reply>)>,
     /// The command running now, for CLIENT LIST's `cmd`.
     pub last_cmd: String,
     /// Suppresses the current command's replies (CLIENT REPLY).
@@ -151,6 +154,7 @@ impl Session {
             subs: Subscriptions::default(),
             inbox: None,
             leaving: Vec::new(),
+            joining: None,
             last_cmd: "NULL".into(),
             muted: false,
             out,
@@ -366,6 +370,7 @@ impl Session {
         // directory already, and its names are out of `subs`: each is told
         // once (twice, a channel would count a subscriber fewer than it has).
         self.leaving.clear();
+        self.joining = None;
         for kind in [Kind::Channel, Kind::Shard] {
             let names = self.subs.names(kind);
             for channel in names.iter().cloned() {

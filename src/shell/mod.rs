@@ -247,6 +247,17 @@ impl Handler<CaughtUp> for Session {
     }
 }
 
+/// Cluster mode: the peer nodes have the names of a SUBSCRIBE that held
+/// the loop; it is confirmed, and the loop goes on.
+impl Handler<crate::mesh::PeersTook> for Session {
+    type Result = ();
+    fn handle(&mut self, _: crate::mesh::PeersTook, ctx: &mut Context<Self>) {
+        cmd::subscribe::peers_took(self);
+        self.driving.held = false;
+        self.pump(ctx);
+    }
+}
+
 impl Handler<Deliveries> for Session {
     type Result = ();
     fn handle(&mut self, Deliveries(all): Deliveries, ctx: &mut Context<Self>) {

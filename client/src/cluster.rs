@@ -223,17 +223,21 @@ impl ClusterClient {
     /// A subscriber to classic `channels`: on one node (the first
     /// channel's slot's), which receives what is published on any node.
     pub async fn subscribe<N: AsRef<[u8]>>(&self, channels: &[N]) -> Result<ClusterPubSub> {
-        let addr = self.node_for(channels.first().map_or(0, |c| slot_of(c.as_ref())));
-        let ps = self.node(&addr).await?.subscribe(channels).await?;
-        let mut subscriber = ClusterPubSub::new(self.clone());
-        subscriber.nodes.push((addr, ps));
-        Ok(subscriber)
+        self.on_one_node(Kind::Channel, channels).await
     }
 
     /// A subscriber to `patterns`, on one node, as [`Self::subscribe`].
     pub async fn psubscribe<N: AsRef<[u8]>>(&self, patterns: &[N]) -> Result<ClusterPubSub> {
-        let addr = self.node_for(patterns.first().map_or(0, |c| slot_of(c.as_ref())));
-        let ps = self.node(&addr).await?.psubscribe(patterns).await?;
+        self.on_one_node(Kind::Pattern, patterns).await
+    }
+
+    async fn on_one_node<N: AsRef<[u8]>>(&self, kind: Kind, names: &[N]) -> Result<ClusterPubSub> {
+        let addr = self.node_for(names.first().map_or(0, |c| slot_of(c.as_ref())));
+        let ps = self.node(&addr).await?.pubsub().await?;
+        match kind {
+            Kind::Pattern => ps.psubscribe(names).await?,
+            _ => ps.subscribe(names).await?,
+        }
         let mut subscriber = ClusterPubSub::new(self.clone());
         subscriber.nodes.push((addr, ps));
         Ok(subscriber)

@@ -178,6 +178,29 @@ pub fn seeds(default: u64) -> Vec<u64> {
     (1..=n).collect()
 }
 
+/// For the tests that check a seed gives the same record in two processes:
+/// runs this test binary's ignored test `printer` (which prints `record
+/// hash: N` for the seed in `HERALD_HASH_SEED`) in another process and
+/// returns the hash it printed.
+pub fn hash_in_another_process(printer: &str, seed: u64) -> u64 {
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", printer, "--ignored", "--nocapture", "--test-threads=1"])
+        .env("HERALD_HASH_SEED", seed.to_string())
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.split_once("record hash: "))
+        .and_then(|(_, h)| h.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no hash from the other process: {stdout}"))
+}
+
+/// The seed `hash_in_another_process` asks its printer for.
+pub fn hash_seed() -> u64 {
+    std::env::var("HERALD_HASH_SEED").expect("HERALD_HASH_SEED").parse().expect("a seed")
+}
+
 /// A reply's words as one line, for traces and checks.
 pub fn text(words: &[String]) -> String {
     words.join(" ")

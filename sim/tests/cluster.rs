@@ -31,29 +31,19 @@ fn same_seed_same_record() {
 #[test]
 fn same_seed_same_record_across_processes() {
     let here = run(5).unwrap().1.hash();
-    assert_eq!(here, hash_in_another_process(5), "seed 5 gave different records in two processes");
-    assert_ne!(here, hash_in_another_process(6));
-}
-
-fn hash_in_another_process(seed: u64) -> u64 {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "print_cluster_record_hash", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("HERALD_HASH_SEED", seed.to_string())
-        .output()
-        .expect("the test binary runs again");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.split_once("record hash: "))
-        .and_then(|(_, h)| h.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no hash from the other process: {stdout}"))
+    assert_eq!(
+        here,
+        herald_sim::hash_in_another_process("print_cluster_record_hash", 5),
+        "seed 5 gave different records in two processes"
+    );
+    assert_ne!(here, herald_sim::hash_in_another_process("print_cluster_record_hash", 6));
 }
 
 /// The other process of `same_seed_same_record_across_processes`.
 #[test]
 #[ignore = "run by same_seed_same_record_across_processes"]
 fn print_cluster_record_hash() {
-    let seed: u64 = std::env::var("HERALD_HASH_SEED").expect("HERALD_HASH_SEED").parse().unwrap();
+    let seed = herald_sim::hash_seed();
     println!("record hash: {}", run(seed).unwrap().1.hash());
 }
 

@@ -137,8 +137,19 @@ impl Hub {
         }
     }
 
+    /// Serving a peer node's link on this node (cluster mode; `None`
+    /// standalone): run the future where the link should live.
+    pub(crate) fn serve_peer<S>(&self, stream: S) -> Option<impl std::future::Future<Output = ()> + use<S>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+    {
+        let cluster = self.cluster.as_ref()?;
+        let topology = cluster.topology.borrow().clone();
+        Some(crate::mesh::serve_peer(stream, cluster.mesh.clone(), self.local_broker(), topology))
+    }
+
     /// What a peer's link publishes through on this node.
-    pub(crate) fn local_broker(&self) -> LocalBroker {
+    fn local_broker(&self) -> LocalBroker {
         LocalBroker {
             directories: self.directories.clone(),
             postmen: self.postmen.clone(),

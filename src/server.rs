@@ -120,24 +120,27 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Unpin + 'static,
     {
-        let Some(cluster) = &self.hub.cluster else { return };
-        let (mesh, broker, topology) = (cluster.mesh.clone(), self.hub.local_broker(), self.hub.topology());
-        actix_rt::spawn(crate::mesh::serve_peer(stream, mesh, broker, topology.expect("cluster mode")));
+        if let Some(serve) = self.hub.serve_peer(stream) {
+            actix_rt::spawn(serve);
+        }
     }
 
     /// Serves a peer node's link (cluster mode), on one of the worker
     /// arbiters, round robin with the sessions.
     pub(crate) fn accept_peer(&mut self, stream: std::net::TcpStream) {
-        let Some(cluster) = &self.hub.cluster else { return };
-        let (mesh, broker, topology) = (cluster.mesh.clone(), self.hub.local_broker(), self.hub.topology());
-        let topology = topology.expect("cluster mode");
+        if self.hub.cluster.is_none() {
+            return;
+        }
+        let hub = self.hub.clone();
         self.peer_links += 1;
         let n = self.peer_links;
         let serve = async move {
             match TcpStream::from_std(stream) {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    crate::mesh::serve_peer(stream, mesh, broker, topology).await
+                    if let Some(serve) = hub.serve_peer(stream) {
+                        serve.await
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not register a cluster link"),
             }

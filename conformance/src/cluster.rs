@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::conn::{Conn, Frame, REPLY_TIMEOUT};
+use crate::wire::confirmation;
 use crate::{ensure, text, Outcome, Target, Verdict};
 
 /// Every node as a target (the first is `--addr`'s).
@@ -103,19 +104,13 @@ pub(crate) fn shard_channels_at_their_node(t: &Target) -> Outcome {
         crossslot.text()
     );
     let confirm = sub.call(&["SSUBSCRIBE", &channel])?;
-    ensure!(confirm.raw == push_confirmation("ssubscribe", &channel), "SSUBSCRIBE answered {}", confirm.text());
+    ensure!(confirm.raw == confirmation(false, "ssubscribe", &channel, 1), "SSUBSCRIBE answered {}", confirm.text());
     let mut publisher = Conn::open(&nodes[at])?;
     let got = publisher.call(&["SPUBLISH", &channel, "hi"])?;
     ensure!(int(&got) == Some(1), "SPUBLISH at the slot's node counted {}", got.text());
     let message = sub.read()?;
     ensure!(message.raw == push("smessage", &channel, "hi"), "the shard subscriber got {}", message.text());
     Ok(())
-}
-
-fn push_confirmation(kind: &str, name: &str) -> Vec<u8> {
-    let mut out = format!("*3\r\n${}\r\n{kind}\r\n${}\r\n{name}\r\n", kind.len(), name.len()).into_bytes();
-    out.extend_from_slice(b":1\r\n");
-    out
 }
 
 /// 9.3: a publish on one node reaches subscribers on every node, once

@@ -37,7 +37,7 @@ pub(crate) fn pubsub_frame(resp3: bool, items: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// A confirmation: kind, name, count.
-fn confirmation(resp3: bool, kind: &str, name: &str, count: i64) -> Vec<u8> {
+pub(crate) fn confirmation(resp3: bool, kind: &str, name: &str, count: i64) -> Vec<u8> {
     pubsub_frame(resp3, &[bulk(kind.as_bytes()), bulk(name.as_bytes()), int(count)])
 }
 

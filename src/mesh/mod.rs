@@ -175,8 +175,13 @@ impl Mesh {
 /// A RESP command of bulk strings, as the links speak.
 fn command(words: impl IntoIterator<Item = Bytes>) -> Bytes {
     let mut out = BytesMut::new();
-    Reply::Array(words.into_iter().map(Reply::Bulk).collect()).encode(false, &mut out);
+    command_into(words, &mut out);
     out.freeze()
+}
+
+/// The same, appended to `out`.
+fn command_into(words: impl IntoIterator<Item = Bytes>, out: &mut BytesMut) {
+    Reply::Array(words.into_iter().map(Reply::Bulk).collect()).encode(false, out);
 }
 
 impl Actor for Mesh {
@@ -285,8 +290,7 @@ impl Handler<Forward> for Mesh {
                 continue;
             }
             frame.clear();
-            let words = vec![Reply::Bulk(Bytes::from_static(b"PUB")), Reply::Bulk(channel), Reply::Bulk(message)];
-            Reply::Array(words).encode(false, &mut frame);
+            command_into([Bytes::from_static(b"PUB"), channel, message], &mut frame);
             for peer in peers {
                 match by_peer.iter_mut().find(|(p, ..)| *p == peer) {
                     Some((_, out, n)) => {

@@ -68,7 +68,9 @@ fn herald_cluster() -> (Vec<Node>, Vec<u16>) {
 }
 
 fn redis_cluster() -> (Vec<Node>, Vec<u16>) {
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    // Redis' cluster bus is port + 10000: leave room for it.
+    let ports: Vec<u16> =
+        (0..3).map(|_| std::iter::repeat_with(free_port).find(|&p| p <= 55535).expect("a port")).collect();
     let nodes = ports
         .iter()
         .map(|p| {

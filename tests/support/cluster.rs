@@ -80,7 +80,8 @@ pub fn field(c: &mut Conn, name: &str) -> String {
 pub fn redis_cluster(n: usize) -> Vec<Server> {
     let nodes: Vec<Server> = (0..n)
         .map(|_| {
-            let port = free_port();
+            // Redis' cluster bus is port + 10000: leave room for it.
+            let port = std::iter::repeat_with(free_port).find(|&p| p <= 55535).expect("a port");
             let dir = std::env::temp_dir().join(format!("herald-redis-cluster-{port}"));
             std::fs::create_dir_all(&dir).unwrap();
             let dir = dir.to_string_lossy().into_owned();

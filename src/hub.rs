@@ -90,12 +90,13 @@ impl Hub {
         let shutdown = Arc::new(tokio::sync::Notify::new());
         let cluster = topology.map(|t| {
             let t = Arc::new(t);
-            let figures = Arc::new(MeshFigures::new(t.nodes.len()));
+            let figures = Arc::new(MeshFigures::default());
+            figures.topology(&t);
             let settings = cluster_settings;
             let node_timeout = settings.node_timeout;
             let (topology, mesh_figures) = (t.clone(), figures.clone());
             let mesh = placement.start(0, move |_| {
-                Mesh::new(topology, mesh_figures, settings.node_timeout, settings.link_sendbuf_limit, dial)
+                Mesh::new(&topology, mesh_figures, settings.node_timeout, settings.link_sendbuf_limit, dial)
             });
             let (replace, topology) = tokio::sync::watch::channel(t);
             ClusterHandle { topology, figures, mesh, node_timeout, replace: Arc::new(replace) }
@@ -144,8 +145,7 @@ impl Hub {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
     {
         let cluster = self.cluster.as_ref()?;
-        let topology = cluster.topology.borrow().clone();
-        Some(crate::mesh::serve_peer(stream, cluster.mesh.clone(), self.local_broker(), topology))
+        Some(crate::mesh::serve_peer(stream, cluster.mesh.clone(), self.local_broker()))
     }
 
     /// What a peer's link publishes through on this node.
@@ -162,13 +162,12 @@ impl Hub {
     /// Cluster mode: puts `topology` in force for every session (a slot's
     /// next command is judged by it) and tells sessions, so shard
     /// subscriptions to slots lost end (`sunsubscribe`).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the etcd-backed topology source (issue 17) is its caller; tests call it now")
-    )]
     pub(crate) fn set_topology(&self, topology: Topology) {
         let Some(cluster) = &self.cluster else { return };
-        cluster.replace.send_replace(Arc::new(topology));
+        let topology = Arc::new(topology);
+        cluster.figures.topology(&topology);
+        cluster.replace.send_replace(topology.clone());
+        cluster.mesh.do_send(crate::mesh::Retopology(topology));
         self.clients.do_send(crate::registry::TopologyChanged);
     }
 

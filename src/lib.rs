@@ -14,6 +14,7 @@ mod config;
 mod diagnostics;
 mod glob;
 mod hub;
+mod membership;
 mod memory;
 mod mesh;
 mod metrics;
@@ -33,6 +34,9 @@ pub mod planted;
 
 pub use broker::{HostArbiter, Placement};
 pub use config::{ClusterSettings, Config, OutputLimit};
+#[cfg(feature = "etcd")]
+pub use membership::EtcdStore;
+pub use membership::{Entry, Leader, Membership, MembershipStore, Snapshot, StoreResult, Written};
 pub use mesh::{BusIo, BusStream, Dialer};
 pub use server::{run_tcp, run_until, Listeners, Server};
 pub use tls::TlsAcceptor;

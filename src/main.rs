@@ -84,6 +84,20 @@ struct Args {
     /// This node's host in that list [default: the first bind address].
     #[arg(long, env = "HERALD_CLUSTER_ANNOUNCE_IP")]
     cluster_announce_ip: Option<String>,
+    /// The port peers connect to [default: port + 10000].
+    #[arg(long, env = "HERALD_CLUSTER_PORT")]
+    cluster_port: Option<String>,
+    /// Cluster mode on etcd: its client endpoints, comma-separated
+    /// (membership and the slot map live there; no --cluster-nodes).
+    #[arg(long, env = "HERALD_CLUSTER_ETCD")]
+    cluster_etcd: Option<String>,
+    /// The cluster's name in etcd [default: herald].
+    #[arg(long, env = "HERALD_CLUSTER_NAME")]
+    cluster_name: Option<String>,
+    /// Seconds without renewing its etcd lease before a node's slots go to
+    /// the others (and it stops serving them) [default: 5].
+    #[arg(long, env = "HERALD_CLUSTER_LEASE_TTL")]
+    cluster_lease_ttl: Option<String>,
 }
 
 impl Args {
@@ -106,6 +120,10 @@ impl Args {
             ("metrics-port", &self.metrics_port),
             ("cluster-nodes", &self.cluster_nodes),
             ("cluster-announce-ip", &self.cluster_announce_ip),
+            ("cluster-port", &self.cluster_port),
+            ("cluster-etcd", &self.cluster_etcd),
+            ("cluster-name", &self.cluster_name),
+            ("cluster-lease-ttl", &self.cluster_lease_ttl),
         ];
         for (name, value) in single {
             if let Some(v) = value {
@@ -117,7 +135,7 @@ impl Args {
             words.extend(limit.split_whitespace().map(String::from));
             out.push(("client-output-buffer-limit", words));
         }
-        if self.cluster_nodes.is_some() {
+        if self.cluster_nodes.is_some() || self.cluster_etcd.is_some() {
             out.push(("cluster-enabled", vec!["yes".into()]));
         }
         for user in &self.users {

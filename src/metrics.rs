@@ -129,8 +129,14 @@ pub(crate) fn sample(census: Arc<Census>, stats: Arc<Stats>, mesh: Option<Arc<Me
             ] {
                 metrics::counter!(name).absolute(counter.load(Ordering::Relaxed));
             }
-            let up = mesh.up.iter().filter(|u| u.load(Ordering::Relaxed)).count();
-            metrics::gauge!("herald_cluster_links_up").set(up as f64);
+            metrics::gauge!("herald_cluster_links_up").set(mesh.links_up() as f64);
+            metrics::counter!("herald_cluster_maps_applied_total").absolute(mesh.maps_applied.load(Ordering::Relaxed));
+            for (name, gauge) in
+                [("herald_cluster_members", &mesh.members), ("herald_cluster_slots_owned", &mesh.slots_owned)]
+            {
+                metrics::gauge!(name).set(gauge.load(Ordering::Relaxed) as f64);
+            }
+            metrics::gauge!("herald_cluster_epoch").set(mesh.epoch.load(Ordering::Relaxed) as f64);
         }
         for (name, _, _, read) in GAUGES {
             metrics::gauge!(*name).set(read(&census) as f64);

@@ -41,10 +41,16 @@ pub enum Bug {
     /// In cluster mode, a node passes on what a peer forwarded to it
     /// (SPEC §9.1: one hop; it duplicates, and loops).
     Reforward,
+    /// With etcd, a node past its lease keeps serving its slots
+    /// (SPEC §9.7: fencing).
+    NoFence,
+    /// With etcd, a node asked to stop exits without handing its slots
+    /// over (SPEC §9.7).
+    NoHandover,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 13] = [
         Bug::Duplicate,
         Bug::ReorderAcrossArbiters,
         Bug::PatternFirst,
@@ -56,6 +62,8 @@ impl Bug {
         Bug::WakeReordered,
         Bug::ConfirmBeforePeers,
         Bug::Reforward,
+        Bug::NoFence,
+        Bug::NoHandover,
     ];
 }
 

@@ -42,6 +42,13 @@ impl Server {
         Server { hub, config, placement, next_id: 0, peer_links: 0 }
     }
 
+    /// Cluster mode without a static node list: this node joins the
+    /// members `store` keeps (the simulator's stand-in for etcd), with a
+    /// `ttl` lease, on the current thread.
+    pub fn join_membership<S: crate::membership::MembershipStore>(&self, store: S, ttl: Duration) -> crate::Membership {
+        crate::membership::start(store, self.hub.clone(), ttl)
+    }
+
     fn next_id(&mut self) -> ClientId {
         self.next_id += 1;
         self.next_id
@@ -229,8 +236,15 @@ pub fn run_until(
         }
         let mut incoming = accept_all(all);
         let (keepalive, metrics_port) = (config.tcp_keepalive, config.metrics_port);
+        let settings = config.cluster.clone();
         let mut server = Server::start(config, Placement::Arbiters(handles));
         let hub = server.hub.clone();
+        #[cfg(feature = "etcd")]
+        let membership = (!settings.etcd.is_empty()).then(|| {
+            crate::membership::start_etcd(settings.etcd.clone(), settings.name.clone(), hub.clone(), settings.lease_ttl)
+        });
+        #[cfg(not(feature = "etcd"))]
+        let membership: Option<crate::membership::Membership> = None;
         let mut bus = Vec::new();
         for listener in listeners.bus {
             let listener = from_std(listener)?;
@@ -242,12 +256,29 @@ pub fn run_until(
             let mesh = hub.cluster.as_ref().map(|c| c.figures.clone());
             crate::metrics::sample(hub.census.clone(), hub.stats.clone(), mesh);
         }
-        let mut stop = std::pin::pin!(stop);
+        let shutdown = hub.shutdown.clone();
+        let mut stop = std::pin::pin!(async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = shutdown.notified() => {}
+            }
+        });
+        // With etcd, a node asked to stop first hands its slots over, still
+        // accepting clients (a lagging peer may still redirect them here).
+        let mut leaving: Option<std::pin::Pin<Box<dyn Future<Output = ()>>>> = None;
         loop {
             let (accepted, tls) = tokio::select! {
                 biased;
-                _ = &mut stop => break,
-                _ = hub.shutdown.notified() => break,
+                _ = &mut stop, if leaving.is_none() => match &membership {
+                    // Its slots go to the other nodes first, so no client
+                    // is left without a node serving its slot (SPEC §9.7).
+                    Some(m) => {
+                        leaving = Some(Box::pin(m.leave(settings.lease_ttl * 2)));
+                        continue;
+                    }
+                    None => break,
+                },
+                _ = async { leaving.as_mut().expect("guarded").await }, if leaving.is_some() => break,
                 Some((accepted, tls)) = incoming.recv() => (accepted, if tls { acceptor.clone() } else { None }),
                 Some((accepted, _)) = peers.recv() => {
                     match accepted.and_then(|(s, _)| s.into_std()) {

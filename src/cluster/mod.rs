@@ -6,41 +6,51 @@
 //!
 //! What it deliberately does not know: channels, subscribers, links.
 
+mod slot_map;
 mod topology;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+pub(crate) use slot_map::{decode, encode, next_map, Member};
 pub(crate) use topology::{Node, NodeAddr, Topology};
 
 use crate::config::Config;
 
 /// The topology `config` describes, or `None` standalone; the error says
-/// what is wrong with the settings.
+/// what is wrong with the settings. With etcd (`cluster-etcd`) it is this
+/// node alone, serving no slot until the first map arrives.
 pub(crate) fn configured(config: &Config) -> Result<Option<Topology>, String> {
     let c = &config.cluster;
     if !config.cluster_enabled {
-        if !c.nodes.is_empty() {
-            return Err("cluster-nodes needs cluster-enabled yes".into());
+        if !c.nodes.is_empty() || !c.etcd.is_empty() {
+            return Err("cluster-nodes and cluster-etcd need cluster-enabled yes".into());
         }
         return Ok(None);
     }
-    if c.nodes.is_empty() {
-        return Err("cluster-enabled yes needs cluster-nodes (every node's host:port, the same list on each)".into());
+    if c.nodes.is_empty() == c.etcd.is_empty() {
+        return Err("cluster-enabled yes needs either cluster-nodes (every node's host:port, the same list on each) \
+                    or cluster-etcd (etcd's endpoints)"
+            .into());
     }
     if config.port == 0 {
         return Err("cluster mode needs a plain TCP port".into());
     }
-    let nodes = c.nodes.iter().map(|n| NodeAddr::parse(n)).collect::<Result<Vec<_>, _>>()?;
-    let host = match &c.announce_ip {
-        Some(ip) => ip.clone(),
-        None => {
-            let first = config.bind.split_whitespace().next().unwrap_or("127.0.0.1").trim_start_matches('-');
-            if matches!(first, "*" | "::*" | "0.0.0.0" | "::") {
-                return Err(format!("bind {first} names no one address: set cluster-announce-ip"));
-            }
-            first.to_string()
+    let host = announced_host(config)?;
+    if !c.etcd.is_empty() {
+        if !cfg!(feature = "etcd") {
+            return Err("this herald was built without etcd: cargo build --release --features etcd".into());
         }
-    };
+        if !c.slots.is_empty() {
+            return Err("cluster-slots is for cluster-nodes: with cluster-etcd the slot map lives in etcd".into());
+        }
+        let bus_port = match c.bus_port {
+            0 => config.port.checked_add(10000).ok_or("port + 10000 is no port: set cluster-port")?,
+            port => port,
+        };
+        let me = NodeAddr { host, port: config.port, bus_port };
+        return Ok(Some(Topology::from_map(0, Vec::new(), vec![topology::NO_OWNER; SLOTS], &me)));
+    }
+    let nodes = c.nodes.iter().map(|n| NodeAddr::parse(n)).collect::<Result<Vec<_>, _>>()?;
     let listed = nodes.iter().find(|n| n.host == host && n.port == config.port);
     let me = NodeAddr { host, port: config.port, bus_port: listed.map_or(0, |n| n.bus_port) };
     if let Some(listed) = listed {
@@ -56,13 +66,30 @@ pub(crate) fn configured(config: &Config) -> Result<Option<Topology>, String> {
     Topology::new(nodes, &me, &assigned).map(Some)
 }
 
+/// This node's host as peers and clients reach it: `cluster-announce-ip`,
+/// or the first bind address if it names one.
+fn announced_host(config: &Config) -> Result<String, String> {
+    let c = &config.cluster;
+    let host = match &c.announce_ip {
+        Some(ip) => ip.clone(),
+        None => {
+            let first = config.bind.split_whitespace().next().unwrap_or("127.0.0.1").trim_start_matches('-');
+            if matches!(first, "*" | "::*" | "0.0.0.0" | "::") {
+                return Err(format!("bind {first} names no one address: set cluster-announce-ip"));
+            }
+            first.to_string()
+        }
+    };
+    Ok(host)
+}
+
 /// What operators see of the links between nodes (CLUSTER INFO and NODES,
 /// INFO, metrics). Figures, not state: the mesh's actors own the links
 /// and only report here.
 #[derive(Debug, Default)]
 pub(crate) struct MeshFigures {
-    /// Whether this node's link to each node (by index) is up.
-    pub up: Box<[AtomicBool]>,
+    /// The ids of the nodes this node's links are up to.
+    up: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Messages written to and read from peer links.
     pub sent: AtomicU64,
     pub received: AtomicU64,
@@ -76,11 +103,36 @@ pub(crate) struct MeshFigures {
     /// name) pairs its peers have announced to it.
     pub announced: AtomicUsize,
     pub wanted_by_peers: AtomicUsize,
+    /// The topology in force: its epoch and this node's slots.
+    pub epoch: AtomicU64,
+    pub slots_owned: AtomicUsize,
+    /// With a membership source (etcd): the members registered, and the
+    /// slot maps this node has put in force.
+    pub members: AtomicUsize,
+    pub maps_applied: AtomicU64,
 }
 
 impl MeshFigures {
-    pub(crate) fn new(nodes: usize) -> MeshFigures {
-        MeshFigures { up: (0..nodes).map(|_| AtomicBool::new(false)).collect(), ..Default::default() }
+    pub(crate) fn is_up(&self, node: &str) -> bool {
+        self.up.lock().expect("never poisoned").contains(node)
+    }
+
+    pub(crate) fn links_up(&self) -> usize {
+        self.up.lock().expect("never poisoned").len()
+    }
+
+    /// Records `t` as the topology in force.
+    pub(crate) fn topology(&self, t: &Topology) {
+        self.epoch.store(t.epoch, Ordering::Relaxed);
+        self.slots_owned.store(if t.fenced { 0 } else { t.slot_count(t.me) }, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_up(&self, node: &str, up: bool) {
+        let mut set = self.up.lock().expect("never poisoned");
+        match up {
+            true => set.insert(node.to_string()),
+            false => set.remove(node),
+        };
     }
 }
 

@@ -66,9 +66,16 @@ pub(crate) struct Topology {
     pub me: usize,
     /// The version of the whole map (`cluster_current_epoch`).
     pub epoch: u64,
-    /// The index in `nodes` of each slot's owner.
+    /// The index in `nodes` of each slot's owner (`NO_OWNER`: a slot no
+    /// node serves yet, as before a membership source's first map).
     owners: Box<[u16]>,
+    /// This node can no longer prove it owns its slots (its membership
+    /// lease may have expired: SPEC §9.7) and serves none of them.
+    pub fenced: bool,
 }
+
+/// The owner of a slot no node serves.
+pub(crate) const NO_OWNER: u16 = u16::MAX;
 
 /// A slot range, both ends included, as Redis writes them (`0-5460`).
 pub(crate) type Range = (u16, u16);
@@ -129,33 +136,65 @@ impl Topology {
             .map(|(i, addr)| Node { id: node_id(&addr), addr, epoch: i as u64 + 1 })
             .collect::<Vec<_>>();
         let epoch = nodes.len() as u64;
-        Ok(Topology { nodes, me, epoch, owners: owners.into_boxed_slice() })
+        Ok(Topology { nodes, me, epoch, owners: owners.into_boxed_slice(), fenced: false })
+    }
+
+    /// A map made elsewhere (a membership source): `nodes`, each slot's
+    /// owner by index (`NO_OWNER` for none), seen from `me`. A node not in
+    /// the map is listed last, with no slots: it is not a member yet.
+    pub(crate) fn from_map(epoch: u64, mut nodes: Vec<Node>, owners: Vec<u16>, me: &NodeAddr) -> Topology {
+        debug_assert_eq!(owners.len(), SLOTS);
+        let me = match nodes.iter().position(|n| n.addr.client() == me.client()) {
+            Some(i) => i,
+            None => {
+                nodes.push(Node { id: node_id(me), addr: me.clone(), epoch: 0 });
+                nodes.len() - 1
+            }
+        };
+        Topology { nodes, me, epoch, owners: owners.into_boxed_slice(), fenced: false }
+    }
+
+    /// Each slot's owner, by index in `nodes` (`NO_OWNER` for none).
+    pub(crate) fn owners(&self) -> &[u16] {
+        &self.owners
     }
 
     pub(crate) fn myself(&self) -> &Node {
         &self.nodes[self.me]
     }
 
-    /// The node serving `slot`.
-    pub(crate) fn owner(&self, slot: u16) -> &Node {
-        &self.nodes[self.owners[slot as usize] as usize]
+    /// The node the map gives `slot` to, if any.
+    pub(crate) fn owner(&self, slot: u16) -> Option<&Node> {
+        self.nodes.get(self.owners[slot as usize] as usize)
     }
 
-    pub(crate) fn serves(&self, slot: u16) -> bool {
+    /// Whether the map gives `slot` to this node, fenced or not.
+    pub(crate) fn owns(&self, slot: u16) -> bool {
         self.owners[slot as usize] as usize == self.me
     }
 
-    /// Every maximal run of slots with one owner, in slot order, with the
-    /// owner's index.
+    /// Whether this node serves `slot` now: it owns it and is not fenced.
+    pub(crate) fn serves(&self, slot: u16) -> bool {
+        !self.fenced && self.owns(slot)
+    }
+
+    /// Every maximal run of owned slots with one owner, in slot order,
+    /// with the owner's index.
     pub(crate) fn ranges(&self) -> Vec<(Range, usize)> {
         let mut out: Vec<(Range, usize)> = Vec::new();
         for (slot, &owner) in self.owners.iter().enumerate() {
             match out.last_mut() {
                 Some(((_, last), o)) if *o == owner as usize && *last as usize + 1 == slot => *last = slot as u16,
+                _ if owner == NO_OWNER => {}
                 _ => out.push(((slot as u16, slot as u16), owner as usize)),
             }
         }
         out
+    }
+
+    /// How many slots node `node` owns.
+    pub(crate) fn slot_count(&self, node: usize) -> usize {
+        self.owners.iter().filter(|&&o| o as usize == node).count()
     }
 
     /// Node `node`'s ranges, in slot order.
@@ -189,7 +228,7 @@ fn even_split(n: usize) -> Vec<Range> {
 }
 
 /// A node's id: 40 hex digits of SHA-256 over its client address.
-fn node_id(addr: &NodeAddr) -> String {
+pub(crate) fn node_id(addr: &NodeAddr) -> String {
     let digest = Sha256::digest(format!("herald-node {}", addr.client()));
     digest[..20].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -225,7 +264,7 @@ mod tests {
         let t = Topology::new(nodes.clone(), &nodes[1], &[]).unwrap();
         assert_eq!(t.me, 1);
         assert!(t.serves(5461) && t.serves(10922) && !t.serves(5460) && !t.serves(10923));
-        assert_eq!(t.owner(12182).addr.client(), "127.0.0.1:7003");
+        assert_eq!(t.owner(12182).unwrap().addr.client(), "127.0.0.1:7003");
         assert_eq!(t.ranges_of(0), [(0, 5460)]);
         assert_eq!(t.myself().id.len(), 40);
         let again = Topology::new(nodes.clone(), &nodes[0], &[]).unwrap();

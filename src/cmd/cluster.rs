@@ -100,7 +100,7 @@ fn cluster(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         "replicas" | "slaves" => known_node(&t, &args[2]).map(|_| Reply::Array(Vec::new())),
         "links" => Ok(links(s, &t)),
         _ => Err(format!(
-            "ERR Herald's cluster topology comes from its configuration (cluster-nodes): CLUSTER {} is not supported",
+            "ERR Herald's cluster topology comes from its configuration (cluster-nodes) or etcd (cluster-etcd): CLUSTER {} is not supported",
             sub.to_uppercase()
         )),
     };
@@ -139,8 +139,8 @@ fn known_node(t: &Topology, id: &[u8]) -> Result<(), String> {
     }
 }
 
-fn up(s: &Session, node: usize) -> bool {
-    s.hub.cluster.as_ref().is_some_and(|c| c.figures.up[node].load(Ordering::Relaxed))
+fn up(s: &Session, t: &Topology, node: usize) -> bool {
+    s.hub.cluster.as_ref().is_some_and(|c| c.figures.is_up(&t.nodes[node].id))
 }
 
 fn now_ms() -> u64 {
@@ -148,19 +148,22 @@ fn now_ms() -> u64 {
 }
 
 /// CLUSTER INFO's fields, Redis' names in Redis' order. A peer whose link
-/// is down counts its slots as `pfail` (suspected), never `fail`: with a
-/// static topology no node is voted out.
+/// is down counts its slots as `pfail` (suspected), never `fail`: only the
+/// membership source (etcd) votes a node out, by giving its slots away.
+/// The state is `fail` while a slot has no owner or this node is fenced.
 fn info(s: &Session, t: &Topology) -> String {
     let figures = &s.hub.cluster.as_ref().expect("cluster mode").figures;
-    let pfail: usize = t.peers().filter(|&p| !up(s, p)).map(|p| slot_count(t, p)).sum();
+    let pfail: usize = t.peers().filter(|&p| !up(s, t, p)).map(|p| t.slot_count(p)).sum();
+    let assigned: usize = (0..t.nodes.len()).map(|n| t.slot_count(n)).sum();
+    let state = if assigned == SLOTS && !t.fenced { "ok" } else { "fail" };
     let fields: [(&str, String); 17] = [
-        ("cluster_state", "ok".into()),
-        ("cluster_slots_assigned", SLOTS.to_string()),
-        ("cluster_slots_ok", (SLOTS - pfail).to_string()),
+        ("cluster_state", state.into()),
+        ("cluster_slots_assigned", assigned.to_string()),
+        ("cluster_slots_ok", (assigned - pfail).to_string()),
         ("cluster_slots_pfail", pfail.to_string()),
         ("cluster_slots_fail", "0".into()),
         ("cluster_known_nodes", t.nodes.len().to_string()),
-        ("cluster_size", (0..t.nodes.len()).filter(|&n| slot_count(t, n) > 0).count().to_string()),
+        ("cluster_size", (0..t.nodes.len()).filter(|&n| t.slot_count(n) > 0).count().to_string()),
         ("cluster_current_epoch", t.epoch.to_string()),
         ("cluster_my_epoch", t.myself().epoch.to_string()),
         ("cluster_stats_messages_sent", figures.sent.load(Ordering::Relaxed).to_string()),
@@ -168,15 +171,11 @@ fn info(s: &Session, t: &Topology) -> String {
         ("total_cluster_links_buffer_limit_exceeded", figures.limit_exceeded.load(Ordering::Relaxed).to_string()),
         ("cluster_publishes_forwarded", figures.forwarded.load(Ordering::Relaxed).to_string()),
         ("cluster_publishes_dropped", figures.dropped.load(Ordering::Relaxed).to_string()),
-        ("cluster_links_up", t.peers().filter(|&p| up(s, p)).count().to_string()),
+        ("cluster_links_up", t.peers().filter(|&p| up(s, t, p)).count().to_string()),
         ("cluster_interest_announced", figures.announced.load(Ordering::Relaxed).to_string()),
         ("cluster_interest_from_peers", figures.wanted_by_peers.load(Ordering::Relaxed).to_string()),
     ];
     fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect()
-}
-
-fn slot_count(t: &Topology, node: usize) -> usize {
-    t.ranges_of(node).iter().map(|(a, b)| (b - a) as usize + 1).sum()
 }
 
 /// CLUSTER NODES: a line per node, as Redis writes it (`id ip:port@cport
@@ -186,7 +185,7 @@ fn nodes(s: &Session, t: &Topology) -> String {
     let mut out = String::new();
     for (i, node) in t.nodes.iter().enumerate() {
         let me = i == t.me;
-        let connected = me || up(s, i);
+        let connected = me || up(s, t, i);
         let flags = if me { "myself,master" } else { "master" };
         let pong = if connected { now } else { 0 };
         let link = if connected { "connected" } else { "disconnected" };
@@ -223,7 +222,7 @@ fn slots(t: &Topology) -> Reply {
 fn shards(s: &Session, t: &Topology) -> Reply {
     let shard = |(i, node): (usize, &Node)| {
         let ranges = t.ranges_of(i).into_iter().flat_map(|(a, b)| [Reply::Int(a as i64), Reply::Int(b as i64)]);
-        let health = if i == t.me || up(s, i) { "online" } else { "failed" };
+        let health = if i == t.me || up(s, t, i) { "online" } else { "failed" };
         let fields = vec![
             (Reply::text("id"), Reply::text(&node.id)),
             (Reply::text("port"), Reply::Int(node.addr.port as i64)),
@@ -249,7 +248,7 @@ fn links(s: &Session, t: &Topology) -> Reply {
             (Reply::text("node"), Reply::text(&t.nodes[p].id)),
         ])
     };
-    Reply::Array(t.peers().filter(|&p| up(s, p)).map(link).collect())
+    Reply::Array(t.peers().filter(|&p| up(s, t, p)).map(link).collect())
 }
 
 /// In cluster mode, the error for a command naming shard channels that do
@@ -266,9 +265,18 @@ pub(crate) fn redirect(s: &Session, spec: &Spec, args: &[Bytes]) -> Option<Strin
     moved(&t, slot)
 }
 
-/// `-MOVED slot host:port` unless this node serves `slot`.
+/// Unless this node serves `slot`: `-MOVED slot host:port` to its owner,
+/// or, in Redis' words, `-CLUSTERDOWN` for a slot of this node's while it
+/// is fenced (SPEC §9.7) or a slot no node serves.
 pub(crate) fn moved(t: &Arc<Topology>, slot: u16) -> Option<String> {
-    (!t.serves(slot)).then(|| format!("MOVED {slot} {}", t.owner(slot).addr.client()))
+    if t.serves(slot) {
+        return None;
+    }
+    Some(match t.owner(slot) {
+        _ if t.owns(slot) => "CLUSTERDOWN The cluster is down".into(),
+        Some(owner) => format!("MOVED {slot} {}", owner.addr.client()),
+        None => "CLUSTERDOWN Hash slot not served".into(),
+    })
 }
 
 /// The shard channels a request names: SPUBLISH's first argument, every

@@ -58,6 +58,28 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
             }
             config.cluster.slots.push((node.clone(), ranges));
         }
+        "cluster-etcd" => {
+            let endpoints: Vec<String> =
+                args.iter().flat_map(|a| a.split(',')).filter(|n| !n.is_empty()).map(String::from).collect();
+            if endpoints.is_empty() {
+                return Err("'cluster-etcd' needs host:port,host:port,…".into());
+            }
+            config.cluster.etcd = endpoints;
+        }
+        "cluster-name" => {
+            let name = one()?;
+            if name.is_empty() || name.contains('/') {
+                return Err(format!("'cluster-name' is a name without '/', not '{name}'"));
+            }
+            config.cluster.name = name.into();
+        }
+        "cluster-lease-ttl" => {
+            let seconds = number(one()?)?;
+            if !(2..=3600).contains(&seconds) {
+                return Err("'cluster-lease-ttl' is between 2 and 3600 seconds".into());
+            }
+            config.cluster.lease_ttl = std::time::Duration::from_secs(seconds)
+        }
         "cluster-announce-ip" => config.cluster.announce_ip = Some(one()?.into()),
         "cluster-port" => {
             config.cluster.bus_port = number(one()?)?.try_into().map_err(|_| "cluster-port out of range")?

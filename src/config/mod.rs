@@ -145,6 +145,16 @@ pub struct ClusterSettings {
     /// dropping them (counted), and opened again; 0: never
     /// (`cluster-link-sendbuf-limit`).
     pub link_sendbuf_limit: usize,
+    /// etcd's client endpoints (`cluster-etcd`): membership and the slot
+    /// map come from there instead of `nodes`.
+    pub etcd: Vec<String>,
+    /// The cluster's name in etcd (`cluster-name`): its keys live under
+    /// `/herald/<name>/`.
+    pub name: String,
+    /// The TTL of this node's membership lease (`cluster-lease-ttl`, in
+    /// seconds): a node silent this long loses its slots, and a node cut
+    /// off from etcd this long stops serving them.
+    pub lease_ttl: Duration,
 }
 
 impl Default for ClusterSettings {
@@ -158,6 +168,9 @@ impl Default for ClusterSettings {
             // Bounded, unlike Redis' default (0): a link is bounded like a
             // slow subscriber, at the pub/sub class's hard limit.
             link_sendbuf_limit: 32 * 1024 * 1024,
+            etcd: Vec::new(),
+            name: "herald".into(),
+            lease_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -230,6 +243,9 @@ impl Config {
             ("cluster-port", self.cluster.bus_port.to_string()),
             ("cluster-node-timeout", self.cluster.node_timeout.as_millis().to_string()),
             ("cluster-link-sendbuf-limit", self.cluster.link_sendbuf_limit.to_string()),
+            ("cluster-etcd", self.cluster.etcd.join(",")),
+            ("cluster-name", self.cluster.name.clone()),
+            ("cluster-lease-ttl", self.cluster.lease_ttl.as_secs().to_string()),
         ]
     }
 
@@ -368,6 +384,9 @@ const IMMUTABLE: &[&str] = &[
     "cluster-port",
     "cluster-node-timeout",
     "cluster-link-sendbuf-limit",
+    "cluster-etcd",
+    "cluster-name",
+    "cluster-lease-ttl",
 ];
 
 /// Herald's settings CONFIG SET accepts and ignores (it persists nothing).

@@ -19,7 +19,6 @@ use super::interest::{Interest, Peer};
 use super::{Change, Mesh, PeerWants};
 use crate::broker::publishing::{self, directory_of};
 use crate::broker::{Census, ChannelDirectory, PatternIndex, Postman};
-use crate::cluster::Topology;
 use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 use crate::protocol::{Request, RequestDecoder};
@@ -36,7 +35,7 @@ pub(crate) struct LocalBroker {
 }
 
 /// Serves one peer connection until it closes or breaks the protocol.
-pub(crate) async fn serve_peer<S>(stream: S, mesh: Addr<Mesh>, broker: LocalBroker, topology: Arc<Topology>)
+pub(crate) async fn serve_peer<S>(stream: S, mesh: Addr<Mesh>, broker: LocalBroker)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -63,8 +62,9 @@ where
             publish(std::mem::take(&mut run), &broker, &mesh).await;
             let change = match (&verb[..], peer) {
                 (b"HELLO", _) if args.len() == 2 => {
-                    let Some(index) = topology.nodes.iter().position(|n| n.id.as_bytes() == &args[1][..]) else {
-                        tracing::warn!(id = %String::from_utf8_lossy(&args[1]), "cluster link from an unknown node");
+                    let Ok(Some(index)) = mesh.send(super::Hello { id: args[1].clone() }).await else {
+                        // Not (yet) in this node's topology: it retries.
+                        tracing::info!(id = %String::from_utf8_lossy(&args[1]), "cluster link from an unknown node");
                         return;
                     };
                     peer = Some(index);

@@ -39,10 +39,19 @@ impl LinkHandle {
     pub(super) fn close(self) {}
 }
 
-/// Keeps a link to `peer` at `addr` up for as long as the Mesh lives.
-pub(super) fn spawn(peer: Peer, addr: NodeAddr, mesh: Addr<Mesh>, timeout: Duration, dial: Dialer) {
+/// Keeps a link to `peer` at `addr` up for as long as the Mesh lives or
+/// until the task is aborted (the node left). `task` numbers its
+/// connections' generations apart from any earlier task's.
+pub(super) fn spawn(
+    peer: Peer,
+    addr: NodeAddr,
+    mesh: Addr<Mesh>,
+    timeout: Duration,
+    dial: Dialer,
+    task: u64,
+) -> tokio::task::JoinHandle<()> {
     actix_rt::spawn(async move {
-        let mut generation = 0;
+        let mut generation = task << 32;
         // Reconnecting: from 50 ms, doubling to a second.
         let mut backoff = Duration::from_millis(50);
         while mesh.connected() {
@@ -59,7 +68,7 @@ pub(super) fn spawn(peer: Peer, addr: NodeAddr, mesh: Addr<Mesh>, timeout: Durat
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
         }
-    });
+    })
 }
 
 /// One connection's life: write what the Mesh sends (and a PING every

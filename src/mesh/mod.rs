@@ -18,8 +18,13 @@
 //! interest at A's Mesh; a publish A's client sends after B's client saw
 //! the confirmation is queued at A's Mesh later, so it finds B.
 //!
-//! What it deliberately does not know: sessions, tokens, frames. A peer is
-//! a node index; what crosses is a channel and a message.
+//! The peers follow the topology (`Retopology`): a node that joins gets a
+//! link, a node that leaves loses its link and what it wanted. A peer
+//! keeps its index for the Mesh's life, so a node that comes back is the
+//! same peer.
+//!
+//! What it deliberately does not know: sessions, tokens, frames, slots. A
+//! peer is an index; what crosses is a channel and a message.
 
 mod inbound;
 mod interest;
@@ -40,7 +45,7 @@ pub(crate) use interest::Interest;
 use interest::{LocalInterest, Peer, RemoteInterest};
 use link::LinkHandle;
 
-use crate::cluster::{MeshFigures, Topology};
+use crate::cluster::{MeshFigures, NodeAddr, Topology};
 use crate::protocol::Reply;
 
 /// A connection between nodes: TCP in production, turmoil's in the
@@ -65,20 +70,33 @@ pub(crate) fn tcp_dialer() -> Dialer {
 
 /// The Mesh of one node.
 pub(crate) struct Mesh {
-    topology: Arc<Topology>,
+    /// This node's id, as it says HELLO.
+    me: String,
     figures: Arc<MeshFigures>,
     remote: RemoteInterest,
     local: LocalInterest,
-    /// Each peer's outbound link while it is up (none for this node).
-    links: Vec<Option<Outbound>>,
+    /// Every node this Mesh has had as a peer, by `Peer` index.
+    peers: Vec<PeerNode>,
     /// SUBSCRIBEs waiting for peers to answer their announcements.
     waiting: Vec<Waiter>,
-    /// Each peer's announcements applied here while this node's link to
-    /// it was down: answered when it comes up.
-    unanswered: Vec<Vec<oneshot::Sender<()>>>,
     node_timeout: Duration,
     sendbuf_limit: usize,
     dial: Dialer,
+    /// Link tasks started, so each task's generations are its own.
+    tasks_started: u64,
+}
+
+/// A peer node and its outbound link.
+struct PeerNode {
+    id: String,
+    addr: NodeAddr,
+    /// The task keeping its link up, while the node is in the topology.
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// The link while it is up.
+    link: Option<Outbound>,
+    /// Its announcements applied here while this node's link to it was
+    /// down: answered when it comes up.
+    unanswered: Vec<oneshot::Sender<()>>,
 }
 
 /// A link that is up, and how far the peer has answered on it.
@@ -97,34 +115,58 @@ struct Waiter {
 }
 
 impl Mesh {
+    /// A Mesh for `topology`'s node; its links start with the actor.
     pub(crate) fn new(
-        topology: Arc<Topology>,
+        topology: &Topology,
         figures: Arc<MeshFigures>,
         node_timeout: Duration,
         sendbuf_limit: usize,
         dial: Dialer,
     ) -> Mesh {
-        let links: Vec<Option<Outbound>> = (0..topology.nodes.len()).map(|_| None).collect();
+        let peers = topology
+            .peers()
+            .map(|i| &topology.nodes[i])
+            .map(|n| PeerNode {
+                id: n.id.clone(),
+                addr: n.addr.clone(),
+                task: None,
+                link: None,
+                unanswered: Vec::new(),
+            })
+            .collect();
         Mesh {
-            topology,
+            me: topology.myself().id.clone(),
             figures,
             remote: RemoteInterest::default(),
             local: LocalInterest::default(),
-            unanswered: (0..links.len()).map(|_| Vec::new()).collect(),
-            links,
+            peers,
             waiting: Vec::new(),
             node_timeout,
             sendbuf_limit,
             dial,
+            tasks_started: 0,
         }
+    }
+
+    /// The peers in the topology now.
+    fn members(&self) -> Vec<Peer> {
+        (0..self.peers.len()).filter(|&p| self.peers[p].task.is_some()).collect()
+    }
+
+    /// Starts the task keeping `peer`'s link up.
+    fn start_link(&mut self, peer: Peer, mesh: Addr<Mesh>) {
+        self.tasks_started += 1;
+        let node = &mut self.peers[peer];
+        let task = link::spawn(peer, node.addr.clone(), mesh, self.node_timeout, self.dial.clone(), self.tasks_started);
+        node.task = Some(task);
     }
 
     /// Sends `frame` on `peer`'s link, if up. A link over its send buffer
     /// limit is closed (its queue dropped, counted) and opens again.
     fn send(&mut self, peer: Peer, frame: Bytes) -> bool {
-        let Some(link) = &self.links[peer] else { return false };
+        let Some(link) = &self.peers[peer].link else { return false };
         if self.sendbuf_limit > 0 && link.handle.queued() + frame.len() > self.sendbuf_limit {
-            tracing::warn!(peer = %self.topology.nodes[peer].addr, "link over cluster-link-sendbuf-limit: closed");
+            tracing::warn!(peer = %self.peers[peer].addr, "link over cluster-link-sendbuf-limit: closed");
             self.figures.limit_exceeded.fetch_add(1, Ordering::Relaxed);
             self.down(peer);
             return false;
@@ -139,23 +181,23 @@ impl Mesh {
         if !self.send(peer, frame) {
             return None;
         }
-        let link = self.links[peer].as_mut()?;
+        let link = self.peers[peer].link.as_mut()?;
         link.sent += 1;
         Some(link.sent)
     }
 
     fn down(&mut self, peer: Peer) {
-        if let Some(link) = self.links[peer].take() {
+        if let Some(link) = self.peers[peer].link.take() {
             link.handle.close();
         }
-        self.figures.up[peer].store(false, Ordering::Relaxed);
+        self.figures.set_up(&self.peers[peer].id, false);
         self.release();
     }
 
     /// Confirms every waiter whose peers have all answered or gone.
     fn release(&mut self) {
-        let links = &self.links;
-        let answered = |&(peer, generation, count): &(Peer, u64, u64)| match &links[peer] {
+        let peers = &self.peers;
+        let answered = |&(peer, generation, count): &(Peer, u64, u64)| match &peers[peer].link {
             Some(link) => link.handle.generation != generation || link.answered >= count,
             None => true,
         };
@@ -189,10 +231,72 @@ impl Actor for Mesh {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         crate::broker::unbounded_mailbox(ctx);
-        for peer in self.topology.peers().collect::<Vec<_>>() {
-            let addr = self.topology.nodes[peer].addr.clone();
-            link::spawn(peer, addr, ctx.address(), self.node_timeout, self.dial.clone());
+        for peer in 0..self.peers.len() {
+            self.start_link(peer, ctx.address());
         }
+    }
+}
+
+/// The topology changed (a membership source's new map): link to the
+/// nodes that joined, drop the nodes that left.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Retopology(pub Arc<Topology>);
+
+impl Handler<Retopology> for Mesh {
+    type Result = ();
+
+    fn handle(&mut self, msg: Retopology, ctx: &mut Context<Self>) {
+        let t = msg.0;
+        let now: Vec<&crate::cluster::Node> = t.peers().map(|i| &t.nodes[i]).collect();
+        for peer in 0..self.peers.len() {
+            let stays = now.iter().any(|n| n.id == self.peers[peer].id && n.addr == self.peers[peer].addr);
+            if !stays {
+                if let Some(task) = self.peers[peer].task.take() {
+                    tracing::info!(peer = %self.peers[peer].addr, "cluster node left");
+                    task.abort();
+                    // Their answers go with the link: nothing waits for
+                    // a node that is gone.
+                    self.peers[peer].unanswered.clear();
+                    self.remote.clear(peer);
+                    self.down(peer);
+                }
+            }
+        }
+        for node in now {
+            let peer = match self.peers.iter().position(|p| p.id == node.id) {
+                Some(peer) => {
+                    self.peers[peer].addr = node.addr.clone();
+                    peer
+                }
+                None => {
+                    let (id, addr) = (node.id.clone(), node.addr.clone());
+                    self.peers.push(PeerNode { id, addr, task: None, link: None, unanswered: Vec::new() });
+                    self.peers.len() - 1
+                }
+            };
+            if self.peers[peer].task.is_none() {
+                tracing::info!(peer = %node.addr, "cluster node joined");
+                self.start_link(peer, ctx.address());
+            }
+        }
+        self.figures.wanted_by_peers.store(self.remote.len(), Ordering::SeqCst);
+    }
+}
+
+/// From a link's far end: the node that says HELLO with `id`, if it is a
+/// peer now.
+#[derive(Message)]
+#[rtype(result = "Option<Peer>")]
+pub(crate) struct Hello {
+    pub id: Bytes,
+}
+
+impl Handler<Hello> for Mesh {
+    type Result = Option<Peer>;
+
+    fn handle(&mut self, msg: Hello, _: &mut Context<Self>) -> Option<Peer> {
+        self.peers.iter().position(|p| p.task.is_some() && p.id.as_bytes() == &msg.id[..])
     }
 }
 
@@ -216,17 +320,17 @@ impl Handler<Want> for Mesh {
         if !first.is_empty() {
             let verb = if msg.kind == Interest::Channel { "SUB" } else { "PSUB" };
             let frame = Mesh::interest_frame(verb, first);
-            for peer in self.topology.peers().collect::<Vec<_>>() {
+            for peer in self.members() {
                 if let Some(count) = self.announce(peer, frame.clone()) {
-                    let generation = self.links[peer].as_ref().map_or(0, |l| l.handle.generation);
+                    let generation = self.peers[peer].link.as_ref().map_or(0, |l| l.handle.generation);
                     until.push((peer, generation, count));
                 }
             }
         } else {
             // Announced before, perhaps not yet answered: wait for what is
             // outstanding on each link.
-            for (peer, link) in self.links.iter().enumerate() {
-                if let Some(link) = link.as_ref().filter(|l| l.answered < l.sent) {
+            for (peer, node) in self.peers.iter().enumerate() {
+                if let Some(link) = node.link.as_ref().filter(|l| l.answered < l.sent) {
                     until.push((peer, link.handle.generation, link.sent));
                 }
             }
@@ -261,7 +365,7 @@ impl Handler<Unwant> for Mesh {
         }
         let verb = if msg.kind == Interest::Channel { "UNSUB" } else { "PUNSUB" };
         let frame = Mesh::interest_frame(verb, last);
-        for peer in self.topology.peers().collect::<Vec<_>>() {
+        for peer in self.members() {
             self.announce(peer, frame.clone());
         }
     }
@@ -333,6 +437,9 @@ impl Handler<PeerWants> for Mesh {
 
     fn handle(&mut self, msg: PeerWants, _: &mut Context<Self>) {
         self.figures.received.fetch_add(1, Ordering::Relaxed);
+        if self.peers[msg.peer].task.is_none() {
+            return; // It left the topology; its link end is stale.
+        }
         match msg.change {
             Change::Reset => self.remote.clear(msg.peer),
             Change::Add(kind, names) => names.into_iter().for_each(|n| self.remote.add(msg.peer, kind, n)),
@@ -340,11 +447,11 @@ impl Handler<PeerWants> for Mesh {
         }
         // Before the answer (`taken`): see `Hub::peers_want_anything`.
         self.figures.wanted_by_peers.store(self.remote.len(), Ordering::SeqCst);
-        match self.links[msg.peer] {
+        match self.peers[msg.peer].link {
             Some(_) => {
                 let _ = msg.taken.send(());
             }
-            None => self.unanswered[msg.peer].push(msg.taken),
+            None => self.peers[msg.peer].unanswered.push(msg.taken),
         }
     }
 }
@@ -362,13 +469,16 @@ impl Handler<LinkUp> for Mesh {
 
     fn handle(&mut self, msg: LinkUp, _: &mut Context<Self>) {
         let peer = msg.peer;
-        self.links[peer] = Some(Outbound { handle: msg.handle, sent: 0, answered: 0 });
-        self.figures.up[peer].store(true, Ordering::Relaxed);
-        tracing::info!(peer = %self.topology.nodes[peer].addr, "cluster link up");
-        for taken in std::mem::take(&mut self.unanswered[peer]) {
+        if self.peers[peer].task.is_none() {
+            return; // A task stopped as its node left: the handle closes.
+        }
+        self.peers[peer].link = Some(Outbound { handle: msg.handle, sent: 0, answered: 0 });
+        self.figures.set_up(&self.peers[peer].id, true);
+        tracing::info!(peer = %self.peers[peer].addr, "cluster link up");
+        for taken in std::mem::take(&mut self.peers[peer].unanswered) {
             let _ = taken.send(());
         }
-        let me = Bytes::from(self.topology.myself().id.clone());
+        let me = Bytes::from(self.me.clone());
         self.announce(peer, command([Bytes::from_static(b"HELLO"), me]));
         let (mut channels, mut patterns) = (Vec::new(), Vec::new());
         for (kind, name) in self.local.all() {
@@ -399,8 +509,8 @@ impl Handler<LinkDown> for Mesh {
     type Result = ();
 
     fn handle(&mut self, msg: LinkDown, _: &mut Context<Self>) {
-        if self.links[msg.peer].as_ref().is_some_and(|l| l.handle.generation == msg.generation) {
-            tracing::info!(peer = %self.topology.nodes[msg.peer].addr, "cluster link down");
+        if self.peers[msg.peer].link.as_ref().is_some_and(|l| l.handle.generation == msg.generation) {
+            tracing::info!(peer = %self.peers[msg.peer].addr, "cluster link down");
             self.down(msg.peer);
         }
     }
@@ -418,7 +528,7 @@ impl Handler<Answered> for Mesh {
     type Result = ();
 
     fn handle(&mut self, msg: Answered, _: &mut Context<Self>) {
-        if let Some(link) = self.links[msg.peer].as_mut().filter(|l| l.handle.generation == msg.generation) {
+        if let Some(link) = self.peers[msg.peer].link.as_mut().filter(|l| l.handle.generation == msg.generation) {
             link.answered += 1;
             self.release();
         }

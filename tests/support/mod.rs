@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use herald::Config;
 
 pub mod cluster;
+pub mod etcd;
 
 /// Longest any test waits for one reply before failing (a guard, never a
 /// stand-in for synchronisation: reads return as soon as bytes arrive).

@@ -232,3 +232,79 @@ mod planted {
         assert!(caught.is_err(), "a node left without handing its slots over unnoticed");
     }
 }
+
+/// herald-client's `ClusterClient`, given every node as a seed: a shard
+/// subscriber and a classic one on the node killed say `Disconnected`,
+/// then, once the slot map shows the failover, `Reconnected` at the
+/// survivors, and hear what is published there; nothing twice.
+#[test]
+fn herald_client_subscribers_of_a_dead_node_move_to_the_survivors() {
+    use herald_client::{ClusterClient, Event};
+    let mut c = EtcdCluster::start(3, 2);
+    let channel = channel_of(&c, 0, 2);
+    let seeds: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", c.port(i))).collect();
+    let dead = seeds[2].clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = ClusterClient::connect(&seeds).await.unwrap();
+        let mut shard = client.ssubscribe(&[channel.as_str()]).await.unwrap();
+        assert_eq!(shard.nodes().collect::<Vec<_>>(), [dead.as_str()]);
+        // A classic subscriber placed on the node that will die.
+        let mut classic = client.subscribe(&[channel.as_str()]).await.unwrap();
+        assert_eq!(classic.nodes().collect::<Vec<_>>(), [dead.as_str()]);
+        c.nodes[2].take().unwrap().kill();
+        for sub in [&mut shard, &mut classic] {
+            let next = tokio::time::timeout(support::REPLY_TIMEOUT, sub.next()).await.unwrap();
+            assert!(matches!(next, Some(Ok(Event::Disconnected { .. }))), "{next:?}");
+            let next = tokio::time::timeout(support::REPLY_TIMEOUT, sub.next()).await.unwrap();
+            assert!(matches!(next, Some(Ok(Event::Reconnected { .. }))), "{next:?}");
+            assert!(sub.nodes().all(|n| n != dead), "still at the dead node");
+        }
+        assert_eq!(client.spublish(&channel, "after").await.unwrap(), 1);
+        let publisher = herald_client::Client::connect(&seeds[0]).await.unwrap();
+        publisher.publish(channel.as_bytes(), "classic").await.unwrap();
+        let heard = |e: Option<herald_client::Result<Event>>| match e {
+            Some(Ok(Event::Message(m))) => String::from_utf8_lossy(&m.payload).into_owned(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(heard(shard.next().await), "after");
+        assert_eq!(heard(classic.next().await), "classic");
+        // Nothing else: a second copy would be here by now.
+        let quiet = tokio::time::timeout(Duration::from_millis(200), classic.next()).await;
+        assert!(quiet.is_err(), "{quiet:?}");
+    });
+}
+
+/// Runs a client's failover script against a fresh 3-node cluster: it
+/// subscribes to a channel of node 2, kills node 2 (by pid) and must hear
+/// a publish made after the failover, each at most once; its output.
+fn failover_script(program: &str, script: &str, dir: &str) -> String {
+    let mut c = EtcdCluster::start(3, 2);
+    let pid = c.nodes[2].as_ref().unwrap().pid().to_string();
+    let ports: Vec<String> = (0..3).map(|i| c.port(i).to_string()).collect();
+    let out = std::process::Command::new(program)
+        .arg(script)
+        .args(&ports)
+        .arg(&pid)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script} failed (scripts/test installs its clients):\n{text}");
+    // The script killed it: forget the child without killing it again.
+    let _ = c.nodes[2].take().unwrap().wait_exit();
+    println!("{}", text.trim());
+    text
+}
+
+#[test]
+fn redis_py_sharded_subscribers_recover_from_a_dead_node_by_themselves() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
+    assert!(failover_script("python3", "redis_py_cluster_failover.py", dir).contains("failover heard"));
+}
+
+#[test]
+fn ioredis_sharded_subscribers_recover_from_a_dead_node_by_themselves() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/node");
+    assert!(failover_script("node", "ioredis_cluster_failover.mjs", dir).contains("failover heard"));
+}

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -211,7 +211,8 @@ impl ClusterClient {
                         Err(e) => return Err(e),
                     }
                 }
-                subscriber.nodes.push((addr, ps));
+                let names = slots.into_values().flatten().map(|n| (Kind::Shard, n)).collect();
+                subscriber.nodes.push(NodeSub::new(addr, ps, names));
             }
             if !moved {
                 return Ok(subscriber);
@@ -239,8 +240,52 @@ impl ClusterClient {
             _ => ps.subscribe(names).await?,
         }
         let mut subscriber = ClusterPubSub::new(self.clone());
-        subscriber.nodes.push((addr, ps));
+        let names = names.iter().map(|n| (kind, Bytes::copy_from_slice(n.as_ref()))).collect();
+        subscriber.nodes.push(NodeSub::new(addr, ps, names));
         Ok(subscriber)
+    }
+
+    /// Whether `names`, subscribed at `lost`, belong elsewhere now: every
+    /// shard channel's slot is another node's, and some other node is
+    /// known for the classic ones.
+    fn moved_away(&self, names: &[(Kind, Bytes)], lost: &str) -> bool {
+        let elsewhere = self.known_nodes().iter().any(|a| a != lost);
+        names.iter().all(|(kind, name)| match kind {
+            Kind::Shard => self.node_for(slot_of(name)) != lost,
+            _ => elsewhere,
+        })
+    }
+
+    /// Subscribes to `names` where each belongs now: a shard channel at
+    /// its slot's node, classic ones at any node but `avoid`; one
+    /// connection per node. `None` if a shard channel's slot is still
+    /// `avoid`'s as far as the cluster says.
+    async fn place(&self, names: &[(Kind, Bytes)], avoid: Option<&str>) -> Result<Option<Vec<NodeSub>>> {
+        let elsewhere = self.known_nodes().into_iter().find(|a| Some(a.as_str()) != avoid);
+        let mut by_node: BTreeMap<String, Vec<(Kind, Bytes)>> = BTreeMap::new();
+        for (kind, name) in names {
+            let to = match kind {
+                Kind::Shard => self.node_for(slot_of(name)),
+                _ => elsewhere.clone().ok_or_else(|| Error::Protocol("no other node known".into()))?,
+            };
+            if Some(to.as_str()) == avoid {
+                return Ok(None);
+            }
+            by_node.entry(to).or_default().push((*kind, name.clone()));
+        }
+        let mut placed = Vec::new();
+        for (addr, names) in by_node {
+            let ps = self.node(&addr).await?.pubsub().await?;
+            for (kind, name) in &names {
+                match kind {
+                    Kind::Shard => ps.ssubscribe(&[name]).await?,
+                    Kind::Pattern => ps.psubscribe(&[name]).await?,
+                    Kind::Channel => ps.subscribe(&[name]).await?,
+                }
+            }
+            placed.push(NodeSub::new(addr, ps, names));
+        }
+        Ok(Some(placed))
     }
 }
 
@@ -276,7 +321,7 @@ fn parse_slots(reply: &Value) -> Result<Vec<(u16, u16, String)>> {
 /// the slot's new node, and says `Reconnected` before any message from
 /// there: the gap is announced, as for a lost connection (SPEC §6.2).
 pub struct ClusterPubSub {
-    nodes: Vec<(String, PubSub)>,
+    nodes: Vec<NodeSub>,
     /// Which node is polled first next time, so none starves the others.
     next: usize,
     client: ClusterClient,
@@ -287,12 +332,31 @@ pub struct ClusterPubSub {
     moving: usize,
 }
 
-/// A shard subscription re-made at its slot's new node.
-struct Moved {
+/// One node's connection and what it is subscribed to there.
+struct NodeSub {
     addr: String,
     subscriber: PubSub,
-    since: Instant,
+    names: Vec<(Kind, Bytes)>,
 }
+
+impl NodeSub {
+    fn new(addr: String, subscriber: PubSub, names: Vec<(Kind, Bytes)>) -> NodeSub {
+        NodeSub { addr, subscriber, names }
+    }
+}
+
+/// Subscriptions re-made: a shard channel at its slot's new node,
+/// everything a lost node had at other nodes, or the lost node back by
+/// itself (its own `Reconnected`, passed on).
+struct Moved {
+    placed: Vec<NodeSub>,
+    event: Event,
+}
+
+/// How long a lost node's subscriptions wait between looks at the slot
+/// map, at first and at most.
+const RELOCATE_FIRST: Duration = Duration::from_millis(50);
+const RELOCATE_MAX: Duration = Duration::from_secs(1);
 
 impl ClusterPubSub {
     fn new(client: ClusterClient) -> ClusterPubSub {
@@ -308,16 +372,71 @@ impl ClusterPubSub {
             let moved = async {
                 client.refresh().await?;
                 let mut again = client.ssubscribe(&[name]).await?;
-                let (addr, subscriber) = again.nodes.pop().ok_or_else(|| Error::Protocol("no node".into()))?;
-                Ok(Moved { addr, subscriber, since })
+                let placed = again.nodes.drain(..).collect();
+                Ok(Moved { placed, event: Event::Reconnected { attempts: 1, down_for: since.elapsed() } })
             };
             let _ = done.send(moved.await);
         });
     }
 
+    /// Node `i`'s connection is lost (its `Disconnected` is passed on).
+    /// The node is taken out of the stream and watched by a task: if its
+    /// own reconnection succeeds first, it comes back as it was; if the
+    /// slot map (asked of the seeds and the nodes known) shows its shard
+    /// channels' slots served elsewhere first (a failover), it is dropped
+    /// and everything it had is subscribed again there, its classic
+    /// subscriptions at any other node. It is dropped before anything is
+    /// subscribed again, so nothing is received twice.
+    fn relocate(&mut self, i: usize) {
+        let mut node = self.nodes.remove(i);
+        let (client, done, since) = (self.client.clone(), self.moved_tx.clone(), Instant::now());
+        self.moving += 1;
+        tokio::spawn(async move {
+            let mut wait = RELOCATE_FIRST;
+            let mut attempts = 0;
+            loop {
+                tokio::select! {
+                    event = node.subscriber.next() => match event {
+                        Some(Ok(event @ Event::Reconnected { .. })) => {
+                            let _ = done.send(Ok(Moved { placed: vec![node], event }));
+                            return;
+                        }
+                        Some(_) => continue,
+                        None => {
+                            let _ = done.send(Err(Error::Protocol(format!("{} subscriber ended", node.addr))));
+                            return;
+                        }
+                    },
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(RELOCATE_MAX);
+                attempts += 1;
+                if client.refresh().await.is_err() || !client.moved_away(&node.names, &node.addr) {
+                    continue;
+                }
+                let names = std::mem::take(&mut node.names);
+                let lost = std::mem::replace(&mut node.addr, String::new());
+                drop(node);
+                loop {
+                    match client.place(&names, Some(&lost)).await {
+                        Ok(Some(placed)) => {
+                            let event = Event::Reconnected { attempts, down_for: since.elapsed() };
+                            let _ = done.send(Ok(Moved { placed, event }));
+                            return;
+                        }
+                        Ok(None) | Err(_) => {
+                            tokio::time::sleep(wait).await;
+                            let _ = client.refresh().await;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// The nodes subscribed at (`host:port`).
     pub fn nodes(&self) -> impl Iterator<Item = &str> {
-        self.nodes.iter().map(|(a, _)| a.as_str())
+        self.nodes.iter().map(|n| n.addr.as_str())
     }
 
     /// The next event from any node; `None` once every node's subscriber
@@ -331,23 +450,29 @@ impl ClusterPubSub {
         if let Poll::Ready(Some(moved)) = self.moved.poll_recv(cx) {
             self.moving -= 1;
             return Poll::Ready(Some(moved.map(|m| {
-                self.nodes.push((m.addr, m.subscriber));
-                Event::Reconnected { attempts: 1, down_for: m.since.elapsed() }
+                self.nodes.extend(m.placed);
+                m.event
             })));
         }
         let n = self.nodes.len();
         let mut ended = 0;
         for k in 0..n {
             let i = (self.next + k) % n;
-            match futures_core::Stream::poll_next(Pin::new(&mut self.nodes[i].1), cx) {
+            match futures_core::Stream::poll_next(Pin::new(&mut self.nodes[i].subscriber), cx) {
                 Poll::Ready(Some(Ok(Event::Unsubscribed { kind: Kind::Shard, name }))) => {
                     self.next = (i + 1) % n;
                     let reason = format!(
                         "{} ended shard channel {} (its slot moved)",
-                        self.nodes[i].0,
+                        self.nodes[i].addr,
                         String::from_utf8_lossy(&name)
                     );
+                    self.nodes[i].names.retain(|(kind, n)| !(*kind == Kind::Shard && n == &name));
                     self.follow(name);
+                    return Poll::Ready(Some(Ok(Event::Disconnected { reason })));
+                }
+                Poll::Ready(Some(Ok(Event::Disconnected { reason }))) => {
+                    self.next = 0;
+                    self.relocate(i);
                     return Poll::Ready(Some(Ok(Event::Disconnected { reason })));
                 }
                 Poll::Ready(Some(event)) => {

@@ -1,0 +1,49 @@
+"""redis-py's RedisCluster sharded subscriber through a failover: it
+subscribes to a channel of the node with pid VICTIM_PID (listening on
+PORT2), the node is killed (SIGKILL), and the subscriber, reading on
+through the connection errors as an application does, hears a publish
+made after the cluster gave the slot to a survivor. Every publish has its
+own number: none may arrive twice.
+
+Usage: python3 redis_py_cluster_failover.py PORT0 PORT1 PORT2 VICTIM_PID
+Prints the seconds from the kill to the first message heard."""
+import os
+import signal
+import sys
+import time
+
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+ports = [int(p) for p in sys.argv[1:4]]
+victim = int(sys.argv[4])
+rc = RedisCluster(host="127.0.0.1", port=ports[0])
+channel = next(f"ch{i}" for i in range(100000) if rc.get_node_from_key(f"ch{i}").port == ports[2])
+p = rc.pubsub()
+p.ssubscribe(channel)
+assert p.get_sharded_message(timeout=10.0)["type"] == "ssubscribe"
+os.kill(victim, signal.SIGKILL)
+killed = time.time()
+heard, sent = [], 0
+while not heard and time.time() - killed < 20:
+    try:
+        m = p.get_sharded_message(timeout=0.1, ignore_subscribe_messages=True)
+        if m and m["type"] == "smessage":
+            heard.append(m["data"])
+    except RedisError:
+        time.sleep(0.1)  # the application's retry pace, not a synchronisation
+    try:
+        sent += 1
+        rc.spublish(channel, f"after {sent}")
+    except RedisError:
+        pass
+assert heard, "never heard a publish after the failover"
+took = time.time() - killed
+# What else arrived: each number at most once.
+deadline = time.time() + 0.3
+while time.time() < deadline:
+    m = p.get_sharded_message(timeout=0.05, ignore_subscribe_messages=True)
+    if m and m["type"] == "smessage":
+        heard.append(m["data"])
+assert len(heard) == len(set(heard)), heard
+print(f"redis-py RedisCluster: failover heard after {took:.2f} s")

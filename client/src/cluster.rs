@@ -415,7 +415,7 @@ impl ClusterPubSub {
                     continue;
                 }
                 let names = std::mem::take(&mut node.names);
-                let lost = std::mem::replace(&mut node.addr, String::new());
+                let lost = std::mem::take(&mut node.addr);
                 drop(node);
                 loop {
                     match client.place(&names, Some(&lost)).await {

@@ -38,7 +38,7 @@ pub use config::{ClusterSettings, Config, OutputLimit};
 pub use membership::EtcdStore;
 pub use membership::{Entry, Leader, Membership, MembershipStore, Snapshot, StoreResult, Written};
 pub use mesh::{BusIo, BusStream, Dialer};
-pub use server::{run_tcp, run_until, Listeners, Server};
+pub use server::{run_tcp, run_until, Listeners, Server, Serving};
 pub use tls::TlsAcceptor;
 
 /// Reading a configuration: the file format, command-line directives and
@@ -54,6 +54,9 @@ pub mod configure {
     /// Fails with the reason if the cluster settings describe no topology
     /// this node belongs to.
     pub fn check_cluster(config: &crate::Config) -> Result<(), String> {
+        if !config.cluster.etcd.is_empty() && !cfg!(feature = "etcd") {
+            return Err("this herald was built without etcd: cargo build --release --features etcd".into());
+        }
         crate::cluster::configured(config).map(|_| ())
     }
 

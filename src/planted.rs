@@ -47,10 +47,13 @@ pub enum Bug {
     /// With etcd, a node asked to stop exits without handing its slots
     /// over (SPEC §9.7).
     NoHandover,
+    /// With etcd, a node serves the slots a map gives it at once, before
+    /// their previous owners have let them go (SPEC §9.7: one owner).
+    NoHoldBack,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::Duplicate,
         Bug::ReorderAcrossArbiters,
         Bug::PatternFirst,
@@ -64,6 +67,7 @@ impl Bug {
         Bug::Reforward,
         Bug::NoFence,
         Bug::NoHandover,
+        Bug::NoHoldBack,
     ];
 }
 

@@ -42,11 +42,18 @@ impl Server {
         Server { hub, config, placement, next_id: 0, peer_links: 0 }
     }
 
-    /// Cluster mode without a static node list: this node joins the
-    /// members `store` keeps (the simulator's stand-in for etcd), with a
-    /// `ttl` lease, on the current thread.
+    /// Cluster mode with a membership source (`cluster-etcd` set: this
+    /// node starts with no slot): this node joins the members `store`
+    /// keeps (the simulator's stand-in for etcd), with a `ttl` lease, on
+    /// the current thread.
     pub fn join_membership<S: crate::membership::MembershipStore>(&self, store: S, ttl: Duration) -> crate::Membership {
         crate::membership::start(store, self.hub.clone(), ttl)
+    }
+
+    /// What this node serves now, readable from outside its actors (the
+    /// simulator's checks).
+    pub fn serving(&self) -> Serving {
+        Serving(self.hub.cluster.as_ref().map(|c| c.topology.clone()))
     }
 
     fn next_id(&mut self) -> ClientId {
@@ -160,6 +167,28 @@ impl Server {
                 actix_rt::spawn(serve);
             }
         }
+    }
+}
+
+/// A view of the slots a node serves (cluster mode), as its sessions see
+/// them.
+#[derive(Clone)]
+pub struct Serving(Option<tokio::sync::watch::Receiver<std::sync::Arc<crate::cluster::Topology>>>);
+
+impl Serving {
+    /// Whether the node serves `slot` now (owns it and is not fenced).
+    pub fn serves(&self, slot: u16) -> bool {
+        self.0.as_ref().is_some_and(|t| t.borrow().serves(slot))
+    }
+
+    /// The epoch of the map in force.
+    pub fn epoch(&self) -> u64 {
+        self.0.as_ref().map_or(0, |t| t.borrow().epoch)
+    }
+
+    /// Whether the node is fenced (SPEC §9.7).
+    pub fn fenced(&self) -> bool {
+        self.0.as_ref().is_some_and(|t| t.borrow().fenced)
     }
 }
 

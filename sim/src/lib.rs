@@ -7,6 +7,7 @@
 
 pub mod chaos;
 pub mod cluster;
+pub mod membership;
 pub mod reconnect;
 
 use std::cell::RefCell;

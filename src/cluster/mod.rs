@@ -37,9 +37,6 @@ pub(crate) fn configured(config: &Config) -> Result<Option<Topology>, String> {
     }
     let host = announced_host(config)?;
     if !c.etcd.is_empty() {
-        if !cfg!(feature = "etcd") {
-            return Err("this herald was built without etcd: cargo build --release --features etcd".into());
-        }
         if !c.slots.is_empty() {
             return Err("cluster-slots is for cluster-nodes: with cluster-etcd the slot map lives in etcd".into());
         }

@@ -154,6 +154,21 @@ impl Topology {
         Topology { nodes, me, epoch, owners: owners.into_boxed_slice(), fenced: false }
     }
 
+    /// This map, except that every slot it gives this node and `served`
+    /// (what this node served until now) did not stays with its owner in
+    /// `served` (if that node is in this map; no owner otherwise): a
+    /// slot is taken only once its previous owner has let it go.
+    pub(crate) fn hold_back(&self, served: &Topology) -> Topology {
+        let mut out = self.clone();
+        for slot in 0..SLOTS as u16 {
+            if self.owns(slot) && !served.owns(slot) {
+                let before = served.owner(slot).and_then(|n| self.nodes.iter().position(|m| m.id == n.id));
+                out.owners[slot as usize] = before.map_or(NO_OWNER, |i| i as u16);
+            }
+        }
+        out
+    }
+
     /// Each slot's owner, by index in `nodes` (`NO_OWNER` for none).
     pub(crate) fn owners(&self) -> &[u16] {
         &self.owners
@@ -270,6 +285,22 @@ mod tests {
         let again = Topology::new(nodes.clone(), &nodes[0], &[]).unwrap();
         assert_eq!(again.nodes, t.nodes, "every node names the others alike");
         assert_ne!(t.nodes[0].id, t.nodes[1].id);
+    }
+
+    /// A node given slots by a new map serves them only once their
+    /// previous owner has let them go: until then they stay its; slots
+    /// the map takes away go at once.
+    #[test]
+    fn a_map_holds_back_the_slots_gained() {
+        let nodes = addrs(2);
+        let before = Topology::new(nodes.clone(), &nodes[1], &[]).unwrap();
+        let assign = |a: Vec<Range>, b: Vec<Range>| vec![(nodes[0].clone(), a), (nodes[1].clone(), b)];
+        let after =
+            Topology::new(nodes.clone(), &nodes[1], &assign(vec![(0, 99), (9000, 16383)], vec![(100, 8999)])).unwrap();
+        let held = after.hold_back(&before);
+        assert!(!held.owns(100) && held.owner(100).unwrap().addr == nodes[0], "gained: still node 0's");
+        assert!(held.owns(8192) && !held.owns(9000), "kept stays, lost goes");
+        assert_eq!(held.slot_count(1), 8999 - 8192 + 1);
     }
 
     #[test]

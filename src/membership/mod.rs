@@ -52,6 +52,8 @@ use crate::planted::{planted, Bug};
 const MAP_KEY: &str = "slots";
 /// The prefix of the members' keys.
 const MEMBERS: &str = "members/";
+/// The prefix of the keys where each node says which map it has in force.
+const APPLIED: &str = "applied/";
 /// After a failed call to the service, the next try waits this long.
 const RETRY: Duration = Duration::from_millis(250);
 
@@ -103,9 +105,12 @@ pub(crate) fn start_etcd(endpoints: Vec<String>, cluster: String, hub: Hub, ttl:
 struct Local {
     hub: Hub,
     me: NodeAddr,
-    /// The newest map read, and whether this node is fenced: together,
-    /// the topology in force.
+    /// The newest map read; what this node serves of it (`served`: the
+    /// map, less the slots gained whose previous owners have not all let
+    /// them go); whether it is fenced. `served` and `fenced` make the
+    /// topology in force.
     map: RefCell<Topology>,
+    served: RefCell<Topology>,
     fenced: Cell<bool>,
     /// Until when this node may serve its slots, and a wake-up when it
     /// moves.
@@ -115,7 +120,7 @@ struct Local {
 
 impl Local {
     fn put_in_force(&self) {
-        let mut t = self.map.borrow().clone();
+        let mut t = self.served.borrow().clone();
         t.fenced = self.fenced.get();
         self.hub.set_topology(t);
     }
@@ -162,6 +167,7 @@ async fn run<S: MembershipStore>(
         hub,
         me: me.addr.clone(),
         map: RefCell::new((*topology).clone()),
+        served: RefCell::new((*topology).clone()),
         // Until it has joined and read the map.
         fenced: Cell::new(true),
         valid_until: Cell::new(Instant::now()),
@@ -198,14 +204,14 @@ async fn run<S: MembershipStore>(
                         Event::Renewed if local.fenced.get() => {}
                         Event::Renewed => continue,
                     }
-                    let Ok(others) = refresh(&store, &local, &mut leader).await else { continue };
+                    let Ok(others) = refresh(&store, &local, &mut leader, lease).await else { continue };
                     if leader.is_none() && campaign.is_finished() {
                         campaign = actix_rt::spawn(crate::membership::campaign(store.clone(), lease, me.id.clone(), events_to.clone()));
                     }
                     if local.fenced.get() && Instant::now() < local.valid_until.get() {
                         local.fence(false);
                     }
-                    let handed = local.map.borrow().slot_count(local.map.borrow().me) == 0 || !others;
+                    let handed = local.served.borrow().slot_count(local.served.borrow().me) == 0 || !others;
                     if let Some(done) = leaving.take_if(|_| handed) {
                         tracing::info!("cluster: slots handed over; leaving");
                         if let Err(e) = store.revoke(lease).await {
@@ -256,7 +262,20 @@ async fn join<S: MembershipStore>(store: &S, ttl: Duration, key: &str, addr: &st
 /// Reads the service, puts a newer map in force, and, as the
 /// coordinator, writes the map the members call for. Whether any member
 /// other than this one may own slots.
-async fn refresh<S: MembershipStore>(store: &S, local: &Local, leader: &mut Option<Leader>) -> StoreResult<bool> {
+///
+/// A slot the map moves to this node is served only once every member
+/// has applied that map (`applied/<id>`, put by each node once the map is
+/// in force, so once it has stopped serving what the map took from it),
+/// or has left: until then it stays with the node that served it. Without
+/// this, a node cut off from etcd, its lease still valid, would serve a
+/// slot the coordinator had already given to another (the simulator
+/// found it).
+async fn refresh<S: MembershipStore>(
+    store: &S,
+    local: &Local,
+    leader: &mut Option<Leader>,
+    lease: i64,
+) -> StoreResult<bool> {
     let snapshot = store.snapshot().await.inspect_err(|e| tracing::warn!(error = %e, "cluster: cannot read etcd"))?;
     let members: Vec<Member> = snapshot
         .entries
@@ -277,12 +296,32 @@ async fn refresh<S: MembershipStore>(store: &S, local: &Local, leader: &mut Opti
             return Err(e);
         }
     };
-    if let Some(map) = &map {
-        if map.epoch > local.map.borrow().epoch {
-            tracing::info!(epoch = map.epoch, slots = map.slot_count(map.me), "cluster: slot map in force");
-            *local.map.borrow_mut() = map.clone();
+    let newer = map.as_ref().filter(|m| m.epoch > local.map.borrow().epoch);
+    if let Some(map) = newer {
+        *local.map.borrow_mut() = map.clone();
+    }
+    let epoch = local.map.borrow().epoch;
+    let me = local.map.borrow().myself().id.clone();
+    let applied = |id: &str| {
+        id == me
+            || snapshot.get(&format!("{APPLIED}{id}")).is_some_and(|e| e.value.parse::<u64>().unwrap_or(0) >= epoch)
+    };
+    let all_applied =
+        snapshot.entries.iter().filter_map(|e| e.key.strip_prefix(MEMBERS)).all(applied) || planted(Bug::NoHoldBack);
+    let held = *local.served.borrow() != *local.map.borrow();
+    if newer.is_some() || (held && all_applied) {
+        let served = match all_applied {
+            true => local.map.borrow().clone(),
+            false => local.map.borrow().hold_back(&local.served.borrow()),
+        };
+        let slots = served.slot_count(served.me);
+        tracing::info!(epoch, slots, held = newer.is_some() && !all_applied, "cluster: slot map in force");
+        *local.served.borrow_mut() = served;
+        local.put_in_force();
+        if newer.is_some() {
             local.figures().maps_applied.fetch_add(1, Ordering::Relaxed);
-            local.put_in_force();
+            // In force: what it took from this node is no longer served.
+            store.put(&format!("{APPLIED}{me}"), &epoch.to_string(), lease).await?;
         }
     }
     if let Some(l) = leader.as_ref() {

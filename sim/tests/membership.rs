@@ -1,0 +1,89 @@
+//! Membership on the etcd stand-in under simulation (src/membership/):
+//! nodes join late, crash, lose etcd or each other. A failure names its
+//! seed and the command that replays it.
+
+use herald_sim::membership::{check, run, run_checked, MembershipPlan};
+
+#[test]
+fn membership_invariants_hold_on_every_seed() {
+    let (mut expiries, mut faults) = (0, 0);
+    for seed in herald_sim::seeds(20) {
+        match run_checked(seed) {
+            Ok(record) => expiries += record.expiries,
+            Err(e) => panic!("{e}"),
+        }
+        faults += MembershipPlan::from_seed(seed).faults.len();
+    }
+    eprintln!("membership: {faults} faults, {expiries} leases expired");
+    assert!(expiries > 0, "no lease ever expired: the fencing invariant was never judged");
+}
+
+#[test]
+#[ignore = "debugging: HERALD_SEED=N prints the trace"]
+fn print_trace() {
+    let seed = herald_sim::hash_seed();
+    let (plan, record) = run(seed).unwrap();
+    for line in &record.trace {
+        println!("{line}");
+    }
+    println!("{plan:#?}\n{:?}", check(&plan, &record));
+}
+
+/// Every invariant can fail: a clean record, doctored one way at a time,
+/// is rejected.
+#[test]
+fn checker_rejects_doctored_records() {
+    let (plan, clean) = run(1).expect("run");
+    check(&plan, &clean).expect("the clean record passes");
+    let fresh = || run(1).expect("run").1;
+    let mut r = fresh();
+    r.unfenced.push((std::time::Duration::from_secs(3), 0));
+    assert!(check(&plan, &r).unwrap_err().starts_with("fencing"));
+    let mut r = fresh();
+    r.doubles.push((0, std::time::Duration::from_secs(2), std::time::Duration::from_secs(3)));
+    assert!(check(&plan, &r).unwrap_err().starts_with("one owner"));
+    let mut r = fresh();
+    r.epochs[0].1 += 1;
+    assert!(check(&plan, &r).unwrap_err().starts_with("owned again"));
+    let mut r = fresh();
+    r.unowned.push(7);
+    assert!(check(&plan, &r).unwrap_err().starts_with("owned again"));
+    let mut r = fresh();
+    r.attached[0].1 = None;
+    assert!(check(&plan, &r).unwrap_err().starts_with("left behind"));
+}
+
+#[test]
+fn same_seed_same_record() {
+    let (_, a) = run(3).expect("run 1");
+    let (_, b) = run(3).expect("run 2");
+    assert_eq!(a.trace, b.trace);
+    let (_, c) = run(4).expect("run 3");
+    assert_ne!(a.trace, c.trace);
+}
+
+/// The planted membership bugs are caught by the simulation.
+#[cfg(feature = "planted-bugs")]
+mod planted {
+    use herald::planted::{plant, Bug};
+
+    use super::*;
+
+    fn caught(bug: Bug, expect: &str) {
+        plant(Some(bug));
+        let found = (1..=20).find_map(|seed| run(seed).ok().and_then(|(plan, r)| check(&plan, &r).err()));
+        plant(None);
+        let e = found.unwrap_or_else(|| panic!("{bug:?} never caught in 20 seeds"));
+        assert!(e.starts_with(expect), "{bug:?}: {e}");
+    }
+
+    #[test]
+    fn a_node_serving_past_its_lease_is_caught() {
+        caught(Bug::NoFence, "fencing");
+    }
+
+    #[test]
+    fn a_slot_taken_before_it_is_let_go_is_caught() {
+        caught(Bug::NoHoldBack, "one owner");
+    }
+}

@@ -61,6 +61,12 @@ pub enum Fault {
         at: Duration,
         lasts: Duration,
     },
+    /// The stand-in stops (its state kept, as etcd's on disk) and comes
+    /// back after `lasts`.
+    Restart {
+        at: Duration,
+        lasts: Duration,
+    },
 }
 
 /// Everything a seed decides, printed with any failure.
@@ -99,7 +105,7 @@ impl MembershipPlan {
         let faults: Vec<Fault> = (0..rng.usize(1..=3))
             .map(|_| {
                 let (node, at) = (rng.usize(..nodes), ms(&mut rng, 1600, 3000));
-                match rng.u8(..4) {
+                match rng.u8(..5) {
                     0 => {
                         // At most one node stays down, so a majority of the
                         // nodes outlive every seed.
@@ -109,6 +115,7 @@ impl MembershipPlan {
                         Fault::Crash { node, at, lasts }
                     }
                     1 | 2 => Fault::CutOff { node, at, lasts: ms(&mut rng, 100, 2500) },
+                    3 => Fault::Restart { at, lasts: ms(&mut rng, 50, 2000) },
                     _ => Fault::Partition {
                         a: node,
                         b: (node + rng.usize(1..nodes)) % nodes,
@@ -134,7 +141,9 @@ impl MembershipPlan {
     fn calm(&self) -> Duration {
         let ends = self.faults.iter().map(|f| match f {
             Fault::Crash { at, lasts, .. } => *at + lasts.unwrap_or_default(),
-            Fault::CutOff { at, lasts, .. } | Fault::Partition { at, lasts, .. } => *at + *lasts,
+            Fault::CutOff { at, lasts, .. } | Fault::Partition { at, lasts, .. } | Fault::Restart { at, lasts } => {
+                *at + *lasts
+            }
         });
         ends.chain(self.starts.iter().copied()).max().unwrap_or_default()
     }
@@ -284,7 +293,7 @@ pub fn run(seed: u64) -> Result<(MembershipPlan, MembershipRecord), String> {
                     faults.push((*at + *l, false, f.clone()));
                 }
             }
-            Fault::CutOff { at, lasts, .. } | Fault::Partition { at, lasts, .. } => {
+            Fault::CutOff { at, lasts, .. } | Fault::Partition { at, lasts, .. } | Fault::Restart { at, lasts } => {
                 faults.push((*at, true, f.clone()));
                 faults.push((*at + *lasts, false, f.clone()));
             }
@@ -324,6 +333,8 @@ pub fn run(seed: u64) -> Result<(MembershipPlan, MembershipRecord), String> {
                 (Fault::CutOff { node, .. }, false) if alive(node) => sim.repair(host(node), store::HOST),
                 (Fault::Partition { a, b, .. }, true) if alive(a) && alive(b) => sim.partition(host(a), host(b)),
                 (Fault::Partition { a, b, .. }, false) if alive(a) && alive(b) => sim.repair(host(a), host(b)),
+                (Fault::Restart { .. }, true) => sim.crash(store::HOST),
+                (Fault::Restart { .. }, false) => sim.bounce(store::HOST),
                 _ => {}
             }
         }

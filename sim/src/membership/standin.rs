@@ -65,6 +65,14 @@ impl Coordination {
         Some(*ttl)
     }
 
+    /// After a restart, as etcd's new leader does: every lease gets its
+    /// whole TTL again, so none expires for the time the service was away.
+    pub fn restarted(&mut self, now: Duration) {
+        for (ttl, deadline) in self.leases.values_mut() {
+            *deadline = now + *ttl;
+        }
+    }
+
     pub fn revoke(&mut self, lease: i64) -> Keys {
         self.leases.remove(&lease);
         let gone: Vec<String> = self.kv.iter().filter(|(_, kv)| kv.lease == lease).map(|(k, _)| k.clone()).collect();
@@ -163,6 +171,7 @@ pub fn words(line: &str) -> Vec<String> {
 /// shared with the simulation's checks. A task ends leases on time and
 /// `on_expiry` hears each as it goes.
 pub async fn serve(state: Rc<RefCell<Coordination>>, on_expiry: OnExpiry) -> Result<(), Box<dyn std::error::Error>> {
+    state.borrow_mut().restarted(turmoil::elapsed());
     let changed = Rc::new(Notify::new());
     {
         let (state, changed) = (state.clone(), changed.clone());

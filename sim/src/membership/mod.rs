@@ -3,9 +3,12 @@
 //! (`standin.rs`, on a turmoil host of its own, reached through
 //! `herald::MembershipStore` like etcd), with nodes that start late,
 //! crash (and some come back), and lose etcd or each other for a while,
-//! all drawn from the seed. Shard subscribers follow MOVED and
-//! `sunsubscribe` as cluster clients do. Judged by:
+//! all drawn from the seed; etcd itself restarting; a node asked to leave
+//! (SIGTERM). Shard subscribers follow MOVED and `sunsubscribe` as cluster
+//! clients do. Judged by:
 //!
+//! - **handover**: a node done leaving serves no slot, unless no other
+//!   live node could take them;
 //! - **fencing**: when the stand-in expires a node's lease, that node
 //!   serves none of its slots any more (no simulated clock drifts, so the
 //!   window of SPEC §9.7 is zero);
@@ -67,6 +70,12 @@ pub enum Fault {
         at: Duration,
         lasts: Duration,
     },
+    /// `node` is asked to stop (SIGTERM): it hands its slots over, then
+    /// exits for good.
+    Leave {
+        node: usize,
+        at: Duration,
+    },
 }
 
 /// Everything a seed decides, printed with any failure.
@@ -105,10 +114,14 @@ impl MembershipPlan {
         let faults: Vec<Fault> = (0..rng.usize(1..=3))
             .map(|_| {
                 let (node, at) = (rng.usize(..nodes), ms(&mut rng, 1600, 3000));
-                match rng.u8(..5) {
-                    0 => {
-                        // At most one node stays down, so a majority of the
-                        // nodes outlive every seed.
+                match rng.u8(..6) {
+                    // At most one node goes for good, so a majority of the
+                    // nodes outlive every seed.
+                    5 if !gone_for_good => {
+                        gone_for_good = true;
+                        Fault::Leave { node, at }
+                    }
+                    0 | 5 => {
                         let forever = !gone_for_good && rng.bool();
                         gone_for_good |= forever;
                         let lasts = (!forever).then(|| ms(&mut rng, 100, 2500));
@@ -144,6 +157,7 @@ impl MembershipPlan {
             Fault::CutOff { at, lasts, .. } | Fault::Partition { at, lasts, .. } | Fault::Restart { at, lasts } => {
                 *at + *lasts
             }
+            Fault::Leave { at, .. } => *at,
         });
         ends.chain(self.starts.iter().copied()).max().unwrap_or_default()
     }
@@ -154,6 +168,9 @@ impl MembershipPlan {
 pub struct MembershipRecord {
     /// A lease expired while its node still served slots: (when, node).
     pub unfenced: Vec<(Duration, usize)>,
+    /// A node finished leaving while it still served slots another live
+    /// node could have taken: (when, node).
+    pub left_serving: Vec<(Duration, usize)>,
     /// A slot served by two live nodes for longer than `MOVE`: (slot,
     /// from, until).
     pub doubles: Vec<(u16, Duration, Duration)>,
@@ -173,6 +190,9 @@ pub struct MembershipRecord {
 struct World {
     serving: Vec<Option<Serving>>,
     down: Vec<bool>,
+    /// Asked to leave; done leaving (the host then stops).
+    leaving: Vec<bool>,
+    left: Vec<bool>,
     record: MembershipRecord,
     /// Each subscriber's node while attached.
     attached: Vec<Option<usize>>,
@@ -210,9 +230,25 @@ fn add_node(sim: &mut turmoil::Sim<'_>, node: usize, ttl: Duration, world: Share
             let bus = TcpListener::bind(("0.0.0.0", BUS)).await?;
             let mut server = Server::start_with_dialer(config, Placement::Local, dialer());
             world.borrow_mut().serving[node] = Some(server.serving());
-            let _member = server.join_membership(SimStore, ttl);
+            let member = server.join_membership(SimStore, ttl);
+            let leave = async {
+                while !world.borrow().leaving[node] {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                member.leave(ttl * 2).await;
+                // Left: the process exits (the driver crashes the host).
+                let mut w = world.borrow_mut();
+                let others = (0..w.down.len()).any(|n| n != node && !w.down[n]);
+                if others && serves_any(&w, node) {
+                    w.record.left_serving.push((turmoil::elapsed(), node));
+                }
+                w.left[node] = true;
+            };
+            let mut leave = std::pin::pin!(leave);
+            let mut left = false;
             loop {
                 tokio::select! {
+                    _ = &mut leave, if !left => left = true,
                     accepted = clients.accept() => {
                         let (stream, peer) = accepted?;
                         server.accept_local(stream, peer.to_string(), format!("{}:{PORT}", host(node)));
@@ -249,6 +285,8 @@ pub fn run(seed: u64) -> Result<(MembershipPlan, MembershipRecord), String> {
     let world: Shared = Rc::new(RefCell::new(World {
         serving: vec![None; nodes],
         down: vec![true; nodes],
+        leaving: vec![false; nodes],
+        left: vec![false; nodes],
         attached: vec![None; plan.subscribers.len()],
         ..World::default()
     }));
@@ -293,6 +331,7 @@ pub fn run(seed: u64) -> Result<(MembershipPlan, MembershipRecord), String> {
                     faults.push((*at + *l, false, f.clone()));
                 }
             }
+            Fault::Leave { at, .. } => faults.push((*at, true, f.clone())),
             Fault::CutOff { at, lasts, .. } | Fault::Partition { at, lasts, .. } | Fault::Restart { at, lasts } => {
                 faults.push((*at, true, f.clone()));
                 faults.push((*at + *lasts, false, f.clone()));
@@ -305,6 +344,14 @@ pub fn run(seed: u64) -> Result<(MembershipPlan, MembershipRecord), String> {
         let done = sim.step().map_err(|e| format!("seed {seed}: {e}\nplan: {plan:#?}"))?;
         if done {
             break;
+        }
+        // A node done leaving exits.
+        for node in 0..nodes {
+            let exits = world.borrow().left[node] && !world.borrow().down[node];
+            if exits {
+                world.borrow_mut().down[node] = true;
+                sim.crash(host(node));
+            }
         }
         while let Some(&(at, node)) = actions.get(started) {
             if sim.elapsed() < at {
@@ -325,7 +372,9 @@ pub fn run(seed: u64) -> Result<(MembershipPlan, MembershipRecord), String> {
                     world.borrow_mut().down[node] = true;
                     sim.crash(host(node));
                 }
-                (Fault::Crash { node, .. }, false) if alive(node) && world.borrow().down[node] => {
+                (Fault::Crash { node, .. }, false)
+                    if alive(node) && world.borrow().down[node] && !world.borrow().left[node] =>
+                {
                     sim.bounce(host(node));
                     world.borrow_mut().down[node] = false;
                 }
@@ -335,6 +384,9 @@ pub fn run(seed: u64) -> Result<(MembershipPlan, MembershipRecord), String> {
                 (Fault::Partition { a, b, .. }, false) if alive(a) && alive(b) => sim.repair(host(a), host(b)),
                 (Fault::Restart { .. }, true) => sim.crash(store::HOST),
                 (Fault::Restart { .. }, false) => sim.bounce(store::HOST),
+                (Fault::Leave { node, .. }, true) if alive(node) && !world.borrow().down[node] => {
+                    world.borrow_mut().leaving[node] = true;
+                }
                 _ => {}
             }
         }
@@ -449,6 +501,9 @@ fn trace(world: &Shared, what: String) {
 pub fn check(plan: &MembershipPlan, r: &MembershipRecord) -> Result<(), String> {
     if let Some((at, node)) = r.unfenced.first() {
         return Err(format!("fencing: node{node}'s lease expired at {at:?} while it still served slots"));
+    }
+    if let Some((at, node)) = r.left_serving.first() {
+        return Err(format!("handover: node{node} left at {at:?} still serving slots another node could take"));
     }
     if let Some((slot, from, until)) = r.doubles.first() {
         return Err(format!("one owner: slot {slot} served by two live nodes from {from:?} to {until:?}"));

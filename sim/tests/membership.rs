@@ -65,6 +65,28 @@ fn same_seed_same_record() {
     assert_ne!(a.trace, c.trace);
 }
 
+fn hash(r: &herald_sim::membership::MembershipRecord) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    r.trace.hash(&mut h);
+    h.finish()
+}
+
+/// The same seed gives the same record in another process too.
+#[test]
+fn same_seed_same_record_across_processes() {
+    let here = hash(&run(3).unwrap().1);
+    assert_eq!(here, herald_sim::hash_in_another_process("print_membership_record_hash", 3));
+    assert_ne!(here, herald_sim::hash_in_another_process("print_membership_record_hash", 4));
+}
+
+/// The other process of `same_seed_same_record_across_processes`.
+#[test]
+#[ignore = "run by same_seed_same_record_across_processes"]
+fn print_membership_record_hash() {
+    println!("record hash: {}", hash(&run(herald_sim::hash_seed()).unwrap().1));
+}
+
 /// The planted membership bugs are caught by the simulation.
 #[cfg(feature = "planted-bugs")]
 mod planted {

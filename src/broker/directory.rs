@@ -417,6 +417,38 @@ mod tests {
         assert_eq!(publish(&d).await, Vec::<u64>::new(), "gone with its last subscriber");
     }
 
+    /// A channel published to between sweeps keeps its actor: no sweep
+    /// retires it, so no publish pays for waking it.
+    #[actix_rt::test]
+    async fn a_channel_published_between_sweeps_stays_active() {
+        let census = Arc::new(Census::default());
+        let d = ChannelDirectory::new(census.clone(), Duration::ZERO).start();
+        subscribe(&d, 1, 10);
+        for _ in 0..3 {
+            assert_eq!(publish(&d).await, [10]);
+            d.send(Sweep).await.unwrap();
+        }
+        assert_eq!(census.activations.load(SeqCst), 1, "woken once, never retired");
+        assert_eq!(census.channels.load(SeqCst), 1);
+    }
+
+    /// A shard channel and a classic channel of one name are two channels
+    /// (Redis keeps them apart): a publish to one reaches only its own
+    /// subscribers.
+    #[actix_rt::test]
+    async fn shard_and_classic_channels_of_one_name_are_apart() {
+        let d = ChannelDirectory::new(Arc::new(Census::default()), Duration::ZERO).start();
+        subscribe(&d, 1, 10);
+        let subscriber = Subscriber { token: 20, inbox: crate::broker::test_inbox(2, 0) };
+        d.do_send(Subscribe { kind: Kind::Shard, channel: Bytes::from_static(b"c"), subscriber });
+        assert_eq!(publish(&d).await, [10], "the classic publish reaches the classic subscriber alone");
+        let (reply, answer) = oneshot::channel();
+        let group = Group { kind: Kind::Shard, channel: Bytes::from_static(b"c"), payloads: vec!["m".into()], reply };
+        d.do_send(Publish { groups: vec![group], publisher: 0 });
+        let tokens: Vec<u64> = answer.await.unwrap().mail.deliveries().map(|(_, d)| d.token).collect();
+        assert_eq!(tokens, [20], "the shard publish reaches the shard subscriber alone");
+    }
+
     /// Runs `ops` (0 subscribe, 1 unsubscribe, 2 publish, 3 sweep; each
     /// by the client of the same index) against a directory; every
     /// publish must reach exactly the subscribers a model without virtual

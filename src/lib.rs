@@ -54,10 +54,11 @@ pub mod configure {
     /// Fails with the reason if the cluster settings describe no topology
     /// this node belongs to.
     pub fn check_cluster(config: &crate::Config) -> Result<(), String> {
+        crate::cluster::configured(config)?;
         if !config.cluster.etcd.is_empty() && !cfg!(feature = "etcd") {
             return Err("this herald was built without etcd: cargo build --release --features etcd".into());
         }
-        crate::cluster::configured(config).map(|_| ())
+        Ok(())
     }
 
     /// The port peers connect to in cluster mode (none standalone).

@@ -59,7 +59,20 @@ fn check_config_accepts_good_files_and_names_the_bad_line() {
     assert!(!ok && text.contains("127.0.0.1:7009 is not in the cluster's node list"), "{text}");
     let lone = temp_conf("lone", "port 7001\ncluster-nodes 127.0.0.1:7001\n");
     let (ok, text) = check_config(&[lone.to_str().unwrap()], &[]);
-    assert!(!ok && text.contains("cluster-nodes needs cluster-enabled yes"), "{text}");
+    assert!(!ok && text.contains("cluster-nodes and cluster-etcd need cluster-enabled yes"), "{text}");
+    // On etcd: one source of membership, a lease of 2 s at least, and a
+    // build with the etcd feature.
+    let (ok, text) =
+        check_config(&["--port", "7001", "--cluster-etcd", "127.0.0.1:2379", "--cluster-nodes", nodes], &[]);
+    assert!(!ok && text.contains("either cluster-nodes"), "{text}");
+    let (ok, text) =
+        check_config(&["--port", "7001", "--cluster-etcd", "127.0.0.1:2379", "--cluster-lease-ttl", "1"], &[]);
+    assert!(!ok && text.contains("between 2 and 3600 seconds"), "{text}");
+    let (ok, text) = check_config(&["--port", "7001", "--cluster-etcd", "127.0.0.1:2379"], &[]);
+    match cfg!(feature = "etcd") {
+        true => assert!(ok, "{text}"),
+        false => assert!(!ok && text.contains("--features etcd"), "{text}"),
+    }
     let twice = temp_conf(
         "twice",
         "port 7001\ncluster-enabled yes\ncluster-nodes 127.0.0.1:7001,127.0.0.1:7002\n\

@@ -75,6 +75,8 @@ fn redis_cluster() -> (Vec<Node>, Vec<u16>) {
         .iter()
         .map(|p| {
             let dir = std::env::temp_dir().join(format!("herald-bench-redis-{p}"));
+            // An earlier run's nodes.conf would keep the node out of a new cluster.
+            let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             let mut cmd = Command::new("redis-server");
             cmd.args(["--port", &p.to_string(), "--cluster-enabled", "yes", "--save", "", "--appendonly", "no"])

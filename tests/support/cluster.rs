@@ -83,6 +83,9 @@ pub fn redis_cluster(n: usize) -> Vec<Server> {
             // Redis' cluster bus is port + 10000: leave room for it.
             let port = std::iter::repeat_with(free_port).find(|&p| p <= 55535).expect("a port");
             let dir = std::env::temp_dir().join(format!("herald-redis-cluster-{port}"));
+            // A nodes.conf left by an earlier run on this port would make
+            // the node refuse to join a new cluster.
+            let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             let dir = dir.to_string_lossy().into_owned();
             redis_with(port, &["--cluster-enabled", "yes", "--dir", &dir, "--cluster-config-file", "nodes.conf"])

@@ -204,14 +204,27 @@ async fn run<S: MembershipStore>(
                         Event::Renewed if local.fenced.get() => {}
                         Event::Renewed => continue,
                     }
-                    let Ok(others) = refresh(&store, &local, &mut leader, lease).await else { continue };
+                    let Ok(seen) = refresh(&store, &local, &mut leader, lease).await else {
+                        // Read again a little later: the change that woke
+                        // this one may be the last for a while.
+                        let again = events_to.clone();
+                        actix_rt::spawn(async move {
+                            tokio::time::sleep(RETRY).await;
+                            let _ = again.send(Event::Changed);
+                        });
+                        continue;
+                    };
                     if leader.is_none() && campaign.is_finished() {
                         campaign = actix_rt::spawn(crate::membership::campaign(store.clone(), lease, me.id.clone(), events_to.clone()));
                     }
                     if local.fenced.get() && Instant::now() < local.valid_until.get() {
                         local.fence(false);
                     }
-                    let handed = local.served.borrow().slot_count(local.served.borrow().me) == 0 || !others;
+                    // Handed over once this node serves nothing and every
+                    // member has the map that says so (none redirects a
+                    // client here any more); or nobody could take them.
+                    let empty = local.served.borrow().slot_count(local.served.borrow().me) == 0;
+                    let handed = (empty && seen.all_serving) || !seen.others;
                     if let Some(done) = leaving.take_if(|_| handed) {
                         tracing::info!("cluster: slots handed over; leaving");
                         if let Err(e) = store.revoke(lease).await {
@@ -259,9 +272,17 @@ async fn join<S: MembershipStore>(store: &S, ttl: Duration, key: &str, addr: &st
     }
 }
 
+/// What a refresh saw.
+struct Seen {
+    /// Some member other than this one may own slots.
+    others: bool,
+    /// Every other member has the newest map in force and holds nothing
+    /// back: none sends a client to a previous owner.
+    all_serving: bool,
+}
+
 /// Reads the service, puts a newer map in force, and, as the
-/// coordinator, writes the map the members call for. Whether any member
-/// other than this one may own slots.
+/// coordinator, writes the map the members call for.
 ///
 /// A slot the map moves to this node is served only once every member
 /// has applied that map (`applied/<id>`, put by each node once the map is
@@ -275,7 +296,7 @@ async fn refresh<S: MembershipStore>(
     local: &Local,
     leader: &mut Option<Leader>,
     lease: i64,
-) -> StoreResult<bool> {
+) -> StoreResult<Seen> {
     let snapshot = store.snapshot().await.inspect_err(|e| tracing::warn!(error = %e, "cluster: cannot read etcd"))?;
     let members: Vec<Member> = snapshot
         .entries
@@ -302,12 +323,18 @@ async fn refresh<S: MembershipStore>(
     }
     let epoch = local.map.borrow().epoch;
     let me = local.map.borrow().myself().id.clone();
-    let applied = |id: &str| {
-        id == me
-            || snapshot.get(&format!("{APPLIED}{id}")).is_some_and(|e| e.value.parse::<u64>().unwrap_or(0) >= epoch)
+    // Each member's `applied/<id>`: the epoch it has in force, and
+    // whether it still holds slots back (so still redirects to their
+    // previous owners).
+    let state = |id: &str| {
+        let value = snapshot.get(&format!("{APPLIED}{id}")).map(|e| e.value.as_str()).unwrap_or_default();
+        let mut words = value.split_whitespace();
+        let applied = words.next().and_then(|e| e.parse::<u64>().ok()).is_some_and(|e| e >= epoch);
+        (applied, applied && words.next() == Some("serving"))
     };
-    let all_applied =
-        snapshot.entries.iter().filter_map(|e| e.key.strip_prefix(MEMBERS)).all(applied) || planted(Bug::NoHoldBack);
+    let others: Vec<&str> =
+        snapshot.entries.iter().filter_map(|e| e.key.strip_prefix(MEMBERS)).filter(|id| *id != me).collect();
+    let all_applied = others.iter().all(|id| state(id).0) || planted(Bug::NoHoldBack);
     let held = *local.served.borrow() != *local.map.borrow();
     if newer.is_some() || (held && all_applied) {
         let served = match all_applied {
@@ -316,14 +343,19 @@ async fn refresh<S: MembershipStore>(
         };
         let slots = served.slot_count(served.me);
         tracing::info!(epoch, slots, held = newer.is_some() && !all_applied, "cluster: slot map in force");
+        let holding = served != *local.map.borrow();
         *local.served.borrow_mut() = served;
         local.put_in_force();
         if newer.is_some() {
             local.figures().maps_applied.fetch_add(1, Ordering::Relaxed);
-            // In force: what it took from this node is no longer served.
-            store.put(&format!("{APPLIED}{me}"), &epoch.to_string(), lease).await?;
         }
+        // In force: what the map took from this node is no longer served
+        // here; and, once nothing is held back, no client is sent to a
+        // previous owner from here either.
+        let status = if holding { "holding" } else { "serving" };
+        store.put(&format!("{APPLIED}{me}"), &format!("{epoch} {status}"), lease).await?;
     }
+    let all_serving = others.iter().all(|id| state(id).1);
     if let Some(l) = leader.as_ref() {
         if let Some(next) = next_map(map.as_ref(), &members) {
             let expected = stored.map_or(0, |e| e.mod_revision);
@@ -335,7 +367,8 @@ async fn refresh<S: MembershipStore>(
             }
         }
     }
-    Ok(members.iter().any(|m| !m.leaving && m.addr.client() != local.me.client()))
+    let others = members.iter().any(|m| !m.leaving && m.addr.client() != local.me.client());
+    Ok(Seen { others, all_serving })
 }
 
 /// Renews `lease` every third of its TTL until it expires.

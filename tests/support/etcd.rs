@@ -142,15 +142,18 @@ impl EtcdCluster {
     }
 
     /// Waits until every running node shows one epoch, knows exactly the
-    /// running nodes and says `cluster_state:ok`.
+    /// running nodes, says `cluster_state:ok` and serves the same slot
+    /// map (none still holding a slot back for its previous owner).
     pub fn wait_settled(&self) {
         let running = self.running();
         let mut conns: Vec<Conn> = running.iter().map(|&i| self.conn(i)).collect();
         eventually("every node on one map of the running nodes", || {
             let epochs: Vec<String> = conns.iter_mut().map(|c| field(c, "cluster_current_epoch")).collect();
+            let maps: Vec<_> = conns.iter_mut().map(slot_ranges).collect();
             conns.iter_mut().all(|c| {
                 field(c, "cluster_state") == "ok" && field(c, "cluster_known_nodes") == running.len().to_string()
             }) && epochs.iter().all(|e| e == &epochs[0])
+                && maps.iter().all(|m| m == &maps[0])
         });
     }
 

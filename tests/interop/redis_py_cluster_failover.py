@@ -25,7 +25,7 @@ assert p.get_sharded_message(timeout=10.0)["type"] == "ssubscribe"
 os.kill(victim, signal.SIGKILL)
 killed = time.time()
 heard, sent = [], 0
-while not heard and time.time() - killed < 20:
+while not heard and time.time() - killed < 60:
     try:
         m = p.get_sharded_message(timeout=0.1, ignore_subscribe_messages=True)
         if m and m["type"] == "smessage":

@@ -31,7 +31,7 @@ ssub.on("smessage", (_, message) => heard.push(message));
 process.kill(victim, "SIGKILL");
 const killed = Date.now();
 let sent = 0;
-while (heard.length === 0 && Date.now() - killed < 20000) {
+while (heard.length === 0 && Date.now() - killed < 60000) {
   try {
     await pub.spublish(channel, `after ${++sent}`);
   } catch {}

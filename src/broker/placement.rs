@@ -114,6 +114,54 @@ mod tests {
         }
     }
 
+    /// Where an actor runs: the thread its `Which` is answered on.
+    struct Where;
+
+    impl Actor for Where {
+        type Context = Context<Self>;
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "std::thread::ThreadId")]
+    struct Which;
+
+    impl Handler<Which> for Where {
+        type Result = MessageResult<Which>;
+        fn handle(&mut self, _: Which, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(std::thread::current().id())
+        }
+    }
+
+    /// Slot `i` is arbiter `i`: actors of different slots run on
+    /// different threads (production's spread of directories and postmen).
+    #[test]
+    fn each_slot_is_its_own_arbiter() {
+        actix_rt::System::new().block_on(async {
+            let arbiters: Vec<Arbiter> = (0..2).map(|_| Arbiter::new()).collect();
+            let placement = Placement::Arbiters(arbiters.iter().map(Arbiter::handle).collect());
+            let (a, b) = (placement.start(0, |_| Where), placement.start(1, |_| Where));
+            assert_ne!(a.send(Which).await.unwrap(), b.send(Which).await.unwrap());
+            for a in arbiters {
+                a.stop();
+            }
+        });
+    }
+
+    /// The same with hosts: slot `i` starts on host `i`'s queue, and
+    /// nowhere else.
+    #[actix_rt::test]
+    async fn each_slot_is_its_own_host() {
+        let (hosts, runs): (Vec<_>, Vec<_>) = (0..2).map(|_| HostArbiter::new()).unzip();
+        let placement = Placement::Hosts(hosts);
+        let addr = placement.start(1, |_| Where);
+        let mut runs = runs.into_iter();
+        let (_first, second) = (runs.next().unwrap(), runs.next().unwrap());
+        // Only host 1's queue is run: the actor answers only if it is there.
+        actix_rt::spawn(second);
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), addr.send(Which)).await;
+        assert_eq!(answer.expect("started on host 1").unwrap(), std::thread::current().id());
+    }
+
     /// Actors start with unbounded mailboxes: a request past actix's default
     /// capacity (16) is queued when made, so a later `do_send` from the same
     /// sender cannot overtake it (with the default, it did).

@@ -215,7 +215,9 @@ async fn run<S: MembershipStore>(
                         continue;
                     };
                     if leader.is_none() && campaign.is_finished() {
-                        campaign = actix_rt::spawn(crate::membership::campaign(store.clone(), lease, me.id.clone(), events_to.clone()));
+                        // Deposed (the write found another leader): again.
+                        let again = crate::membership::campaign(store.clone(), lease, me.id.clone(), events_to.clone());
+                        campaign = actix_rt::spawn(again);
                     }
                     if local.fenced.get() && Instant::now() < local.valid_until.get() {
                         local.fence(false);

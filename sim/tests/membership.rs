@@ -18,16 +18,6 @@ fn membership_invariants_hold_on_every_seed() {
     assert!(expiries > 0, "no lease ever expired: the fencing invariant was never judged");
 }
 
-#[test]
-#[ignore = "debugging: HERALD_SEED=N prints the trace"]
-fn print_trace() {
-    let seed = herald_sim::hash_seed();
-    let (plan, record) = run(seed).unwrap();
-    for line in &record.trace {
-        println!("{line}");
-    }
-    println!("{plan:#?}\n{:?}", check(&plan, &record));
-}
 
 /// Every invariant can fail: a clean record, doctored one way at a time,
 /// is rejected.

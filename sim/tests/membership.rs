@@ -18,7 +18,6 @@ fn membership_invariants_hold_on_every_seed() {
     assert!(expiries > 0, "no lease ever expired: the fencing invariant was never judged");
 }
 
-
 /// Every invariant can fail: a clean record, doctored one way at a time,
 /// is rejected.
 #[test]

@@ -42,14 +42,7 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
                 other => return Err(format!("'cluster-enabled' is yes or no, not '{other}'")),
             }
         }
-        "cluster-nodes" => {
-            let nodes: Vec<String> =
-                args.iter().flat_map(|a| a.split(',')).filter(|n| !n.is_empty()).map(String::from).collect();
-            if nodes.is_empty() {
-                return Err("'cluster-nodes' needs host:port,host:port,…".into());
-            }
-            config.cluster.nodes = nodes;
-        }
+        "cluster-nodes" => config.cluster.nodes = addresses(&name, args)?,
         "cluster-slots" => {
             let [node, ranges @ ..] = args else { return Err("'cluster-slots' needs host:port first-last…".into()) };
             let ranges = ranges.iter().map(|r| slot_range(r)).collect::<Result<Vec<_>, _>>()?;
@@ -58,14 +51,7 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
             }
             config.cluster.slots.push((node.clone(), ranges));
         }
-        "cluster-etcd" => {
-            let endpoints: Vec<String> =
-                args.iter().flat_map(|a| a.split(',')).filter(|n| !n.is_empty()).map(String::from).collect();
-            if endpoints.is_empty() {
-                return Err("'cluster-etcd' needs host:port,host:port,…".into());
-            }
-            config.cluster.etcd = endpoints;
-        }
+        "cluster-etcd" => config.cluster.etcd = addresses(&name, args)?,
         "cluster-name" => {
             let name = one()?;
             if name.is_empty() || name.contains('/') {
@@ -259,4 +245,14 @@ mod tests {
         assert!(err.contains(":1: ") && err.contains("timeout"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// `host:port,host:port,…`, in one word or several: at least one.
+fn addresses(name: &str, args: &[String]) -> Result<Vec<String>, String> {
+    let list: Vec<String> =
+        args.iter().flat_map(|a| a.split(',')).filter(|n| !n.is_empty()).map(String::from).collect();
+    if list.is_empty() {
+        return Err(format!("'{name}' needs host:port,host:port,…"));
+    }
+    Ok(list)
 }

@@ -84,10 +84,6 @@ pub struct ClusterPlan {
     pub slow_bus: Option<Duration>,
 }
 
-fn ms(rng: &mut fastrand::Rng, lo: u64, hi: u64) -> Duration {
-    Duration::from_millis(rng.u64(lo..=hi))
-}
-
 impl ClusterPlan {
     pub fn from_seed(seed: u64) -> ClusterPlan {
         let mut rng = fastrand::Rng::with_seed(seed ^ 0xc105_7e12);
@@ -190,12 +186,18 @@ fn now() -> Duration {
     turmoil::elapsed()
 }
 
-fn host(node: usize) -> String {
+/// A cluster node's host: "node0"…
+pub(crate) fn host(node: usize) -> String {
     format!("node{node}")
 }
 
+/// A duration between `lo` and `hi` ms, drawn from the seed.
+pub(crate) fn ms(rng: &mut fastrand::Rng, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(rng.u64(lo..=hi))
+}
+
 /// The dialer for turmoil's network.
-fn dialer() -> Dialer {
+pub(crate) fn dialer() -> Dialer {
     Arc::new(|host, port| {
         Box::pin(async move {
             let stream = TcpStream::connect((host.as_str(), port)).await?;

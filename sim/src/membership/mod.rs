@@ -25,14 +25,14 @@ mod store;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
-use herald::{BusStream, Config, Dialer, Placement, Server, Serving};
+use herald::{Config, Placement, Server, Serving};
 use standin::Coordination;
 pub use store::SimStore;
-use turmoil::net::{TcpListener, TcpStream};
+use turmoil::net::TcpListener;
 
+use crate::cluster::{dialer, host, ms};
 use crate::{SimClient, PORT};
 
 const BUS: u16 = 16379;
@@ -88,10 +88,6 @@ pub struct MembershipPlan {
     /// Each subscriber's channel and first node.
     pub subscribers: Vec<(&'static str, usize)>,
     pub faults: Vec<Fault>,
-}
-
-fn ms(rng: &mut fastrand::Rng, lo: u64, hi: u64) -> Duration {
-    Duration::from_millis(rng.u64(lo..=hi))
 }
 
 impl MembershipPlan {
@@ -200,21 +196,8 @@ struct World {
 
 type Shared = Rc<RefCell<World>>;
 
-fn host(node: usize) -> String {
-    format!("node{node}")
-}
-
 fn node_of(value: &str) -> Option<usize> {
     value.strip_prefix("node")?.split(':').next()?.parse().ok()
-}
-
-fn dialer() -> Dialer {
-    Arc::new(|host, port| {
-        Box::pin(async move {
-            let stream = TcpStream::connect((host.as_str(), port)).await?;
-            Ok(Box::new(stream) as BusStream)
-        })
-    })
 }
 
 fn add_node(sim: &mut turmoil::Sim<'_>, node: usize, ttl: Duration, world: Shared) {

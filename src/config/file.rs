@@ -203,6 +203,16 @@ fn directive(name: &str, value: &str) -> String {
     }
 }
 
+/// `host:port,host:port,…`, in one word or several: at least one.
+fn addresses(name: &str, args: &[String]) -> Result<Vec<String>, String> {
+    let list: Vec<String> =
+        args.iter().flat_map(|a| a.split(',')).filter(|n| !n.is_empty()).map(String::from).collect();
+    if list.is_empty() {
+        return Err(format!("'{name}' needs host:port,host:port,…"));
+    }
+    Ok(list)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,14 +255,4 @@ mod tests {
         assert!(err.contains(":1: ") && err.contains("timeout"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// `host:port,host:port,…`, in one word or several: at least one.
-fn addresses(name: &str, args: &[String]) -> Result<Vec<String>, String> {
-    let list: Vec<String> =
-        args.iter().flat_map(|a| a.split(',')).filter(|n| !n.is_empty()).map(String::from).collect();
-    if list.is_empty() {
-        return Err(format!("'{name}' needs host:port,host:port,…"));
-    }
-    Ok(list)
 }

@@ -432,6 +432,24 @@ mod tests {
         assert_eq!(census.channels.load(SeqCst), 1);
     }
 
+    /// The sweep timer: a channel left alone is retired between idle/2
+    /// and idle after its last publish (on a paused clock, which moves
+    /// only when everything is waiting).
+    #[actix_rt::test]
+    async fn an_idle_channel_is_retired_by_the_sweep_timer() {
+        tokio::time::pause();
+        let census = Arc::new(Census::default());
+        let d = ChannelDirectory::new(census.clone(), Duration::from_millis(200)).start();
+        subscribe(&d, 1, 10);
+        assert_eq!(publish(&d).await, [10]);
+        assert_eq!(census.channels.load(SeqCst), 1, "active");
+        tokio::time::sleep(Duration::from_millis(90)).await;
+        assert_eq!(census.channels.load(SeqCst), 1, "not before the first sweep");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(census.channels.load(SeqCst), 0, "retired by the second sweep, at 200 ms");
+        assert_eq!(publish(&d).await, [10], "woken with its subscriber");
+    }
+
     /// A shard channel and a classic channel of one name are two channels
     /// (Redis keeps them apart): a publish to one reaches only its own
     /// subscribers.

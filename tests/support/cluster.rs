@@ -80,8 +80,9 @@ pub fn field(c: &mut Conn, name: &str) -> String {
 pub fn redis_cluster(n: usize) -> Vec<Server> {
     let nodes: Vec<Server> = (0..n)
         .map(|_| {
-            // Redis' cluster bus is port + 10000: leave room for it.
-            let port = std::iter::repeat_with(free_port).find(|&p| p <= 55535).expect("a port");
+            // Redis' cluster bus is port + 10000, which free_port's range
+            // leaves room for.
+            let port = free_port();
             let dir = std::env::temp_dir().join(format!("herald-redis-cluster-{port}"));
             // A nodes.conf left by an earlier run on this port would make
             // the node refuse to join a new cluster.

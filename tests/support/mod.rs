@@ -102,9 +102,33 @@ pub fn same_as_redis(script: &str) {
     assert_eq!(ours, theirs, "Herald (left) and Redis (right) differ");
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, below Linux' ephemeral range
+/// (32768–60999).
+///
+/// Why not `bind(":0")`: that hands out a port from the ephemeral range,
+/// which the kernel also gives to outgoing connections. Between our
+/// probe and the child's bind, another test's client (or a cluster
+/// node's link) could take it as its local port, and the child would die
+/// with "Address already in use" (CI saw exactly that once). Ports
+/// 12000–21999 are never used for outgoing connections; a process-wide
+/// counter, started at an offset from the pid, keeps this process's
+/// handouts distinct, and the bind probe skips ports other processes
+/// listen on. Redis' cluster bus (port + 10000) also stays below 32768.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 12000;
+    const SPAN: u32 = 10000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    (0..SPAN)
+        .map(|_| (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16)
+        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port in 12000-21999")
 }
 
 /// Starts Debian's redis-server on a free port (installed by scripts/test).

@@ -50,10 +50,13 @@ pub enum Bug {
     /// With etcd, a node serves the slots a map gives it at once, before
     /// their previous owners have let them go (SPEC §9.7: one owner).
     NoHoldBack,
+    /// With etcd, the Mesh ignores the topology's changes: it never links
+    /// to the nodes that join (SPEC §9.6: peers follow the topology).
+    StaticMesh,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 15] = [
         Bug::Duplicate,
         Bug::ReorderAcrossArbiters,
         Bug::PatternFirst,
@@ -68,6 +71,7 @@ impl Bug {
         Bug::NoFence,
         Bug::NoHandover,
         Bug::NoHoldBack,
+        Bug::StaticMesh,
     ];
 }
 

@@ -106,7 +106,8 @@ fn a_joining_node_takes_a_fair_share_and_nothing_else_moves() {
     let mut c = EtcdCluster::start(3, 2);
     let before = owners(&c, 0);
     let started = Instant::now();
-    let newcomer = c.add_node();
+    let metrics_port = support::free_port();
+    let newcomer = c.add_node_with(&["--metrics-port", &metrics_port.to_string()]);
     c.wait_settled();
     let took = started.elapsed();
     println!("join: a fourth node serves its share {took:?} after its process started");
@@ -124,7 +125,21 @@ fn a_joining_node_takes_a_fair_share_and_nothing_else_moves() {
     assert_eq!(stat("herald_cluster_slots_owned"), "4096");
     assert_eq!(stat("herald_cluster_members"), "4");
     assert_eq!(stat("herald_cluster_epoch"), field(&mut conn, "cluster_current_epoch"));
-    assert!(stat("herald_cluster_maps_applied").parse::<u64>().unwrap() >= 1);
+    let applied: f64 = stat("herald_cluster_maps_applied").parse().unwrap();
+    assert!(applied >= 1.0);
+    // /metrics shows the same figures once its sampler has copied them.
+    let epoch: f64 = stat("herald_cluster_epoch").parse().unwrap();
+    support::sampled(
+        metrics_port,
+        &[
+            ("herald_cluster_slots_owned", 4096.0),
+            ("herald_cluster_members", 4.0),
+            ("herald_cluster_epoch", epoch),
+            ("herald_cluster_maps_applied_total", applied),
+            // Linked to the three others.
+            ("herald_cluster_links_up", 3.0),
+        ],
+    );
 }
 
 #[test]

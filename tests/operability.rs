@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::Command;
 
-use support::{free_port, herald_process_with, Conn};
+use support::{free_port, herald_process_with, http_get, metric, sampled, Conn};
 
 fn temp_conf(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("herald-op-{name}-{}", std::process::id()));
@@ -120,21 +120,6 @@ fn config_rewrite_without_a_file_is_refused() {
     assert_eq!(c.cmd(&["CONFIG", "REWRITE"]).as_ref(), b"-ERR The server is running without a config file\r\n");
 }
 
-/// One HTTP GET, the whole response.
-fn http_get(port: u16, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    let line =
-        text.lines().find(|l| l.starts_with(name) && !l.starts_with('#')).unwrap_or_else(|| panic!("{name} in {text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn info_and_prometheus_count_publishes_and_deliveries() {
     let metrics_port = free_port();
@@ -159,26 +144,6 @@ fn info_and_prometheus_count_publishes_and_deliveries() {
     assert_eq!(metric(&page, "herald_publish_enqueue_seconds_count"), 26.0);
     assert!(page.contains("herald_publish_enqueue_seconds_bucket{le=\"0.001\"}"), "{page}");
     sampled(metrics_port, &[("herald_published_messages_total", 26.0), ("herald_delivered_messages_total", 50.0)]);
-}
-
-/// Reads the page until every series shows its figure (the sampler copies
-/// them once a second), failing if one goes past it or the reply timeout
-/// passes first.
-fn sampled(metrics_port: u16, want: &[(&str, f64)]) {
-    let deadline = std::time::Instant::now() + support::REPLY_TIMEOUT;
-    loop {
-        let page = http_get(metrics_port, "/metrics");
-        let seen: Vec<f64> = want.iter().map(|(name, _)| metric(&page, name)).collect();
-        if want.iter().zip(&seen).all(|((_, w), s)| w == s) {
-            return;
-        }
-        for ((name, w), s) in want.iter().zip(&seen) {
-            assert!(s <= w, "{name}: {s}, more than the {w} counted");
-        }
-        // The next sample is at most a second away: each read is a full
-        // HTTP round trip, so this asks a few hundred times at most.
-        assert!(std::time::Instant::now() < deadline, "the sampler never copied the figures: {seen:?}");
-    }
 }
 
 /// A fresh server's page already lists every series (counters at 0), each

@@ -43,6 +43,16 @@ fn checker_rejects_doctored_records() {
     let mut r = fresh();
     r.attached[0].1 = None;
     assert!(check(&plan, &r).unwrap_err().starts_with("left behind"));
+    let mut r = fresh();
+    r.census[0].1.pop();
+    assert!(check(&plan, &r).unwrap_err().starts_with("mesh"), "a publish missed");
+    let mut r = fresh();
+    let copy = r.census[0].1[0].clone();
+    r.census[0].1.push(copy);
+    assert!(check(&plan, &r).unwrap_err().starts_with("mesh"), "a publish heard twice");
+    let mut r = fresh();
+    r.census.clear();
+    assert!(check(&plan, &r).unwrap_err().starts_with("mesh"), "no census");
 }
 
 #[test]
@@ -110,5 +120,10 @@ mod planted {
     #[test]
     fn a_slot_taken_before_it_is_let_go_is_caught() {
         caught(Bug::NoHoldBack, "one owner");
+    }
+
+    #[test]
+    fn a_mesh_that_ignores_membership_is_caught() {
+        caught(Bug::StaticMesh, "mesh");
     }
 }

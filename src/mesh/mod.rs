@@ -247,6 +247,9 @@ impl Handler<Retopology> for Mesh {
     type Result = ();
 
     fn handle(&mut self, msg: Retopology, ctx: &mut Context<Self>) {
+        if crate::planted::planted(crate::planted::Bug::StaticMesh) {
+            return;
+        }
         let t = msg.0;
         let now: Vec<&crate::cluster::Node> = t.peers().map(|i| &t.nodes[i]).collect();
         for peer in 0..self.peers.len() {

@@ -25,19 +25,25 @@ assert p.get_sharded_message(timeout=10.0)["type"] == "ssubscribe"
 os.kill(victim, signal.SIGKILL)
 killed = time.time()
 heard, sent = [], 0
+errors = {}  # what went wrong on the way, counted: printed if it never recovers
 while not heard and time.time() - killed < 60:
     try:
         m = p.get_sharded_message(timeout=0.1, ignore_subscribe_messages=True)
         if m and m["type"] == "smessage":
             heard.append(m["data"])
-    except RedisError:
+    except RedisError as e:
+        errors[f"read: {type(e).__name__}: {e}"] = errors.get(f"read: {type(e).__name__}: {e}", 0) + 1
         time.sleep(0.1)  # the application's retry pace, not a synchronisation
     try:
         sent += 1
         rc.spublish(channel, f"after {sent}")
-    except RedisError:
-        pass
-assert heard, "never heard a publish after the failover"
+    except RedisError as e:
+        errors[f"publish: {type(e).__name__}: {e}"] = errors.get(f"publish: {type(e).__name__}: {e}", 0) + 1
+owner = rc.get_node_from_key(channel)
+assert heard, (
+    f"never heard a publish after the failover; {sent} sent; {channel} owned by {owner.name} now; "
+    f"pubsub's nodes {sorted(p.node_pubsub_mapping)}; errors {errors}"
+)
 took = time.time() - killed
 # What else arrived: each number at most once.
 deadline = time.time() + 0.3

@@ -116,9 +116,15 @@ impl EtcdCluster {
 
     /// Starts one more node; its index.
     pub fn add_node(&mut self) -> usize {
+        self.add_node_with(&[])
+    }
+
+    /// The same, with `extra` flags.
+    pub fn add_node_with(&mut self, extra: &[&str]) -> usize {
         let (port, bus) = (free_port(), free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
         cmd.args(["--port", &port.to_string(), "--cluster-port", &bus.to_string()])
+            .args(extra)
             .args(["--cluster-etcd", &self.etcd.endpoint(), "--cluster-name", &self.name])
             .args(["--cluster-lease-ttl", &self.ttl.to_string()])
             .env("RUST_LOG", "info")

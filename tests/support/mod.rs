@@ -131,6 +131,42 @@ pub fn free_port() -> u16 {
         .expect("a free port in 12000-21999")
 }
 
+/// One HTTP GET, the whole response.
+pub fn http_get(port: u16, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The value of the first sample of `name` on a Prometheus page.
+pub fn metric(text: &str, name: &str) -> f64 {
+    let line =
+        text.lines().find(|l| l.starts_with(name) && !l.starts_with('#')).unwrap_or_else(|| panic!("{name} in {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Reads the page until every series shows its figure (the sampler copies
+/// them once a second), failing if one goes past it or the reply timeout
+/// passes first.
+pub fn sampled(metrics_port: u16, want: &[(&str, f64)]) {
+    let deadline = std::time::Instant::now() + REPLY_TIMEOUT;
+    loop {
+        let page = http_get(metrics_port, "/metrics");
+        let seen: Vec<f64> = want.iter().map(|(name, _)| metric(&page, name)).collect();
+        if want.iter().zip(&seen).all(|((_, w), s)| w == s) {
+            return;
+        }
+        for ((name, w), s) in want.iter().zip(&seen) {
+            assert!(s <= w, "{name}: {s}, more than the {w} counted");
+        }
+        // The next sample is at most a second away: each read is a full
+        // HTTP round trip, so this asks a few hundred times at most.
+        assert!(std::time::Instant::now() < deadline, "the sampler never copied the figures: {seen:?}");
+    }
+}
+
 /// Starts Debian's redis-server on a free port (installed by scripts/test).
 pub fn redis() -> Server {
     redis_on(free_port())

@@ -18,8 +18,11 @@
 //! - **owned again**: once every fault is over, every live node is on one
 //!   map, unfenced, and every slot is served by exactly one live node;
 //! - **no subscriber left behind**: then every shard subscriber is
-//!   attached at the node serving its channel's slot.
+//!   attached at the node serving its channel's slot;
+//! - **mesh**: then a classic publish at any live node reaches a classic
+//!   subscriber at every live node, once (`census.rs`).
 
+mod census;
 pub mod standin;
 mod store;
 
@@ -176,6 +179,8 @@ pub struct MembershipRecord {
     pub epochs: Vec<(usize, u64, bool)>,
     pub unowned: Vec<u16>,
     pub attached: Vec<(&'static str, Option<usize>, Option<usize>)>,
+    /// Then each live node and what its classic subscriber heard.
+    pub census: Vec<(usize, Vec<String>)>,
     /// Leases expired, maps in force at the end: how much happened.
     pub expiries: usize,
     pub trace: Vec<String>,
@@ -302,6 +307,10 @@ pub fn run(seed: u64) -> Result<(MembershipPlan, MembershipRecord), String> {
     {
         let world = world.clone();
         sim.client("monitor", async move { monitor(calm, world).await });
+    }
+    {
+        let world = world.clone();
+        sim.client("census", async move { census::run(calm, world).await });
     }
     let mut actions: Vec<(Duration, usize)> = plan.starts.iter().enumerate().map(|(n, &at)| (at, n)).collect();
     actions.sort();
@@ -480,7 +489,7 @@ fn trace(world: &Shared, what: String) {
     world.borrow_mut().record.trace.push(format!("{:?} {what}", turmoil::elapsed()));
 }
 
-/// The seed's record against the four invariants.
+/// The seed's record against the six invariants.
 pub fn check(plan: &MembershipPlan, r: &MembershipRecord) -> Result<(), String> {
     if let Some((at, node)) = r.unfenced.first() {
         return Err(format!("fencing: node{node}'s lease expired at {at:?} while it still served slots"));
@@ -511,7 +520,7 @@ pub fn check(plan: &MembershipPlan, r: &MembershipRecord) -> Result<(), String> 
     if r.attached.len() != plan.subscribers.len() {
         return Err("a subscriber never finished".into());
     }
-    Ok(())
+    census::check(&r.census)
 }
 
 /// Runs a seed and checks it; the error names the seed, the broken

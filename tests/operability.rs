@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::Command;
 

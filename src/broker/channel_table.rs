@@ -3,9 +3,9 @@
 //! `ChannelDirectory` actor is a shell around one per kind of channel;
 //! nothing here knows about actors or messages.
 
-use bytes::Bytes;
 use indexmap::IndexMap;
 
+use super::Name;
 use crate::glob;
 
 /// Channel name → handle and count, looked up once per published run: a
@@ -13,7 +13,7 @@ use crate::glob;
 /// instructions); iteration (PUBSUB CHANNELS) follows the table: insertion
 /// order until a removal moves the last entry into the gap (`swap_remove`).
 pub(crate) struct ChannelTable<H> {
-    channels: IndexMap<Bytes, (H, usize), foldhash::fast::FixedState>,
+    channels: IndexMap<Name, (H, usize), foldhash::fast::FixedState>,
 }
 
 impl<H> Default for ChannelTable<H> {
@@ -34,7 +34,7 @@ impl<H> ChannelTable<H> {
     /// Counts one more subscriber of `name`, making its handle with `make`
     /// if the channel is new. Sessions subscribe each (channel, session)
     /// pair at most once, so the count is exact.
-    pub(crate) fn join(&mut self, name: &Bytes, make: impl FnOnce() -> H) -> &mut H {
+    pub(crate) fn join(&mut self, name: &Name, make: impl FnOnce() -> H) -> &mut H {
         let entry = self.channels.entry(name.clone()).or_insert_with(|| (make(), 0));
         entry.1 += 1;
         &mut entry.0
@@ -57,7 +57,7 @@ impl<H> ChannelTable<H> {
     }
 
     /// Every channel's name and handle.
-    pub(crate) fn handles_mut(&mut self) -> impl Iterator<Item = (&Bytes, &mut H)> {
+    pub(crate) fn handles_mut(&mut self) -> impl Iterator<Item = (&Name, &mut H)> {
         self.channels.iter_mut().map(|(name, (handle, _))| (name, handle))
     }
 
@@ -67,7 +67,7 @@ impl<H> ChannelTable<H> {
     }
 
     /// The channels, those matching `pattern` if given (PUBSUB CHANNELS).
-    pub(crate) fn names<'a>(&'a self, pattern: Option<&'a [u8]>) -> impl Iterator<Item = &'a Bytes> {
+    pub(crate) fn names<'a>(&'a self, pattern: Option<&'a [u8]>) -> impl Iterator<Item = &'a Name> {
         self.channels.keys().filter(move |name| pattern.is_none_or(|p| glob::matches(p, name)))
     }
 
@@ -88,7 +88,7 @@ mod tests {
     fn a_channel_lives_while_it_has_subscribers() {
         let mut table = ChannelTable::default();
         let mut made = 0;
-        let news = Bytes::from_static(b"news");
+        let news = Name::borrowed(b"news");
         table.join(&news, || {
             made += 1;
             "actor"
@@ -120,7 +120,7 @@ mod tests {
             let mut model: BTreeMap<String, usize> = BTreeMap::new();
             let mut lives = 0u32;
             for (subscribe, n) in &ops {
-                let key = Bytes::from(n.clone());
+                let key = Name::from(n.as_bytes());
                 if *subscribe {
                     let life = lives;
                     let handle = *table.join(&key, || life);

@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use super::channel::{ChannelActor, Fanout, Join, Leave, Retire, Retired, Stop, Subscribers};
 use super::channel_table::{ChannelTable, Left};
-use super::{Census, ClientId, Fanned, ReplyTo, Subscriber};
+use super::{Census, ClientId, Fanned, Name, ReplyTo, Subscriber};
 use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 
@@ -36,11 +36,23 @@ type Table = ChannelTable<Activation>;
 ///   order, until `Retired` brings the subscribers back (`Dormant`) and it
 ///   is replayed. So each message reaches the subscribers in the state the
 ///   messages before it left them, wherever they are kept.
+///
+/// One per channel, for as long as it has subscribers: 24 bytes, the size
+/// of `Dormant`'s subscribers (what most channels are), because an active
+/// channel's address (24 bytes in actix) and a retiring one's waiting list
+/// are boxed. Inline, they made every channel's entry 40 bytes; the boxes
+/// cost an allocation when a channel wakes or retires, next to its actor's
+/// several.
 pub(crate) enum Activation {
     Dormant(Subscribers),
-    Active { actor: Addr<ChannelActor>, published: bool },
-    Retiring { actor: Addr<ChannelActor>, waiting: Vec<Waiting> },
+    Active { actor: Box<Addr<ChannelActor>>, published: bool },
+    // Boxed for the size above: a `Vec` inline is 24 bytes.
+    #[allow(clippy::box_collection)]
+    Retiring { actor: Box<Addr<ChannelActor>>, waiting: Box<Vec<Waiting>> },
 }
+
+const _: () = assert!(std::mem::size_of::<Activation>() == 24);
+
 
 /// A message for a retiring channel, kept until it is dormant.
 pub(crate) enum Waiting {
@@ -82,7 +94,7 @@ impl ChannelDirectory {
         }
     }
 
-    fn join(&mut self, kind: Kind, channel: &Bytes, subscriber: Subscriber) {
+    fn join(&mut self, kind: Kind, channel: &Name, subscriber: Subscriber) {
         self.table(kind).join(channel, || Activation::Dormant(Subscribers::None)).join(subscriber);
     }
 
@@ -95,7 +107,7 @@ impl ChannelDirectory {
             // subscribers come back, though the channel is gone by then.
             Some(Left::Gone(Activation::Retiring { actor, mut waiting })) => {
                 waiting.push(Waiting::Leave(client));
-                self.gone_while_retiring.push((actor, waiting));
+                self.gone_while_retiring.push((*actor, *waiting));
             }
             Some(Left::Gone(Activation::Dormant(_))) | None => {}
         }
@@ -119,8 +131,9 @@ impl ChannelDirectory {
                     Activation::Active { published, .. } if *published => *published = false,
                     Activation::Active { actor, .. } => {
                         let actor = actor.clone();
-                        actor.do_send(Retire { kind, channel: channel.clone(), to: me.clone() });
-                        *activation = Activation::Retiring { actor, waiting: Vec::new() };
+                        let channel = Bytes::copy_from_slice(channel);
+                        actor.do_send(Retire { kind, channel, to: me.clone() });
+                        *activation = Activation::Retiring { actor, waiting: Box::default() };
                     }
                     _ => {}
                 }
@@ -136,13 +149,13 @@ impl ChannelDirectory {
     fn retired(&mut self, msg: Retired) {
         let Retired { kind, channel, from, subscribers } = msg;
         let census = self.census.clone();
-        let retiring_here = |a: &Activation| matches!(a, Activation::Retiring { actor, .. } if *actor == from);
+        let retiring_here = |a: &Activation| matches!(a, Activation::Retiring { actor, .. } if **actor == from);
         if let Some(activation) = self.table(kind).get_mut(&channel).filter(|a| retiring_here(a)) {
             let Activation::Retiring { waiting, .. } = std::mem::replace(activation, Activation::Dormant(subscribers))
             else {
                 unreachable!("checked")
             };
-            activation.replay(&census, waiting);
+            activation.replay(&census, *waiting);
             return;
         }
         let Some(i) = self.gone_while_retiring.iter().position(|(actor, _)| *actor == from) else { return };
@@ -184,7 +197,7 @@ impl Activation {
                     ChannelActor::new(census, subscribers)
                 });
                 actor.do_send(fanout);
-                *self = Activation::Active { actor, published: true };
+                *self = Activation::Active { actor: Box::new(actor), published: true };
             }
             Activation::Active { actor, published } => {
                 *published = true;
@@ -236,7 +249,7 @@ impl Actor for ChannelDirectory {
 #[rtype(result = "()")]
 pub(crate) struct Subscribe {
     pub kind: Kind,
-    pub channel: Bytes,
+    pub channel: Name,
     pub subscriber: Subscriber,
 }
 
@@ -342,7 +355,7 @@ impl Handler<NumSub> for ChannelDirectory {
 impl Handler<ListChannels> for ChannelDirectory {
     type Result = MessageResult<ListChannels>;
     fn handle(&mut self, msg: ListChannels, _: &mut Context<Self>) -> Self::Result {
-        let names = self.table(msg.kind).names(msg.pattern.as_deref()).cloned().collect();
+        let names = self.table(msg.kind).names(msg.pattern.as_deref()).map(|n| Bytes::copy_from_slice(n)).collect();
         MessageResult(names)
     }
 }
@@ -364,7 +377,7 @@ mod tests {
 
     fn subscribe(d: &Addr<ChannelDirectory>, client: ClientId, token: u64) {
         let subscriber = Subscriber { token, inbox: crate::broker::test_inbox(client, 0) };
-        d.do_send(Subscribe { kind: Kind::Channel, channel: Bytes::from_static(b"c"), subscriber });
+        d.do_send(Subscribe { kind: Kind::Channel, channel: Name::borrowed(b"c"), subscriber });
     }
 
     fn unsubscribe(d: &Addr<ChannelDirectory>, client: ClientId) {
@@ -458,7 +471,7 @@ mod tests {
         let d = ChannelDirectory::new(Arc::new(Census::default()), Duration::ZERO).start();
         subscribe(&d, 1, 10);
         let subscriber = Subscriber { token: 20, inbox: crate::broker::test_inbox(2, 0) };
-        d.do_send(Subscribe { kind: Kind::Shard, channel: Bytes::from_static(b"c"), subscriber });
+        d.do_send(Subscribe { kind: Kind::Shard, channel: Name::borrowed(b"c"), subscriber });
         assert_eq!(publish(&d).await, [10], "the classic publish reaches the classic subscriber alone");
         let (reply, answer) = oneshot::channel();
         let group = Group { kind: Kind::Shard, channel: Bytes::from_static(b"c"), payloads: vec!["m".into()], reply };

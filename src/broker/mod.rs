@@ -34,6 +34,16 @@ use crate::protocol::push::Frame;
 /// A client connection's id, as CLIENT ID reports it.
 pub(crate) type ClientId = u64;
 
+/// A channel (or pattern) name as the tables that live as long as a
+/// subscription keep it: a channel's directory, and each subscribed
+/// session. A name of up to 23 bytes (most are: `user:123456:events`) is
+/// held inline in the 24-byte value, with no allocation; a longer one is
+/// one reference-counted allocation that the session and the directory
+/// share. `Bytes` took 32 bytes in each table plus two allocations (the
+/// copy, and the shared header its first clone made): 80 bytes more per
+/// subscription at 1M (BENCHMARKS.md, session 9).
+pub(crate) type Name = hipstr::HipByt<'static>;
+
 /// Messages delivered to one subscription of a session: one frame, or a
 /// run of consecutive publishes to the same channel (shared by every
 /// subscriber).

@@ -14,7 +14,7 @@ use crate::broker::directory::{Subscribe, Unsubscribe};
 use crate::broker::postman::Behind;
 use std::sync::Arc;
 
-use crate::broker::{Inbox, SessionInbox, Subscriber};
+use crate::broker::{Inbox, Name, SessionInbox, Subscriber};
 use crate::mesh::{PeersTook, Want};
 use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
@@ -126,16 +126,20 @@ pub(crate) fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Conte
     let mut pending = Vec::new();
     let mut confirmations = Vec::with_capacity(names.len());
     for name in names {
-        // Its own allocation: a slice of the read buffer would keep the
-        // whole buffer alive for as long as the subscription lasts.
-        let name = &Bytes::copy_from_slice(name);
-        if let Some(token) = s.subs.add_pending(kind, name) {
+        // What lasts as long as the subscription is a copy (a `Name`, or
+        // a `Bytes` of its own for the pattern index): a slice of the read
+        // buffer would keep the whole buffer alive. The confirmation is
+        // gone soon, and may share it; the peers' announcement is kept by
+        // the Mesh, so in cluster mode it is a copy too.
+        let key = Name::from(&name[..]);
+        if let Some(token) = s.subs.add_pending(kind, &key) {
             let subscriber = Subscriber { token, inbox: inbox.clone() };
             match kind {
-                Kind::Pattern => s.hub.psubscribe(name.clone(), subscriber),
-                _ => s.hub.directory(name).do_send(Subscribe { kind, channel: name.clone(), subscriber }),
+                Kind::Pattern => s.hub.psubscribe(Bytes::copy_from_slice(name), subscriber),
+                _ => s.hub.directory(name).do_send(Subscribe { kind, channel: key, subscriber }),
             }
-            pending.push((token, name.clone()));
+            let announced = if s.hub.mesh().is_some() { Bytes::copy_from_slice(name) } else { name.clone() };
+            pending.push((token, announced));
         }
         let count = count_for(s, kind);
         confirmations.push(confirmation(verb(kind, true), Some(name.clone()), count));

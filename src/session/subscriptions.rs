@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use indexmap::IndexMap;
 
+use crate::broker::Name;
 use crate::protocol::push::Kind;
 
 /// A session's channels, patterns and shard channels, each with the token
@@ -13,15 +14,15 @@ use crate::protocol::push::Kind;
 /// the session has subscribed to the same name again since.
 #[derive(Default)]
 pub(crate) struct Subscriptions {
-    channels: IndexMap<Bytes, u64>,
-    patterns: IndexMap<Bytes, u64>,
-    shard: IndexMap<Bytes, u64>,
+    channels: IndexMap<Name, u64>,
+    patterns: IndexMap<Name, u64>,
+    shard: IndexMap<Name, u64>,
     live: BTreeSet<u64>,
     next_token: u64,
 }
 
 impl Subscriptions {
-    fn table(&self, kind: Kind) -> &IndexMap<Bytes, u64> {
+    fn table(&self, kind: Kind) -> &IndexMap<Name, u64> {
         match kind {
             Kind::Channel => &self.channels,
             Kind::Pattern => &self.patterns,
@@ -29,7 +30,7 @@ impl Subscriptions {
         }
     }
 
-    fn table_mut(&mut self, kind: Kind) -> &mut IndexMap<Bytes, u64> {
+    fn table_mut(&mut self, kind: Kind) -> &mut IndexMap<Name, u64> {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
@@ -39,7 +40,7 @@ impl Subscriptions {
 
     /// Adds a subscription whose deliveries are dropped until `confirm`:
     /// it is counted, and its name taken, at once. `Some(token)` if new.
-    pub(crate) fn add_pending(&mut self, kind: Kind, name: &Bytes) -> Option<u64> {
+    pub(crate) fn add_pending(&mut self, kind: Kind, name: &Name) -> Option<u64> {
         if self.table(kind).contains_key(name) {
             return None;
         }
@@ -55,14 +56,14 @@ impl Subscriptions {
     }
 
     /// Removes a subscription; true if it existed.
-    pub(crate) fn remove(&mut self, kind: Kind, name: &Bytes) -> bool {
+    pub(crate) fn remove(&mut self, kind: Kind, name: &[u8]) -> bool {
         self.take(kind, name).map(|token| self.retire(token)).is_some()
     }
 
     /// Removes a subscription from the names (and counts) but keeps its
     /// token live, so deliveries already on their way are still written,
     /// until `retire`. Its token if it existed.
-    pub(crate) fn take(&mut self, kind: Kind, name: &Bytes) -> Option<u64> {
+    pub(crate) fn take(&mut self, kind: Kind, name: &[u8]) -> Option<u64> {
         self.table_mut(kind).swap_remove(name)
     }
 
@@ -75,8 +76,10 @@ impl Subscriptions {
         self.live.contains(&token)
     }
 
+    /// The names of `kind`, each copied out (for a command that leaves
+    /// them all, or a check over them: not the publish path).
     pub(crate) fn names(&self, kind: Kind) -> Vec<Bytes> {
-        self.table(kind).keys().cloned().collect()
+        self.table(kind).keys().map(|name| Bytes::copy_from_slice(name)).collect()
     }
 
     pub(crate) fn count(&self, kind: Kind) -> usize {

@@ -29,7 +29,7 @@ pub(crate) enum Control {
     /// (`None`: deleted).
     UserChanged { name: String, user: Option<Arc<User>> },
     /// CONFIG SET changed the runtime settings.
-    SettingsChanged(Box<Config>),
+    SettingsChanged(Arc<Config>),
     /// Cluster mode: the topology changed; shard subscriptions to slots
     /// this node no longer serves end.
     TopologyChanged,
@@ -113,6 +113,8 @@ impl ClientInfo {
 /// Holds every session's address, the runtime settings and the ACL users.
 pub(crate) struct ClientRegistry {
     config: Config,
+    /// The same, as every session holds it: one copy shared.
+    shared: Arc<Config>,
     users: Users,
     /// By id, which is the order CLIENT LIST shows (a map ordered by
     /// insertion made every disconnect shift the rest: quadratic when many
@@ -148,6 +150,7 @@ impl ClientRegistry {
     pub(crate) fn new(config: Config, pause: tokio::sync::watch::Sender<ClientPause>) -> Result<Self, String> {
         let users = Users::new(config.requirepass.as_deref(), &config.users)?;
         Ok(ClientRegistry {
+            shared: Arc::new(config.clone()),
             config,
             users,
             sessions: BTreeMap::new(),
@@ -169,7 +172,7 @@ impl ClientRegistry {
 
 /// What a new session starts with.
 pub(crate) struct Registered {
-    pub settings: Config,
+    pub settings: Arc<Config>,
     /// The default user, which a connection is until it authenticates.
     pub default_user: Arc<User>,
 }
@@ -238,7 +241,7 @@ impl Handler<Register> for ClientRegistry {
         }
         self.sessions.insert(msg.id, msg.link);
         let default_user = self.users.get("default").expect("the default user always exists").clone();
-        MessageResult(Some(Registered { settings: self.config.clone(), default_user }))
+        MessageResult(Some(Registered { settings: self.shared.clone(), default_user }))
     }
 }
 
@@ -302,8 +305,9 @@ impl Handler<SetConfig> for ClientRegistry {
         }
         let password_changed = next.requirepass != self.config.requirepass;
         self.config = next;
+        self.shared = Arc::new(self.config.clone());
         for link in self.sessions.values() {
-            link.do_send(Control::SettingsChanged(Box::new(self.config.clone())));
+            link.do_send(Control::SettingsChanged(self.shared.clone()));
         }
         if password_changed {
             let user = self.users.set_requirepass(self.config.requirepass.as_deref().unwrap_or(""));

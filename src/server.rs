@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -21,8 +22,13 @@ use crate::session::{Origin, Session};
 
 /// A running hub plus the counter that names new connections.
 pub struct Server {
-    pub(crate) hub: Hub,
-    config: Config,
+    /// Shared by every session (each holding a copy was 200 bytes of
+    /// addresses and counters, and three actix address clones at 72 bytes
+    /// of allocations each, per connection).
+    pub(crate) hub: Arc<Hub>,
+    /// What a session starts with (the registry's own copy replaces it
+    /// when the session registers).
+    settings: Arc<Config>,
     placement: Placement,
     next_id: ClientId,
     /// Peer links accepted (they are spread over the arbiters too).
@@ -38,8 +44,9 @@ impl Server {
     /// The same, reaching cluster peers through `dial` (the simulator's
     /// network instead of TCP).
     pub fn start_with_dialer(config: Config, placement: Placement, dial: crate::mesh::Dialer) -> Server {
-        let hub = Hub::start(config.clone(), &placement, dial);
-        Server { hub, config, placement, next_id: 0, peer_links: 0 }
+        let hub = Arc::new(Hub::start(config.clone(), &placement, dial));
+        let settings = Arc::new(config);
+        Server { hub, settings, placement, next_id: 0, peer_links: 0 }
     }
 
     /// Cluster mode with a membership source (`cluster-etcd` set: this
@@ -47,7 +54,7 @@ impl Server {
     /// keeps (the simulator's stand-in for etcd), with a `ttl` lease, on
     /// the current thread.
     pub fn join_membership<S: crate::membership::MembershipStore>(&self, store: S, ttl: Duration) -> crate::Membership {
-        crate::membership::start(store, self.hub.clone(), ttl)
+        crate::membership::start(store, (*self.hub).clone(), ttl)
     }
 
     /// What this node serves now, readable from outside its actors (the
@@ -75,7 +82,7 @@ impl Server {
             Placement::Local | Placement::Arbiters(_) => 0,
         };
         let origin = Origin { id, peer, local, slot };
-        Session::start(origin, stream, self.hub.clone(), self.config.clone());
+        Session::start(origin, stream, self.hub.clone(), self.settings.clone());
     }
 
     /// Starts a session for an accepted TCP connection on one of the worker
@@ -88,7 +95,7 @@ impl Server {
     pub fn accept(&mut self, stream: std::net::TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>) {
         let id = self.next_id();
         tracing::debug!(client = id, addr = %peer, "accepted");
-        let (hub, config) = (self.hub.clone(), self.config.clone());
+        let (hub, config) = (self.hub.clone(), self.settings.clone());
         let (slot, arbiter) = match &self.placement {
             Placement::Arbiters(arbiters) => {
                 let slot = id as usize % arbiters.len();
@@ -267,7 +274,7 @@ pub fn run_until(
         let (keepalive, metrics_port) = (config.tcp_keepalive, config.metrics_port);
         let settings = config.cluster.clone();
         let mut server = Server::start(config, Placement::Arbiters(handles));
-        let hub = server.hub.clone();
+        let hub = (*server.hub).clone();
         #[cfg(feature = "etcd")]
         let membership = (!settings.etcd.is_empty()).then(|| {
             crate::membership::start_etcd(settings.etcd.clone(), settings.name.clone(), hub.clone(), settings.lease_ttl)

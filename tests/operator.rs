@@ -188,7 +188,11 @@ fn a_slow_fan_out_shows_in_latency_and_slowlog() {
     }
     let doctor = String::from_utf8_lossy(&c.cmd(&["LATENCY", "DOCTOR"])).into_owned();
     assert!(doctor.contains("fan-out"), "{doctor}");
-    assert_eq!(c.cmd(&["LATENCY", "RESET"]).as_ref(), b":2\r\n");
+    // fast-command and fan-out at least: on a loaded machine any command
+    // may take over the 1 ms threshold too (a `command` event).
+    let reset = String::from_utf8_lossy(&c.cmd(&["LATENCY", "RESET"])).into_owned();
+    assert!(reset.trim_start_matches(':').trim_end().parse::<u32>().unwrap() >= 2, "{reset}");
+    assert_eq!(c.cmd(&["LATENCY", "HISTORY", "fan-out"]).as_ref(), b"*0\r\n", "reset");
 }
 
 /// A subscriber dropped for its soft limit is a `slow-subscriber-drop`

@@ -45,14 +45,19 @@ type Table = ChannelTable<Activation>;
 /// several.
 pub(crate) enum Activation {
     Dormant(Subscribers),
-    Active { actor: Box<Addr<ChannelActor>>, published: bool },
+    Active {
+        actor: Box<Addr<ChannelActor>>,
+        published: bool,
+    },
     // Boxed for the size above: a `Vec` inline is 24 bytes.
     #[allow(clippy::box_collection)]
-    Retiring { actor: Box<Addr<ChannelActor>>, waiting: Box<Vec<Waiting>> },
+    Retiring {
+        actor: Box<Addr<ChannelActor>>,
+        waiting: Box<Vec<Waiting>>,
+    },
 }
 
 const _: () = assert!(std::mem::size_of::<Activation>() == 24);
-
 
 /// A message for a retiring channel, kept until it is dormant.
 pub(crate) enum Waiting {

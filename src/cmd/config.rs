@@ -51,7 +51,7 @@ pub(crate) fn spec() -> Spec {
 fn get(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let patterns: Vec<Bytes> = args[2..].iter().map(|p| Bytes::from(p.to_ascii_lowercase())).collect();
     wait_for(s.hub.clients.send(GetConfig), move |config, s: &mut Session, _| {
-        let config = config.unwrap_or_else(|_| s.settings.clone());
+        let config = config.unwrap_or_else(|_| (*s.settings).clone());
         let pairs = config
             .entries()
             .into_iter()

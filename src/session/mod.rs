@@ -17,6 +17,7 @@ pub(crate) mod subscriptions;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use bytes::Bytes;
@@ -104,8 +105,11 @@ pub(crate) struct Session {
     pub peer: String,
     pub local: String,
     pub slot: usize,
-    pub hub: Hub,
-    pub settings: Config,
+    /// The server's, shared by all its sessions.
+    pub hub: Arc<Hub>,
+    /// The registry's settings, shared by all sessions until CONFIG SET
+    /// sends new ones (a copy each was 592 bytes a connection).
+    pub settings: Arc<Config>,
     /// What commands read and set; RESET puts it back.
     pub state: ClientState,
     pub subs: Subscriptions,
@@ -136,8 +140,8 @@ impl Session {
     /// A new connection's session, writing to `out`, reading `read`.
     pub(crate) fn new(
         origin: Origin,
-        hub: Hub,
-        settings: Config,
+        hub: Arc<Hub>,
+        settings: Arc<Config>,
         out: Output,
         read: Box<dyn AsyncRead + Unpin>,
     ) -> Session {

@@ -34,7 +34,7 @@ impl Handler<Control> for Session {
             Control::Kill => self.close_now(ctx),
             Control::UserChanged { name, user } => self.user_changed(name, user, ctx),
             Control::SettingsChanged(settings) => {
-                self.settings = *settings;
+                self.settings = settings;
                 self.arm_idle_check(ctx);
                 self.enforce_output_limit(ctx);
             }

@@ -12,6 +12,8 @@
 mod around;
 mod control;
 
+use std::sync::Arc;
+
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -33,15 +35,22 @@ use control::WriterFailed;
 impl Session {
     /// Starts a session for an accepted connection on the current arbiter
     /// (or simulated host), which must be arbiter `origin.slot`.
-    pub(crate) fn start<S>(origin: Origin, stream: S, hub: Hub, settings: Config) -> Addr<Session>
+    pub(crate) fn start<S>(origin: Origin, stream: S, hub: Arc<Hub>, settings: Arc<Config>) -> Addr<Session>
     where
         S: AsyncRead + AsyncWrite + 'static,
     {
         let (read, write) = tokio::io::split(stream);
         Session::create(move |ctx| {
             crate::broker::unbounded_mailbox(ctx);
-            let me = ctx.address();
-            let out = Output::start(Box::new(write), hub.census.clone(), move || me.do_send(WriterFailed));
+            // Weak: every actix address a session holds costs 72 bytes of
+            // allocations, and this one is needed once, if ever.
+            let me = ctx.address().downgrade();
+            let failed = move || {
+                if let Some(me) = me.upgrade() {
+                    me.do_send(WriterFailed);
+                }
+            };
+            let out = Output::start(Box::new(write), hub.census.clone(), failed);
             Session::new(origin, hub, settings, out, Box::new(read))
         })
     }

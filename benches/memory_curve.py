@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""Memory per channel subscription against the number of subscriptions on
-one connection, Herald and redis-server in the same run, as a plot.
+"""Memory against load, Herald and redis-server in the same run, as two
+plots:
 
-    cargo build --release && python3 benches/memory_curve.py [OUT.png]
+- per channel subscription against the number of subscriptions on one
+  connection (docs/memory-per-subscription.png): each point a fresh
+  server, N channels subscribed on one connection (confirmations read as
+  they come), then MEMORY PURGE on the server (both answer once it is
+  done), then RSS growth / N;
+- per idle subscribed connection against the number of connections
+  (docs/memory-per-connection.png): each point a fresh server, N
+  connections each subscribed to a channel of its own, RSS growth / N.
 
-Each point is a fresh server: N channels subscribed on one connection
-(confirmations read as they come), then MEMORY PURGE on the server (both
-answer once it is done), then RSS growth / N. Needs matplotlib
-(`pip install matplotlib`) and redis-server on the PATH. The figures are
-printed too, one line per point.
+    cargo build --release && python3 benches/memory_curve.py [OUTDIR]
+
+Needs matplotlib (`pip install matplotlib`) and redis-server on the PATH.
+The figures are printed too, one line per point.
 """
 import os
 import socket
@@ -19,6 +25,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [10_000, 30_000, 100_000, 300_000, 1_000_000]
+CONNECTIONS = [100, 300, 1_000, 3_000, 10_000]
 
 
 def free_port():
@@ -82,14 +89,33 @@ def per_subscription(server, n):
         proc.wait()
 
 
-def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "docs/memory-per-subscription.png")
-    figures = {"herald": [], "redis": []}
-    for n in SIZES:
-        for server in figures:
-            b = per_subscription(server, n)
-            figures[server].append(b)
-            print(f"{server} {n} subscriptions: {b:.0f} B each")
+def per_connection(server, n):
+    port = free_port()
+    proc = start(server, port)
+    try:
+        base = rss(proc.pid)
+        conns = []
+        for i in range(n):
+            c = socket.create_connection(("127.0.0.1", port))
+            c.sendall(f"SUBSCRIBE idle:{i}\r\n".encode())
+            conns.append(c)
+        for c in conns:
+            reply = b""
+            while reply.count(b"\r\n") < 6:
+                chunk = c.recv(4096)
+                if not chunk:
+                    raise RuntimeError(f"{server} closed connection {len(reply)}")
+                reply += chunk
+        grown = (rss(proc.pid) - base) / n
+        for c in conns:
+            c.close()
+        return grown
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def plot(sizes, figures, target, xlabel, ylabel, title, out):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,19 +123,58 @@ def main():
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for server, label in [("herald", "Herald"), ("redis", "redis-server 7.0.15")]:
-        ax.plot(SIZES, figures[server], marker="o", label=label)
-    ax.axhline(200, color="grey", linestyle="--", linewidth=1, label="issue 15's target (200 B)")
+        ax.plot(sizes, figures[server], marker="o", label=label)
+    ax.axhline(target[0], color="grey", linestyle="--", linewidth=1, label=target[1])
     ax.set_xscale("log")
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("channel subscriptions on one connection")
-    ax.set_ylabel("RSS growth per subscription (bytes)")
-    ax.set_title("Memory per channel subscription, after MEMORY PURGE")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     os.makedirs(os.path.dirname(out), exist_ok=True)
     fig.savefig(out, dpi=110)
     print(f"plot: {out}")
+
+
+def measure(sizes, one, what):
+    figures = {"herald": [], "redis": []}
+    for n in sizes:
+        for server in figures:
+            b = one(server, n)
+            figures[server].append(b)
+            print(f"{server} {n} {what}: {b:.0f} B each")
+    return figures
+
+
+def main():
+    import resource
+
+    # 10k connections, and the servers' descriptors, need the room.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "docs")
+    subs = measure(SIZES, per_subscription, "subscriptions")
+    plot(
+        SIZES,
+        subs,
+        (200, "issue 15's target (200 B)"),
+        "channel subscriptions on one connection",
+        "RSS growth per subscription (bytes)",
+        "Memory per channel subscription, after MEMORY PURGE",
+        os.path.join(outdir, "memory-per-subscription.png"),
+    )
+    conns = measure(CONNECTIONS, per_connection, "idle connections")
+    plot(
+        CONNECTIONS,
+        conns,
+        (6000, "issue 15's target (6 KB)"),
+        "idle subscribed connections",
+        "RSS growth per connection (bytes)",
+        "Memory per idle subscribed connection",
+        os.path.join(outdir, "memory-per-connection.png"),
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ plots:
   server, N channels subscribed on one connection (confirmations read as
   they come), then MEMORY PURGE on the server (both answer once it is
   done), then RSS growth / N;
+- per pattern subscription against the number of patterns on one
+  connection (docs/memory-per-pattern.png), measured as the first;
 - per idle subscribed connection against the number of connections
   (docs/memory-per-connection.png): each point a fresh server, N
   connections each subscribed to a channel of its own, RSS growth / N.
@@ -26,6 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [10_000, 30_000, 100_000, 300_000, 1_000_000]
 CONNECTIONS = [100, 300, 1_000, 3_000, 10_000]
+PATTERNS = [1_000, 10_000, 100_000]
 
 
 def free_port():
@@ -59,7 +62,7 @@ def start(server, port):
     raise RuntimeError(f"{server} did not start")
 
 
-def per_subscription(server, n):
+def per_subscription(server, n, verb="SUBSCRIBE", name="subscription:{}"):
     port = free_port()
     proc = start(server, port)
     try:
@@ -68,8 +71,8 @@ def per_subscription(server, n):
 
         def send():
             for i in range(0, n, 1000):
-                names = " ".join(f"subscription:{j}" for j in range(i, min(i + 1000, n)))
-                conn.sendall(f"SUBSCRIBE {names}\r\n".encode())
+                names = " ".join(name.format(j) for j in range(i, min(i + 1000, n)))
+                conn.sendall(f"{verb} {names}\r\n".encode())
 
         writer = threading.Thread(target=send)
         writer.start()
@@ -164,6 +167,18 @@ def main():
         "RSS growth per subscription (bytes)",
         "Memory per channel subscription, after MEMORY PURGE",
         os.path.join(outdir, "memory-per-subscription.png"),
+    )
+    patterns = measure(
+        PATTERNS, lambda server, n: per_subscription(server, n, "PSUBSCRIBE", "user:{}:*"), "pattern subscriptions"
+    )
+    plot(
+        PATTERNS,
+        patterns,
+        (patterns["redis"][-1], "Redis at 100k (issue 15: Herald at most this)"),
+        "pattern subscriptions on one connection",
+        "RSS growth per pattern (bytes)",
+        "Memory per pattern subscription, after MEMORY PURGE",
+        os.path.join(outdir, "memory-per-pattern.png"),
     )
     conns = measure(CONNECTIONS, per_connection, "idle connections")
     plot(

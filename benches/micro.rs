@@ -44,7 +44,7 @@ fn encode(c: &mut Criterion) {
             b.iter(|| black_box(Frame::encode(Kind::Channel, None, &channel, &payload)))
         });
         c.bench_function(&format!("pmessage frame, {size} B payload"), |b| {
-            b.iter(|| black_box(Frame::encode(Kind::Pattern, Some(&pattern), &channel, &payload)))
+            b.iter(|| black_box(Frame::encode(Kind::Pattern, Some(&pattern[..]), &channel, &payload)))
         });
     }
 }

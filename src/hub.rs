@@ -177,7 +177,7 @@ impl Hub {
     }
 
     /// Registers a pattern subscription (see [`Census::patterns`]).
-    pub(crate) fn psubscribe(&self, pattern: Bytes, subscriber: Subscriber) {
+    pub(crate) fn psubscribe(&self, pattern: crate::broker::Name, subscriber: Subscriber) {
         self.census.patterns.fetch_add(1, Ordering::SeqCst);
         self.patterns.do_send(PSubscribe { pattern, subscriber });
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use super::pattern_set::PatternSet;
-use super::{fan_out, ClientId, Fanned, Mail, Published, ReplyTo, Subscriber};
+use super::{fan_out, ClientId, Fanned, Mail, Name, Published, ReplyTo, Subscriber};
 use crate::protocol::push::{Frame, Kind};
 
 /// Every pattern subscription, in one actor (patterns are few and matching
@@ -21,11 +21,11 @@ pub(crate) struct PatternIndex {
 impl PatternIndex {
     /// Fans one publish out to the subscribers of `patterns`: one
     /// `pmessage` frame per pattern, shared by its subscribers.
-    fn fan_out(&self, patterns: &[Bytes], channel: &Bytes, payload: &Bytes, publisher: ClientId) -> Fanned {
+    fn fan_out(&self, patterns: &[Name], channel: &Bytes, payload: &Bytes, publisher: ClientId) -> Fanned {
         let mut published = Published::default();
         let mut mail = Mail::default();
         for pattern in patterns {
-            let frame = Frame::encode(Kind::Pattern, Some(pattern), channel, payload);
+            let frame = Frame::encode(Kind::Pattern, Some(pattern.as_slice()), channel, payload);
             let (count, own) =
                 fan_out(&Arc::from([frame.clone()]), self.set.subscribers(pattern), publisher, &mut mail);
             published.merge(Published::one(count, own, &frame));
@@ -41,7 +41,7 @@ impl Actor for PatternIndex {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct PSubscribe {
-    pub pattern: Bytes,
+    pub pattern: Name,
     pub subscriber: Subscriber,
 }
 
@@ -85,7 +85,7 @@ impl Handler<PatternPublish> for PatternIndex {
     type Result = ();
     fn handle(&mut self, msg: PatternPublish, _: &mut Context<Self>) {
         // A pipelined run usually repeats a channel: match it once.
-        let mut matched: Option<(&Bytes, Vec<Bytes>)> = None;
+        let mut matched: Option<(&Bytes, Vec<Name>)> = None;
         let mut fanned = Vec::with_capacity(msg.items.len());
         for (channel, payload) in &msg.items {
             if matched.as_ref().is_none_or(|(last, _)| *last != channel) {

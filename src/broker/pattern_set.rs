@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
 
-use super::ClientId;
+use super::{ClientId, Name};
 use crate::glob;
 
 /// Every pattern with subscribers, each with its subscribers by client.
@@ -16,9 +16,27 @@ use crate::glob;
 /// so idle patterns under other prefixes cost nothing (BENCHMARKS.md: 100k
 /// idle patterns keep 99 % of the publish rate), and a released pattern
 /// leaves no trace.
+///
+/// Kept small because one pattern per user is common: most patterns have
+/// one subscriber and most prefixes one pattern, and those are held inline
+/// (`Holders::One`, `Bucket::One`); names are `Name`s (inline up to 23
+/// bytes, shared beyond). A map for each was 850 bytes a pattern at 100k
+/// (BENCHMARKS.md, session 9).
 pub(crate) struct PatternSet<T> {
-    patterns: IndexMap<Bytes, IndexMap<ClientId, T>>,
-    by_prefix: BTreeMap<Bytes, IndexSet<Bytes>>,
+    patterns: IndexMap<Name, Holders<T>>,
+    by_prefix: BTreeMap<Name, Bucket>,
+}
+
+/// A pattern's subscribers.
+enum Holders<T> {
+    One(ClientId, T),
+    Many(Box<IndexMap<ClientId, T>>),
+}
+
+/// The patterns of one literal prefix.
+enum Bucket {
+    One(Name),
+    Many(Box<IndexSet<Name>>),
 }
 
 impl<T> Default for PatternSet<T> {
@@ -27,42 +45,124 @@ impl<T> Default for PatternSet<T> {
     }
 }
 
+impl<T> Holders<T> {
+    fn insert(&mut self, client: ClientId, value: T) {
+        match self {
+            Holders::One(c, v) if *c == client => *v = value,
+            Holders::One(..) => {
+                let mut map = IndexMap::with_capacity(2);
+                let Holders::One(c, v) = std::mem::replace(self, Holders::Many(Box::default())) else {
+                    unreachable!("matched One")
+                };
+                map.insert(c, v);
+                map.insert(client, value);
+                *self = Holders::Many(Box::new(map));
+            }
+            Holders::Many(map) => {
+                map.insert(client, value);
+            }
+        }
+    }
+
+    /// Removes `client`; true if none is left.
+    fn remove(&mut self, client: ClientId) -> bool {
+        match self {
+            Holders::One(c, _) => *c == client,
+            Holders::Many(map) => {
+                map.swap_remove(&client);
+                if map.len() == 1 {
+                    let (c, v) = map.pop().expect("one left");
+                    *self = Holders::One(c, v);
+                }
+                false
+            }
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        let (one, many) = match self {
+            Holders::One(_, v) => (Some(v), None),
+            Holders::Many(map) => (None, Some(map.values())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+impl Bucket {
+    fn insert(&mut self, pattern: Name) {
+        match self {
+            Bucket::One(one) => {
+                let mut set = IndexSet::with_capacity(2);
+                set.insert(one.clone());
+                set.insert(pattern);
+                *self = Bucket::Many(Box::new(set));
+            }
+            Bucket::Many(set) => {
+                set.insert(pattern);
+            }
+        }
+    }
+
+    /// Removes `pattern`; true if the bucket is empty.
+    fn remove(&mut self, pattern: &[u8]) -> bool {
+        match self {
+            Bucket::One(one) => one.as_slice() == pattern,
+            Bucket::Many(set) => {
+                set.swap_remove(pattern);
+                if set.len() == 1 {
+                    *self = Bucket::One(set.pop().expect("one left"));
+                }
+                false
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Name> {
+        let (one, many) = match self {
+            Bucket::One(p) => (Some(p), None),
+            Bucket::Many(set) => (None, Some(set.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
 impl<T> PatternSet<T> {
     /// Subscribes `client` to `pattern` (replacing its earlier entry there).
-    pub(crate) fn insert(&mut self, pattern: Bytes, client: ClientId, value: T) {
-        let subs = self.patterns.entry(pattern.clone()).or_insert_with(|| {
-            let prefix = Bytes::from(glob::literal_prefix(&pattern));
-            self.by_prefix.entry(prefix).or_default().insert(pattern);
-            IndexMap::with_capacity(1)
-        });
-        subs.insert(client, value);
+    pub(crate) fn insert(&mut self, pattern: Name, client: ClientId, value: T) {
+        if let Some(holders) = self.patterns.get_mut(pattern.as_slice()) {
+            return holders.insert(client, value);
+        }
+        let prefix = Name::from(glob::literal_prefix(&pattern));
+        match self.by_prefix.get_mut(prefix.as_slice()) {
+            Some(bucket) => bucket.insert(pattern.clone()),
+            None => {
+                self.by_prefix.insert(prefix, Bucket::One(pattern.clone()));
+            }
+        }
+        self.patterns.insert(pattern, Holders::One(client, value));
     }
 
     /// Unsubscribes `client` from `pattern`; the pattern goes when its last
     /// subscriber does.
     pub(crate) fn remove(&mut self, pattern: &[u8], client: ClientId) {
-        let Some(subs) = self.patterns.get_mut(pattern) else {
+        let Some(holders) = self.patterns.get_mut(pattern) else {
             return;
         };
-        subs.swap_remove(&client);
-        if !subs.is_empty() {
+        if !holders.remove(client) {
             return;
         }
         self.patterns.swap_remove(pattern);
         let prefix = glob::literal_prefix(pattern);
-        if let Some(set) = self.by_prefix.get_mut(prefix.as_slice()) {
-            set.swap_remove(pattern);
-            if set.is_empty() {
-                self.by_prefix.remove(prefix.as_slice());
-            }
+        if self.by_prefix.get_mut(prefix.as_slice()).is_some_and(|bucket| bucket.remove(pattern)) {
+            self.by_prefix.remove(prefix.as_slice());
         }
     }
 
     /// The patterns `channel` matches.
-    pub(crate) fn matching(&self, channel: &[u8]) -> Vec<Bytes> {
+    pub(crate) fn matching(&self, channel: &[u8]) -> Vec<Name> {
         (0..=channel.len())
             .filter_map(|end| self.by_prefix.get(&channel[..end]))
-            .flatten()
+            .flat_map(Bucket::iter)
             .filter(|pattern| glob::matches(pattern, channel))
             .cloned()
             .collect()
@@ -70,12 +170,12 @@ impl<T> PatternSet<T> {
 
     /// `pattern`'s subscribers (none if it has none).
     pub(crate) fn subscribers(&self, pattern: &[u8]) -> impl Iterator<Item = &T> {
-        self.patterns.get(pattern).into_iter().flat_map(|subs| subs.values())
+        self.patterns.get(pattern).into_iter().flat_map(Holders::values)
     }
 
     /// Every pattern held.
     pub(crate) fn patterns(&self) -> Vec<Bytes> {
-        self.patterns.keys().cloned().collect()
+        self.patterns.keys().map(|p| Bytes::copy_from_slice(p)).collect()
     }
 
     /// The number of distinct patterns (PUBSUB NUMPAT).
@@ -98,8 +198,8 @@ mod tests {
 
     use super::*;
 
-    fn b(s: &str) -> Bytes {
-        Bytes::copy_from_slice(s.as_bytes())
+    fn b(s: &str) -> Name {
+        Name::from(s.as_bytes())
     }
 
     #[test]
@@ -164,8 +264,8 @@ mod tests {
             }
             prop_assert_eq!(set.len(), model.len());
             for c in &channels {
-                let got: BTreeSet<Bytes> = set.matching(c.as_bytes()).into_iter().collect();
-                let want: BTreeSet<Bytes> = model
+                let got: BTreeSet<Name> = set.matching(c.as_bytes()).into_iter().collect();
+                let want: BTreeSet<Name> = model
                     .keys()
                     .filter(|p| glob::reference::matches(p.as_bytes(), c.as_bytes()))
                     .map(|p| b(p))

@@ -232,7 +232,7 @@ mod tests {
                 let mut count = 0;
                 for &(c, session) in psubs.iter().filter(|(c, _)| channel(*c) == *ch) {
                     token += 1;
-                    let frame = Frame::encode(Kind::Channel, Some(&pattern(c)), ch, payload);
+                    let frame = Frame::encode(Kind::Channel, Some(&pattern(c)[..]), ch, payload);
                     let s = Subscriber { token, inbox: inboxes[session].clone() };
                     count += fan_out(&Arc::from([frame]), std::iter::once(&s), PUBLISHER, &mut mail).0;
                 }
@@ -271,7 +271,7 @@ mod tests {
                     want.push(Frame::encode(kind, None, &channel(c), &payload).body);
                 }
                 if !shard && psubs.contains(&(c, session)) {
-                    want.push(Frame::encode(Kind::Channel, Some(&pattern(c)), &channel(c), &payload).body);
+                    want.push(Frame::encode(Kind::Channel, Some(&pattern(c)[..]), &channel(c), &payload).body);
                 }
             }
             assert_eq!(got, want, "session {session}");

@@ -135,7 +135,7 @@ pub(crate) fn join(s: &mut Session, kind: Kind, names: &[Bytes], ctx: &mut Conte
         if let Some(token) = s.subs.add_pending(kind, &key) {
             let subscriber = Subscriber { token, inbox: inbox.clone() };
             match kind {
-                Kind::Pattern => s.hub.psubscribe(Bytes::copy_from_slice(name), subscriber),
+                Kind::Pattern => s.hub.psubscribe(key.clone(), subscriber),
                 _ => s.hub.directory(name).do_send(Subscribe { kind, channel: key, subscriber }),
             }
             let announced = if s.hub.mesh().is_some() { Bytes::copy_from_slice(name) } else { name.clone() };

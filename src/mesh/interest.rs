@@ -10,6 +10,7 @@ use foldhash::fast::FixedState;
 use smallvec::SmallVec;
 
 use crate::broker::pattern_set::PatternSet;
+use crate::broker::Name;
 
 /// A peer node, by its index in the topology.
 pub(crate) type Peer = usize;
@@ -42,7 +43,7 @@ impl RemoteInterest {
                     peers.push(peer);
                 }
             }
-            Interest::Pattern => self.patterns.insert(name, peer as u64, peer),
+            Interest::Pattern => self.patterns.insert(Name::from(&name[..]), peer as u64, peer),
         }
     }
 

@@ -39,7 +39,7 @@ impl Frame {
     /// one encoding on the publish path, so it is written out here rather
     /// than built as a redis-protocol frame (which allocates the item list
     /// and sizes numbers with floating-point logarithms).
-    pub fn encode(kind: Kind, pattern: Option<&Bytes>, channel: &Bytes, payload: &Bytes) -> Frame {
+    pub fn encode(kind: Kind, pattern: Option<&[u8]>, channel: &Bytes, payload: &Bytes) -> Frame {
         let items: [&[u8]; 4] = match pattern {
             Some(p) => [kind.message().as_bytes(), p, channel, payload],
             None => [kind.message().as_bytes(), channel, payload, &[]],
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn header_plus_body_is_the_whole_frame() {
-        let f = Frame::encode(Kind::Pattern, Some(&"n*".into()), &"news".into(), &"hi".into());
+        let f = Frame::encode(Kind::Pattern, Some(&b"n*"[..]), &"news".into(), &"hi".into());
         let mut whole = f.header(false).to_vec();
         assert_eq!(&f.body[..], &b"$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"[..]);
         whole.extend_from_slice(&f.body);

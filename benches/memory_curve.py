@@ -13,7 +13,10 @@ plots:
   (docs/memory-per-connection.png): each point a fresh server, N
   connections each subscribed to a channel of its own, RSS growth / N.
 
-    cargo build --release && python3 benches/memory_curve.py [OUTDIR]
+    cargo build --release && python3 benches/memory_curve.py [CURVE...]
+
+CURVE is subscriptions, patterns or connections (default: all three);
+plots go to docs/ (HERALD_CURVE_OUT elsewhere).
 
 Needs matplotlib (`pip install matplotlib`) and redis-server on the PATH.
 The figures are printed too, one line per point.
@@ -157,7 +160,17 @@ def main():
     # 10k connections, and the servers' descriptors, need the room.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "docs")
+    outdir = os.environ.get("HERALD_CURVE_OUT", os.path.join(ROOT, "docs"))
+    curves = sys.argv[1:] or ["subscriptions", "patterns", "connections"]
+    if "subscriptions" in curves:
+        subscriptions(outdir)
+    if "patterns" in curves:
+        patterns(outdir)
+    if "connections" in curves:
+        connections(outdir)
+
+
+def subscriptions(outdir):
     subs = measure(SIZES, per_subscription, "subscriptions")
     plot(
         SIZES,
@@ -168,6 +181,9 @@ def main():
         "Memory per channel subscription, after MEMORY PURGE",
         os.path.join(outdir, "memory-per-subscription.png"),
     )
+
+
+def patterns(outdir):
     patterns = measure(
         PATTERNS, lambda server, n: per_subscription(server, n, "PSUBSCRIBE", "user:{}:*"), "pattern subscriptions"
     )
@@ -180,6 +196,9 @@ def main():
         "Memory per pattern subscription, after MEMORY PURGE",
         os.path.join(outdir, "memory-per-pattern.png"),
     )
+
+
+def connections(outdir):
     conns = measure(CONNECTIONS, per_connection, "idle connections")
     plot(
         CONNECTIONS,

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use std::sync::Arc;
 
-use super::pattern_set::PatternSet;
+use super::pattern_set::{Matched, PatternSet};
 use super::{fan_out, ClientId, Fanned, Mail, Name, Published, ReplyTo, Subscriber};
 use crate::protocol::push::{Frame, Kind};
 
@@ -21,13 +21,17 @@ pub(crate) struct PatternIndex {
 impl PatternIndex {
     /// Fans one publish out to the subscribers of `patterns`: one
     /// `pmessage` frame per pattern, shared by its subscribers.
-    fn fan_out(&self, patterns: &[Name], channel: &Bytes, payload: &Bytes, publisher: ClientId) -> Fanned {
+    fn fan_out(
+        patterns: &[(&Name, Matched<'_, Subscriber>)],
+        channel: &Bytes,
+        payload: &Bytes,
+        publisher: ClientId,
+    ) -> Fanned {
         let mut published = Published::default();
         let mut mail = Mail::default();
-        for pattern in patterns {
+        for (pattern, matched) in patterns {
             let frame = Frame::encode(Kind::Pattern, Some(pattern.as_slice()), channel, payload);
-            let (count, own) =
-                fan_out(&Arc::from([frame.clone()]), self.set.subscribers(pattern), publisher, &mut mail);
+            let (count, own) = fan_out(&Arc::from([frame.clone()]), matched.subscribers(), publisher, &mut mail);
             published.merge(Published::one(count, own, &frame));
         }
         Fanned { published: smallvec::smallvec![published], mail }
@@ -70,7 +74,7 @@ pub(crate) struct NumPat;
 impl Handler<PSubscribe> for PatternIndex {
     type Result = ();
     fn handle(&mut self, msg: PSubscribe, _: &mut Context<Self>) {
-        self.set.insert(msg.pattern, msg.subscriber.client(), msg.subscriber);
+        self.set.insert(msg.pattern, msg.subscriber);
     }
 }
 
@@ -85,14 +89,14 @@ impl Handler<PatternPublish> for PatternIndex {
     type Result = ();
     fn handle(&mut self, msg: PatternPublish, _: &mut Context<Self>) {
         // A pipelined run usually repeats a channel: match it once.
-        let mut matched: Option<(&Bytes, Vec<Name>)> = None;
+        let mut matched: Option<(&Bytes, Vec<_>)> = None;
         let mut fanned = Vec::with_capacity(msg.items.len());
         for (channel, payload) in &msg.items {
             if matched.as_ref().is_none_or(|(last, _)| *last != channel) {
                 matched = Some((channel, self.set.matching(channel)));
             }
             let (_, patterns) = matched.as_ref().expect("just set");
-            fanned.push(self.fan_out(patterns, channel, payload, msg.publisher));
+            fanned.push(Self::fan_out(patterns, channel, payload, msg.publisher));
         }
         let _ = msg.reply.send(fanned);
     }

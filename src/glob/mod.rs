@@ -4,6 +4,8 @@
 //! the end of a pattern (the C string's NUL); `at` returns 0 there so the
 //! edge cases (`[` left open, trailing `\`) come out as Redis' do.
 
+use std::borrow::Cow;
+
 #[doc(hidden)]
 pub(crate) mod reference;
 
@@ -116,10 +118,15 @@ fn match_from(pattern: &[u8], subject: &[u8], give_up: &mut bool) -> bool {
 }
 
 /// The bytes every matching subject must start with: the pattern up to its
-/// first special character (escapes resolved). Used to index patterns.
-pub(crate) fn literal_prefix(pattern: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
+/// first special character (escapes resolved). Used to index patterns;
+/// borrowed unless an escape comes first.
+pub(crate) fn literal_prefix(pattern: &[u8]) -> Cow<'_, [u8]> {
+    let end = pattern.iter().position(|b| matches!(b, b'*' | b'?' | b'[' | b'\\')).unwrap_or(pattern.len());
+    if pattern.get(end) != Some(&b'\\') {
+        return Cow::Borrowed(&pattern[..end]);
+    }
+    let mut out = pattern[..end].to_vec();
+    let mut i = end;
     while i < pattern.len() {
         match pattern[i] {
             b'*' | b'?' | b'[' => break,
@@ -134,7 +141,7 @@ pub(crate) fn literal_prefix(pattern: &[u8]) -> Vec<u8> {
             }
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -190,9 +197,12 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        assert_eq!(literal_prefix(b"events:*:x"), b"events:");
-        assert_eq!(literal_prefix(b"a\\*b?"), b"a*b");
-        assert_eq!(literal_prefix(b"*"), b"");
-        assert_eq!(literal_prefix(b"plain"), b"plain");
+        assert_eq!(&*literal_prefix(b"events:*:x"), b"events:");
+        assert_eq!(&*literal_prefix(b"a\\*b?"), b"a*b");
+        assert_eq!(&*literal_prefix(b"*"), b"");
+        assert_eq!(&*literal_prefix(b"plain"), b"plain");
+        assert_eq!(&*literal_prefix(b"ab\\*c\\[d[x]"), b"ab*c[d");
+        assert_eq!(&*literal_prefix(b"a\\"), b"a\\", "a trailing backslash is itself");
+        assert!(matches!(literal_prefix(b"news.*"), Cow::Borrowed(b"news.")), "no copy without an escape");
     }
 }

@@ -43,7 +43,7 @@ impl RemoteInterest {
                     peers.push(peer);
                 }
             }
-            Interest::Pattern => self.patterns.insert(Name::from(&name[..]), peer as u64, peer),
+            Interest::Pattern => self.patterns.insert(Name::from(&name[..]), peer),
         }
     }
 
@@ -77,8 +77,8 @@ impl RemoteInterest {
         let mut out: SmallVec<[Peer; 4]> =
             self.channels.get(channel).map(|p| p.iter().copied().collect()).unwrap_or_default();
         if self.patterns.len() > 0 {
-            for pattern in self.patterns.matching(channel) {
-                out.extend(self.patterns.subscribers(&pattern).copied());
+            for (_, matched) in self.patterns.matching(channel) {
+                out.extend(matched.subscribers().copied());
             }
         }
         out.sort_unstable();

@@ -2,7 +2,9 @@
 //! actors and its Mesh on a turmoil host of its own ("node0"…), linked
 //! over turmoil's network; subscribers and publishers on every node; and,
 //! drawn from the seed, faults between nodes (partitions, a node crashed
-//! and restarted). Judged from what the clients saw (SPEC §9):
+//! and restarted) and between a client and a node (its link cut: it gives
+//! up on its connections there and reconnects once the link is back).
+//! Judged from what the clients saw (SPEC §9):
 //!
 //! - at most once: no subscriber connection gets a (kind, name, publisher,
 //!   sequence) twice;
@@ -18,7 +20,6 @@
 //!   and no node holds a peer's interest.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,10 @@ use turmoil::net::{TcpListener, TcpStream};
 use crate::{text, SimClient, PORT};
 
 mod check;
+mod clients;
+mod link;
 pub use check::{check, required};
+use clients::{audit, publisher, subscriber};
 
 const BUS: u16 = 16379;
 const CHANNELS: [&str; 4] = ["c0", "c1", "c2", "c3"];
@@ -41,6 +45,9 @@ const MARGIN: Duration = Duration::from_millis(100);
 const MAX_LATENCY: Duration = Duration::from_millis(5);
 /// Probes are published as publishers `PROBES + subscriber`.
 const PROBES: usize = 100;
+/// The nodes' pub/sub output limit: small, so the half-open connection a
+/// cut subscriber leaves behind is dropped by the audit's probes.
+const OUTPUT_HARD: usize = 256 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Subscriber {
@@ -66,8 +73,24 @@ pub struct Publisher {
 
 #[derive(Debug, Clone)]
 pub enum NodeFault {
-    Partition { a: usize, b: usize, at: Duration, lasts: Duration },
-    Crash { node: usize, at: Duration, lasts: Duration },
+    Partition {
+        a: usize,
+        b: usize,
+        at: Duration,
+        lasts: Duration,
+    },
+    Crash {
+        node: usize,
+        at: Duration,
+        lasts: Duration,
+    },
+    /// The link between a client's host (`sub3`, `pub0`) and a node is cut.
+    ClientCut {
+        client: String,
+        node: usize,
+        at: Duration,
+        lasts: Duration,
+    },
 }
 
 /// Everything a seed decides, printed with any failure.
@@ -88,7 +111,7 @@ impl ClusterPlan {
     pub fn from_seed(seed: u64) -> ClusterPlan {
         let mut rng = fastrand::Rng::with_seed(seed ^ 0xc105_7e12);
         let nodes = rng.usize(3..=5);
-        let subscribers = (0..rng.usize(3..=7))
+        let subscribers: Vec<Subscriber> = (0..rng.usize(3..=7))
             .map(|_| {
                 let mut channels: Vec<&'static str> = CHANNELS.iter().copied().filter(|_| rng.bool()).collect();
                 if channels.is_empty() {
@@ -106,7 +129,7 @@ impl ClusterPlan {
                 }
             })
             .collect();
-        let publishers = (0..rng.usize(1..=3))
+        let publishers: Vec<Publisher> = (0..rng.usize(1..=3))
             .map(|_| Publisher {
                 node: rng.usize(..nodes),
                 messages: rng.usize(100..=300),
@@ -117,18 +140,33 @@ impl ClusterPlan {
         // A third of the seeds run fault-free: there the boundary is judged.
         let faults = match rng.u8(..3) {
             0 => Vec::new(),
-            _ => (0..rng.usize(1..=2))
-                .map(|_| match rng.bool() {
-                    true => {
+            _ => (0..rng.usize(1..=3))
+                .map(|_| match rng.u8(..3) {
+                    0 => {
                         let a = rng.usize(..nodes);
                         let b = (a + rng.usize(1..nodes)) % nodes;
                         NodeFault::Partition { a, b, at: ms(&mut rng, 50, 800), lasts: ms(&mut rng, 50, 3000) }
                     }
-                    false => NodeFault::Crash {
+                    1 => NodeFault::Crash {
                         node: rng.usize(..nodes),
                         at: ms(&mut rng, 50, 800),
                         lasts: ms(&mut rng, 20, 500),
                     },
+                    _ => {
+                        // A subscriber's link to its node or its prober's,
+                        // or a publisher's to its node.
+                        let (client, node) = match rng.usize(..subscribers.len() + publishers.len()) {
+                            i if i < subscribers.len() => {
+                                let s = &subscribers[i];
+                                (format!("sub{i}"), if rng.bool() { s.node } else { s.prober })
+                            }
+                            i => {
+                                let p = i - subscribers.len();
+                                (format!("pub{p}"), publishers[p].node)
+                            }
+                        };
+                        NodeFault::ClientCut { client, node, at: ms(&mut rng, 50, 800), lasts: ms(&mut rng, 20, 1000) }
+                    }
                 })
                 .collect(),
         };
@@ -208,7 +246,12 @@ pub(crate) fn dialer() -> Dialer {
 
 fn add_node(sim: &mut turmoil::Sim<'_>, node: usize, nodes: usize) {
     let list: Vec<String> = (0..nodes).map(|i| format!("{}:{PORT}@{BUS}", host(i))).collect();
-    let mut config = Config { protected_mode: false, cluster_enabled: true, ..Config::default() };
+    let mut config = Config {
+        protected_mode: false,
+        cluster_enabled: true,
+        pubsub_output: herald::OutputLimit { hard: OUTPUT_HARD, ..Config::default().pubsub_output },
+        ..Config::default()
+    };
     config.cluster.nodes = list;
     config.cluster.announce_ip = Some(host(node));
     config.cluster.node_timeout = Duration::from_millis(500);
@@ -281,30 +324,25 @@ pub fn run(seed: u64) -> Result<(ClusterPlan, ClusterRecord), String> {
     };
     for (i, sp) in plan.subscribers.iter().enumerate() {
         let (record, sp, running, ready) = (record.clone(), sp.clone(), running.clone(), ready.clone());
+        let cuts = plan.cuts(&format!("sub{i}"));
         sim.client(format!("sub{i}"), async move {
             started(ready).await;
-            let result = subscriber(i, sp, record).await;
+            let result = subscriber(i, sp, cuts, record).await;
             *running.borrow_mut() -= 1;
             result
         });
     }
     for (p, pp) in plan.publishers.iter().enumerate() {
         let (record, pp, running, ready) = (record.clone(), pp.clone(), running.clone(), ready.clone());
+        let cuts = plan.cuts(&format!("pub{p}"));
         sim.client(format!("pub{p}"), async move {
             started(ready).await;
-            let result = publisher(p, pp, record).await;
+            let result = publisher(p, pp, cuts, record).await;
             *running.borrow_mut() -= 1;
             result
         });
     }
-    let last_fault = plan
-        .faults
-        .iter()
-        .map(|f| match f {
-            NodeFault::Partition { at, lasts, .. } | NodeFault::Crash { at, lasts, .. } => *at + *lasts,
-        })
-        .max()
-        .unwrap_or_default();
+    let last_fault = plan.faults.iter().map(|f| start(f) + lasts(f)).max().unwrap_or_default();
     {
         let (record, running, nodes) = (record.clone(), running.clone(), plan.nodes);
         sim.client("auditor", async move {
@@ -333,6 +371,8 @@ pub fn run(seed: u64) -> Result<(ClusterPlan, ClusterRecord), String> {
                 (NodeFault::Partition { a, b, .. }, false) => sim.repair(host(*a), host(*b)),
                 (NodeFault::Crash { node, .. }, true) => sim.crash(host(*node)),
                 (NodeFault::Crash { node, .. }, false) => sim.bounce(host(*node)),
+                (NodeFault::ClientCut { client, node, .. }, true) => sim.partition(client.as_str(), host(*node)),
+                (NodeFault::ClientCut { client, node, .. }, false) => sim.repair(client.as_str(), host(*node)),
             }
         }
     }
@@ -343,13 +383,28 @@ pub fn run(seed: u64) -> Result<(ClusterPlan, ClusterRecord), String> {
 
 fn start(f: &NodeFault) -> Duration {
     match f {
-        NodeFault::Partition { at, .. } | NodeFault::Crash { at, .. } => *at,
+        NodeFault::Partition { at, .. } | NodeFault::Crash { at, .. } | NodeFault::ClientCut { at, .. } => *at,
     }
 }
 
 fn lasts(f: &NodeFault) -> Duration {
     match f {
-        NodeFault::Partition { lasts, .. } | NodeFault::Crash { lasts, .. } => *lasts,
+        NodeFault::Partition { lasts, .. } | NodeFault::Crash { lasts, .. } | NodeFault::ClientCut { lasts, .. } => {
+            *lasts
+        }
+    }
+}
+
+impl ClusterPlan {
+    /// When `client`'s links are cut: (node, from).
+    fn cuts(&self, client: &str) -> Vec<(usize, Duration)> {
+        self.faults
+            .iter()
+            .filter_map(|f| match f {
+                NodeFault::ClientCut { client: c, node, at, .. } if c == client => Some((*node, *at)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -369,210 +424,6 @@ async fn connect(node: usize) -> SimClient {
             return c;
         }
         // The node is down (crashed): try again a little later.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Opens and closes `windows` subscription windows, reconnecting when its
-/// node goes away.
-async fn subscriber(i: usize, sp: Subscriber, record: Shared) -> turmoil::Result {
-    let mut conn = 0;
-    let mut c = connect(sp.node).await;
-    let mut names: Vec<(String, bool)> = sp.channels.iter().map(|c| (c.to_string(), false)).collect();
-    if sp.pattern {
-        names.push((PATTERN.to_string(), true));
-    }
-    let mut probe = connect(sp.prober).await;
-    let (mut w, mut probes) = (0, 0);
-    while w < sp.windows {
-        match window(i, conn, (&mut probes, &mut probe), &sp, &names, &mut c, &record).await {
-            Ok(()) => {
-                w += 1;
-                tokio::time::sleep(sp.gap).await;
-            }
-            Err(_) => {
-                // Every window open on the connection ends here, broken.
-                for win in record.borrow_mut().windows.iter_mut() {
-                    if win.subscriber == i && win.conn == conn && win.unsubscribe_sent.is_none() {
-                        win.broken = true;
-                    }
-                }
-                conn += 1;
-                c = connect(sp.node).await;
-                probe = connect(sp.prober).await;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// One window: subscribe to every name, read for `open`, unsubscribe,
-/// read until every unsubscribe is confirmed.
-async fn window(
-    i: usize,
-    conn: usize,
-    (probes, probe): (&mut usize, &mut SimClient),
-    sp: &Subscriber,
-    names: &[(String, bool)],
-    c: &mut SimClient,
-    record: &Shared,
-) -> std::io::Result<()> {
-    let channels: Vec<&str> = names.iter().filter(|(_, p)| !p).map(|(n, _)| n.as_str()).collect();
-    let mut args = vec!["SUBSCRIBE"];
-    args.extend(&channels);
-    c.send(&args).await?;
-    if sp.pattern {
-        c.send(&["PSUBSCRIBE", PATTERN]).await?;
-    }
-    // Windows open as their confirmations arrive; index in `record.windows`.
-    let mut open: BTreeMap<(bool, String), usize> = BTreeMap::new();
-    while open.len() < names.len() {
-        let words = c.frame().await?;
-        read(i, conn, words, &mut open, record);
-    }
-    // The probe: published on another node the moment the window opens.
-    let channel = sp.channels[0];
-    let index = record.borrow().publishes.len();
-    // Numbered by the probes sent, so a window opened again after a broken
-    // connection probes with a new number.
-    let seq = *probes;
-    *probes += 1;
-    let publish = Publish { publisher: PROBES + i, seq, channel, sent: now(), answered: None };
-    record.borrow_mut().publishes.push(publish);
-    probe.cmd(&["PUBLISH", channel, &format!("p{}-{seq}", PROBES + i)]).await?;
-    record.borrow_mut().publishes[index].answered = Some(now());
-    let until = now() + sp.open;
-    while now() < until {
-        match tokio::time::timeout(until - now(), c.frame()).await {
-            Ok(words) => read(i, conn, words?, &mut open, record),
-            Err(_) => break,
-        }
-    }
-    let mut args = vec!["UNSUBSCRIBE"];
-    args.extend(&channels);
-    let sent = now();
-    for &index in open.values() {
-        record.borrow_mut().windows[index].unsubscribe_sent = Some(sent);
-    }
-    c.send(&args).await?;
-    if sp.pattern {
-        c.send(&["PUNSUBSCRIBE", PATTERN]).await?;
-    }
-    while !open.is_empty() {
-        let words = c.frame().await?;
-        read(i, conn, words, &mut open, record);
-    }
-    Ok(())
-}
-
-/// Takes one frame: a confirmation opens or closes a window, a message
-/// lands in its window (or is a stray).
-fn read(i: usize, conn: usize, words: Vec<String>, open: &mut BTreeMap<(bool, String), usize>, record: &Shared) {
-    let mut r = record.borrow_mut();
-    r.trace.push(format!("{:>9}us sub{i}/{conn}: {}", now().as_micros(), text(&words)));
-    let w: Vec<&str> = words.iter().map(String::as_str).collect();
-    match w.as_slice() {
-        [kind @ ("subscribe" | "psubscribe"), name, _] => {
-            let pattern = *kind == "psubscribe";
-            let window = Window {
-                subscriber: i,
-                conn,
-                name: name.to_string(),
-                pattern,
-                confirmed: now(),
-                unsubscribe_sent: None,
-                broken: false,
-                got: Vec::new(),
-            };
-            r.windows.push(window);
-            let index = r.windows.len() - 1;
-            open.insert((pattern, name.to_string()), index);
-        }
-        [kind @ ("unsubscribe" | "punsubscribe"), name, _] => {
-            open.remove(&(*kind == "punsubscribe", name.to_string()));
-        }
-        ["message", name, payload] | ["pmessage", name, _, payload] => {
-            let pattern = w[0] == "pmessage";
-            let (p, seq) = parse(payload);
-            match open.get(&(pattern, name.to_string())) {
-                Some(&index) => {
-                    r.windows[index].got.push((p, seq));
-                    r.deliveries.push((i, conn, pattern, name.to_string(), p, seq));
-                }
-                None => r.strays.push((i, conn, text(&words))),
-            }
-        }
-        _ => r.strays.push((i, conn, text(&words))),
-    }
-}
-
-fn parse(payload: &str) -> (usize, usize) {
-    let (p, seq) = payload.trim_start_matches('p').split_once('-').unwrap_or(("0", "0"));
-    (p.parse().unwrap_or(usize::MAX), seq.parse().unwrap_or(usize::MAX))
-}
-
-/// Publishes `messages`, `depth` at a time, over the channels in turn
-/// (seeded), reconnecting when its node goes away.
-async fn publisher(p: usize, pp: Publisher, record: Shared) -> turmoil::Result {
-    let mut rng = fastrand::Rng::with_seed(p as u64);
-    let mut c = connect(pp.node).await;
-    let mut seq = 0;
-    while seq < pp.messages {
-        let batch: Vec<(usize, &'static str)> =
-            (seq..(seq + pp.depth).min(pp.messages)).map(|s| (s, CHANNELS[rng.usize(..CHANNELS.len())])).collect();
-        let first = record.borrow().publishes.len();
-        let mut out = Vec::new();
-        for &(s, channel) in &batch {
-            out.extend(crate::encode(&["PUBLISH", channel, &format!("p{p}-{s}")]));
-            record.borrow_mut().publishes.push(Publish { publisher: p, seq: s, channel, sent: now(), answered: None });
-        }
-        seq += batch.len();
-        let answered = async {
-            c.send_raw(&out).await?;
-            for k in 0..batch.len() {
-                c.frame().await?;
-                record.borrow_mut().publishes[first + k].answered = Some(now());
-            }
-            std::io::Result::Ok(())
-        };
-        if answered.await.is_err() {
-            c = connect(pp.node).await;
-        }
-        tokio::time::sleep(pp.every).await;
-    }
-    Ok(())
-}
-
-/// Once everyone has left: waits for every node to have all its links up
-/// and no interest, announced or held; records what is left if that never
-/// comes within 10 simulated seconds.
-async fn audit(nodes: usize, record: Shared) -> turmoil::Result {
-    let deadline = now() + Duration::from_secs(10);
-    let mut conns = Vec::new();
-    for node in 0..nodes {
-        conns.push(connect(node).await);
-    }
-    loop {
-        let mut left = Vec::new();
-        for (node, c) in conns.iter_mut().enumerate() {
-            let info = c.cmd(&["CLUSTER", "INFO"]).await?.join("");
-            let field = |name: &str| {
-                info.split("\r\n").find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or("?").to_string()
-            };
-            let (announced, held, up) =
-                (field("cluster_interest_announced"), field("cluster_interest_from_peers"), field("cluster_links_up"));
-            if announced != "0" || held != "0" || up != (nodes - 1).to_string() {
-                left.push((node, announced, held));
-            }
-        }
-        if left.is_empty() {
-            record.borrow_mut().interest_left = Some(Vec::new());
-            return Ok(());
-        }
-        if now() > deadline {
-            record.borrow_mut().interest_left = Some(left);
-            return Ok(());
-        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

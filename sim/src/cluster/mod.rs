@@ -420,10 +420,13 @@ pub fn run_checked(seed: u64) -> Result<ClusterRecord, String> {
 
 async fn connect(node: usize) -> SimClient {
     loop {
-        if let Ok(c) = SimClient::connect_to(&host(node)).await {
+        // Bounded: a SYN answered just as a cut began would wait forever
+        // (turmoil's TCP does not retransmit).
+        let to = host(node);
+        if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_millis(200), SimClient::connect_to(&to)).await {
             return c;
         }
-        // The node is down (crashed): try again a little later.
+        // The node is down (crashed) or cut off: try again a little later.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -353,6 +353,25 @@ mod tests {
         assert!(set.matching(b"news.x").is_empty());
     }
 
+    /// A session's subscriber is told apart by its session's client id:
+    /// a second client is added, the same client again replaces its entry.
+    #[actix_rt::test]
+    async fn subscribers_are_told_apart_by_their_client() {
+        let sub = |client, token| Subscriber { token, inbox: crate::broker::test_inbox(client, 0) };
+        let tokens = |set: &PatternSet<Subscriber>| -> BTreeSet<u64> {
+            set.matching(b"ab").iter().flat_map(|(_, m)| m.subscribers().map(|s| s.token)).collect()
+        };
+        let mut set = PatternSet::default();
+        set.insert(b("a*"), sub(1, 10));
+        set.insert(b("a*"), sub(2, 20));
+        set.insert(b("a*"), sub(1, 11));
+        assert_eq!(tokens(&set), BTreeSet::from([11, 20]));
+        set.remove(b"a*", 1);
+        assert_eq!(tokens(&set), BTreeSet::from([20]));
+        set.remove(b"a*", 2);
+        assert_eq!((set.len(), set.buckets()), (0, (0, 0)));
+    }
+
     /// Patterns and channels over a small alphabet, with glob syntax, so
     /// prefixes collide and patterns match often.
     fn pattern() -> impl Strategy<Value = String> {

@@ -353,6 +353,23 @@ mod tests {
         assert!(set.matching(b"news.x").is_empty());
     }
 
+    /// Released patterns give their memory back: the table shrinks as
+    /// they go, to within 4× what is left.
+    #[test]
+    fn the_table_shrinks_as_patterns_go() {
+        let mut set = PatternSet::default();
+        for i in 0..1000u64 {
+            set.insert(b(&format!("p{i}:*")), i);
+        }
+        assert!(set.buckets.capacity() >= 1000);
+        for i in 10..1000u64 {
+            set.remove(format!("p{i}:*").as_bytes(), i);
+        }
+        assert_eq!(set.len(), 10);
+        assert!(set.buckets.capacity() <= 40, "10 left in a table of {}", set.buckets.capacity());
+        assert_eq!(set.matching(b"p5:x").len(), 1, "what is left still matches");
+    }
+
     /// A session's subscriber is told apart by its session's client id:
     /// a second client is added, the same client again replaces its entry.
     #[actix_rt::test]

@@ -28,43 +28,16 @@ point took seconds; a 1M run was stopped after 5 minutes of PSUBSCRIBEs).
 """
 import os
 import re
-import resource
-import socket
 import subprocess
-import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from servers import ROOT, free_port, setup, start
+
 BENCH = os.path.join(ROOT, "target/release/herald-bench")
 SECONDS = os.environ.get("HERALD_CURVE_SECONDS", "2")
 SUBSCRIBERS = [1, 10, 100, 1000, 5000]
 IDLE_PATTERNS = [0, 1000, 10_000, 100_000, 1_000_000]
 REDIS_MAX_IDLE_PATTERNS = 100_000
 PUBLISHERS = [1, 2, 4, 8, 16]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start(server, port):
-    if server == "herald":
-        extra = os.environ.get("HERALD_CURVE_ARGS", "").split()
-        cmd = [os.path.join(ROOT, "target/release/herald"), "--port", str(port), *extra]
-    else:
-        cmd = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--maxclients", "20000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port)).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{server} did not start")
 
 
 def run(server, args):
@@ -128,11 +101,7 @@ def plot(series, xlabel, ylabel, title, out, symlog=False):
 
 
 def main():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    outdir = os.environ.get("HERALD_CURVE_OUT", os.path.join(ROOT, "docs"))
-    curves = sys.argv[1:] or ["fan-out", "idle-patterns", "latency"]
-    os.makedirs(outdir, exist_ok=True)
+    outdir, curves = setup(["fan-out", "idle-patterns", "latency"])
     names = {"herald": "Herald", "redis": "redis-server 7.0.15"}
 
     if "fan-out" in curves:

@@ -23,23 +23,14 @@ The figures are printed too, one line per point.
 """
 import os
 import socket
-import subprocess
-import sys
 import threading
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from servers import free_port, setup, start
+
 SIZES = [10_000, 30_000, 100_000, 300_000, 1_000_000]
 CONNECTIONS = [100, 300, 1_000, 3_000, 10_000]
 PATTERNS = [1_000, 10_000, 100_000]
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def rss(pid):
@@ -49,20 +40,6 @@ def rss(pid):
                 return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
 
-
-def start(server, port):
-    if server == "herald":
-        cmd = [os.path.join(ROOT, "target/release/herald"), "--port", str(port)]
-    else:
-        cmd = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port)).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{server} did not start")
 
 
 def per_subscription(server, n, verb="SUBSCRIBE", name="subscription:{}"):
@@ -155,13 +132,7 @@ def measure(sizes, one, what):
 
 
 def main():
-    import resource
-
-    # 10k connections, and the servers' descriptors, need the room.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    outdir = os.environ.get("HERALD_CURVE_OUT", os.path.join(ROOT, "docs"))
-    curves = sys.argv[1:] or ["subscriptions", "patterns", "connections"]
+    outdir, curves = setup(["subscriptions", "patterns", "connections"])
     if "subscriptions" in curves:
         subscriptions(outdir)
     if "patterns" in curves:

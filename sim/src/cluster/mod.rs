@@ -174,6 +174,17 @@ impl ClusterPlan {
         let slow_bus = (faults.is_empty() && rng.bool()).then(|| ms(&mut rng, 6, 12));
         ClusterPlan { seed, nodes, subscribers, publishers, faults, slow_bus }
     }
+
+    /// When `client`'s links are cut: (node, from).
+    fn cuts(&self, client: &str) -> Vec<(usize, Duration)> {
+        self.faults
+            .iter()
+            .filter_map(|f| match f {
+                NodeFault::ClientCut { client: c, node, at, .. } if c == client => Some((*node, *at)),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// One publish as its publisher saw it.
@@ -392,19 +403,6 @@ fn lasts(f: &NodeFault) -> Duration {
         NodeFault::Partition { lasts, .. } | NodeFault::Crash { lasts, .. } | NodeFault::ClientCut { lasts, .. } => {
             *lasts
         }
-    }
-}
-
-impl ClusterPlan {
-    /// When `client`'s links are cut: (node, from).
-    fn cuts(&self, client: &str) -> Vec<(usize, Duration)> {
-        self.faults
-            .iter()
-            .filter_map(|f| match f {
-                NodeFault::ClientCut { client: c, node, at, .. } if c == client => Some((*node, *at)),
-                _ => None,
-            })
-            .collect()
     }
 }
 

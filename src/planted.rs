@@ -53,10 +53,14 @@ pub enum Bug {
     /// With etcd, the Mesh ignores the topology's changes: it never links
     /// to the nodes that join (SPEC §9.6: peers follow the topology).
     StaticMesh,
+    /// Every fan-out of a run posts its own deliveries, not only a run's
+    /// lone fan-out: fan-outs to different channels race to the postmen,
+    /// and a message's pmessages no longer follow it (SPEC §2.2).
+    ActorPostsRuns,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 15] = [
+    pub const ALL: [Bug; 16] = [
         Bug::Duplicate,
         Bug::ReorderAcrossArbiters,
         Bug::PatternFirst,
@@ -72,6 +76,7 @@ impl Bug {
         Bug::NoHandover,
         Bug::NoHoldBack,
         Bug::StaticMesh,
+        Bug::ActorPostsRuns,
     ];
 }
 

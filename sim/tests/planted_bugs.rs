@@ -40,6 +40,13 @@ fn a_reorder_across_arbiters_is_caught() {
     expect(Bug::ReorderAcrossArbiters, 30, Broken::Reorder);
 }
 
+/// A run's fan-outs each posting their own deliveries (only a run's lone
+/// fan-out may: `publishing::send`) break the order a pipelined run owes.
+#[test]
+fn a_run_whose_fan_outs_post_their_own_mail_is_caught() {
+    expect(Bug::ActorPostsRuns, 30, Broken::Reorder);
+}
+
 #[test]
 fn a_pmessage_before_its_message_is_caught() {
     expect(Bug::PatternFirst, 20, Broken::PatternFirst);

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use std::sync::Arc;
 
-use super::{fan_out, Census, ClientId, Fanned, Mail, Published, ReplyTo, Subscriber};
+use super::{fan_out, Census, ClientId, Fanned, Mail, Postman, Published, ReplyTo, Subscriber};
 use crate::protocol::push::{Frame, Kind};
 
 /// Holds a channel's subscribers and fans its messages out to them while
@@ -112,7 +112,8 @@ pub(crate) struct Join(pub Subscriber);
 pub(crate) struct Leave(pub ClientId);
 
 /// Fan `payloads`, in order, out to every subscriber of `channel`; the
-/// outcome goes to `reply`.
+/// outcome goes to `reply`, and so does the mail, unless `post` names the
+/// postmen to post it through before answering.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Fanout {
@@ -121,6 +122,7 @@ pub(crate) struct Fanout {
     pub payloads: Vec<Bytes>,
     pub publisher: ClientId,
     pub reply: ReplyTo<Fanned>,
+    pub post: Option<Arc<[Addr<Postman>]>>,
 }
 
 #[derive(Message)]
@@ -175,6 +177,11 @@ impl Handler<Fanout> for ChannelActor {
         let mut mail = Mail::default();
         let (count, own) = fan_out(&frames, self.subscribers.iter(), msg.publisher, &mut mail);
         let published = frames.iter().map(|frame| Published::one(count, own, frame)).collect();
+        if let Some(postmen) = msg.post {
+            // Before answering: a publish is queued on every route to its
+            // subscribers before its publisher hears back (SPEC §2).
+            std::mem::take(&mut mail).post(&postmen, 0);
+        }
         // A dropped receiver is a publisher gone; its deliveries go with it.
         let _ = msg.reply.send(Fanned { published, mail });
     }

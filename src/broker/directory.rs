@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use super::channel::{ChannelActor, Fanout, Join, Leave, Retire, Retired, Stop, Subscribers};
 use super::channel_table::{ChannelTable, Left};
-use super::{Census, ClientId, Fanned, Name, ReplyTo, Subscriber};
+use super::{Census, ClientId, Fanned, Name, Postman, ReplyTo, Subscriber};
 use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 
@@ -272,6 +272,9 @@ pub(crate) struct Group {
     pub channel: Bytes,
     pub payloads: Vec<Bytes>,
     pub reply: ReplyTo<Fanned>,
+    /// Set when the channel's actor is to post the deliveries itself
+    /// (see `publishing::send`).
+    pub post: Option<Arc<[Addr<Postman>]>>,
 }
 
 /// Publishes from one client, each group forwarded to its channel's actor
@@ -323,8 +326,8 @@ impl Handler<Publish> for ChannelDirectory {
         // Forwarded now, so each is ordered after every Join/Leave already
         // sent to its channel: a channel created after this point was
         // subscribed to after these publishes were received.
-        for Group { kind, channel, payloads, reply } in msg.groups {
-            self.publish(Fanout { kind, channel, payloads, publisher: msg.publisher, reply });
+        for Group { kind, channel, payloads, reply, post } in msg.groups {
+            self.publish(Fanout { kind, channel, payloads, publisher: msg.publisher, reply, post });
         }
     }
 }
@@ -392,7 +395,13 @@ mod tests {
     /// Publishes one message to "c" from client 0; the tokens it reached.
     fn publish(d: &Addr<ChannelDirectory>) -> impl std::future::Future<Output = Vec<u64>> {
         let (reply, answer) = oneshot::channel();
-        let group = Group { kind: Kind::Channel, channel: Bytes::from_static(b"c"), payloads: vec!["m".into()], reply };
+        let group = Group {
+            kind: Kind::Channel,
+            channel: Bytes::from_static(b"c"),
+            payloads: vec!["m".into()],
+            reply,
+            post: None,
+        };
         d.do_send(Publish { groups: vec![group], publisher: 0 });
         async move {
             let fanned = answer.await.expect("answered");
@@ -479,7 +488,13 @@ mod tests {
         d.do_send(Subscribe { kind: Kind::Shard, channel: Name::borrowed(b"c"), subscriber });
         assert_eq!(publish(&d).await, [10], "the classic publish reaches the classic subscriber alone");
         let (reply, answer) = oneshot::channel();
-        let group = Group { kind: Kind::Shard, channel: Bytes::from_static(b"c"), payloads: vec!["m".into()], reply };
+        let group = Group {
+            kind: Kind::Shard,
+            channel: Bytes::from_static(b"c"),
+            payloads: vec!["m".into()],
+            reply,
+            post: None,
+        };
         d.do_send(Publish { groups: vec![group], publisher: 0 });
         let tokens: Vec<u64> = answer.await.unwrap().mail.deliveries().map(|(_, d)| d.token).collect();
         assert_eq!(tokens, [20], "the shard publish reaches the shard subscriber alone");

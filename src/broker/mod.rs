@@ -5,7 +5,8 @@
 //! channel's name) → [`ChannelActor`], and at the same time Session →
 //! [`PatternIndex`]; both answer the session with their deliveries, which
 //! the session posts, in order, to each arbiter's [`Postman`] → each
-//! subscriber's Session.
+//! subscriber's Session. A run that is one fan-out is posted by the
+//! channel's actor itself (`publishing::send`).
 
 pub(crate) mod channel;
 mod channel_table;
@@ -134,7 +135,8 @@ impl Published {
 ///
 /// The publishing session posts them itself, in the order it received the
 /// publishes, so fan-outs to different channels can run at the same time
-/// and still reach every postman in the publisher's order.
+/// and still reach every postman in the publisher's order. (A run's lone
+/// fan-out posts its own and answers with no mail: `publishing::send`.)
 pub(crate) struct Fanned {
     pub published: SmallVec<[Published; 1]>,
     pub mail: Mail,

@@ -7,6 +7,7 @@
 //! what keeps a publisher's messages in order everywhere.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use actix::Addr;
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use tokio::sync::oneshot::{self, Receiver};
 
 use super::directory::{Group, Publish};
 use super::pattern_index::PatternPublish;
-use super::{ChannelDirectory, ClientId, Fanned, Mail, PatternIndex, Published};
+use super::{ChannelDirectory, ClientId, Fanned, Mail, PatternIndex, Postman, Published};
 use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 
@@ -31,14 +32,29 @@ pub(crate) fn directory_of(channel: &[u8], directories: usize) -> usize {
 
 /// Sends `plan` off (one `Publish` per directory involved, one
 /// `PatternPublish` if any publish is to be matched) for `publisher`, and
-/// resolves, once every fan-out has answered, to the mail in run order
-/// and each publish's outcome.
+/// resolves, once every fan-out has answered, to the mail still to post,
+/// in run order, and each publish's outcome.
+///
+/// A run that is one fan-out (publishes to one channel; if patterns are
+/// to be matched, just one publish) is posted by the channel's actor
+/// itself, through `postmen`, before it answers: there is nothing to put
+/// in order, and the deliveries skip the hop back to the publisher, which
+/// also crossed threads whenever the channel's arbiter was not the
+/// publisher's (1 → 1 without pipelining, above all). That answer carries
+/// no mail; the pattern index's, posted by the caller after every answer
+/// is in, follows the message. The caller must not send another run
+/// before this one has resolved (a session holds; a peer link awaits each
+/// run): that is what keeps its runs in order when their actors post
+/// them.
 pub(crate) fn send(
     plan: Plan,
     directories: &[Addr<ChannelDirectory>],
     patterns: &Addr<PatternIndex>,
+    postmen: &Arc<[Addr<Postman>]>,
     publisher: ClientId,
 ) -> impl Future<Output = (Mail, SmallVec<[Published; 1]>)> + 'static {
+    let mut plan = plan;
+    plan.let_a_lone_fan_out_post(postmen);
     let Plan { by_directory, answers, pattern_items } = plan;
     for (groups, directory) in by_directory.into_iter().zip(directories) {
         if !groups.is_empty() {
@@ -75,6 +91,23 @@ pub(crate) struct Plan {
     pub pattern_items: Vec<(Bytes, Bytes)>,
 }
 
+impl Plan {
+    /// Marks the run's fan-out to be posted by its channel's actor, if it
+    /// is the only one and at most one of its messages is to be matched
+    /// against patterns: that message's pmessages, posted by the caller
+    /// once every answer is in, then follow it. (Two fan-outs would race to
+    /// the postmen; a group of several messages would reach a subscriber
+    /// of both channel and pattern as m1 m2 p1 p2.)
+    fn let_a_lone_fan_out_post(&mut self, postmen: &Arc<[Addr<Postman>]>) {
+        let lone = self.answers.len() == 1 && (self.pattern_items.is_empty() || self.answers[0].0 == 1);
+        for group in self.by_directory.iter_mut().flatten() {
+            if lone || planted(Bug::ActorPostsRuns) {
+                group.post = Some(postmen.clone());
+            }
+        }
+    }
+}
+
 /// Groups `run` (each publish's kind, channel and message) over
 /// `directories` directories, `directory_of` naming each channel's.
 /// Consecutive publishes to one channel travel as one group: one `Fanout`
@@ -105,7 +138,7 @@ pub(crate) fn plan<'a>(
             }
         }
         let (reply, answer) = oneshot::channel();
-        by_directory[d].push(Group { kind, channel, payloads: vec![payload], reply });
+        by_directory[d].push(Group { kind, channel, payloads: vec![payload], reply, post: None });
         answers.push((1, answer, matched));
         last = Some((d, kind));
     }
@@ -157,13 +190,14 @@ pub(crate) fn interleave(
 
 #[cfg(test)]
 mod tests {
-    //! `plan` and `interleave` against a model of the order SPEC §2 asks
-    //! for: each subscriber gets a run's messages in the order published,
-    //! each message followed by its pmessages, nothing lost or repeated.
+    //! `plan` (with the lone fan-out that posts itself) and `interleave`
+    //! against a model of the order SPEC §2 asks for: each subscriber gets
+    //! a run's messages in the order published, each message followed by
+    //! its pmessages, nothing lost or repeated.
 
     use std::collections::BTreeSet;
-    use std::sync::Arc;
 
+    use actix::Actor;
     use proptest::prelude::*;
 
     use super::*;
@@ -197,14 +231,18 @@ mod tests {
                 (kind, channel(c), Bytes::from(format!("m{i}")))
             })
             .collect();
-        let plan = plan(
+        let mut plan = plan(
             requests.iter().map(|(k, c, p)| (*k, c, p)),
             directories,
             |c| c.iter().map(|&b| b as usize).sum::<usize>() % directories,
             !psubs.is_empty(),
         );
+        plan.let_a_lone_fan_out_post(&Arc::from([Postman.start()]));
 
-        // The channel actors: each group fanned out to its subscribers.
+        // The channel actors: each group fanned out to its subscribers;
+        // one told to post does so before it answers, so its mail goes
+        // ahead of everything the publisher posts.
+        let mut posted_by_actors = Mail::default();
         let mut token = 0;
         for group in plan.by_directory.into_iter().flatten() {
             let shard = group.kind == Kind::Shard;
@@ -221,6 +259,9 @@ mod tests {
             let mut mail = Mail::default();
             let (count, _) = fan_out(&frames, subscribers.iter(), PUBLISHER, &mut mail);
             let published = group.payloads.iter().map(|_| Published { count, own: Vec::new() }).collect();
+            if group.post.is_some() {
+                posted_by_actors.append(std::mem::take(&mut mail));
+            }
             let _ = group.reply.send(Fanned { published, mail });
         }
         // The pattern index: one answer per classic publish.
@@ -245,7 +286,9 @@ mod tests {
             .map(|(_, mut answer, matched)| (answer.try_recv().expect("every group answered"), matched))
             .collect();
 
-        let (mail, results) = interleave(fanned, by_pattern);
+        let (posted_by_publisher, results) = interleave(fanned, by_pattern);
+        let mut mail = posted_by_actors;
+        mail.append(posted_by_publisher);
 
         // Counts: one result per publish, in run order.
         let expected_counts: Vec<usize> = run
@@ -288,6 +331,23 @@ mod tests {
         ) {
             actix::System::new().block_on(async { check(&run, &subs, &psubs, directories, interleave) });
         }
+    }
+
+    /// The check can fail when fan-outs other than a run's lone one post
+    /// their own mail: a run to c0 then c1, whose directories the plan
+    /// lists the other way round, reaches a subscriber of both reversed.
+    #[cfg(feature = "planted-bugs")]
+    #[test]
+    fn every_fan_out_of_a_run_posting_is_caught() {
+        let run = [(0, false), (1, false)];
+        let subs: BTreeSet<_> = [(0, false, 0), (1, false, 0)].into();
+        actix::System::new().block_on(async { check(&run, &subs, &BTreeSet::new(), 2, interleave) });
+        crate::planted::plant(Some(Bug::ActorPostsRuns));
+        let planted = std::panic::catch_unwind(|| {
+            actix::System::new().block_on(async { check(&run, &subs, &BTreeSet::new(), 2, interleave) });
+        });
+        crate::planted::plant(None);
+        assert!(planted.is_err(), "a run posted fan-out by fan-out went unnoticed");
     }
 
     /// The check can fail: an interleave that posts a group's messages

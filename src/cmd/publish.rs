@@ -60,7 +60,9 @@ fn publish(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// to the channel's actor, and the pattern index gets the channels too. The
 /// fan-outs run wherever their actors live, in any order; each answers
 /// this session with its deliveries. Posting from one place, in order, is
-/// what keeps this client's messages in order everywhere.
+/// what keeps this client's messages in order everywhere. (A run that is
+/// one fan-out is posted by its actor before it answers: the hop back
+/// here is then off the message's path.)
 ///
 /// The run is borrowed (its arguments are shared, not copied): the session
 /// keeps it for SLOWLOG. `started` is when the run was taken up (the
@@ -80,7 +82,7 @@ pub(crate) fn publish_run(s: &mut Session, run: &[Member], started: tokio::time:
             mesh.do_send(Forward(classic));
         }
     }
-    let all = publishing::send(plan, hub.directories(), &hub.patterns, s.id);
+    let all = publishing::send(plan, hub.directories(), &hub.patterns, &hub.postmen, s.id);
     Box::pin(actix::fut::wrap_future::<_, Session>(all).map(move |(mut mail, results), s: &mut Session, ctx| {
         s.latency_spike("fan-out", started);
         if reorder {

@@ -110,7 +110,7 @@ async fn publish(run: Vec<(Bytes, Bytes)>, broker: &LocalBroker, mesh: &Addr<Mes
     let n = broker.directories.len();
     let patterns = broker.census.patterns.load(Ordering::SeqCst) > 0;
     let plan = publishing::plan(run.iter().map(|(c, m)| (Kind::Channel, c, m)), n, |c| directory_of(c, n), patterns);
-    let (mail, results) = publishing::send(plan, &broker.directories, &broker.patterns, 0).await;
+    let (mail, results) = publishing::send(plan, &broker.directories, &broker.patterns, &broker.postmen, 0).await;
     mail.post(&broker.postmen, 0);
     let delivered: usize = results.iter().map(|p| p.count).sum();
     broker.census.delivered.fetch_add(delivered, Ordering::Relaxed);

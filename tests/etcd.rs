@@ -119,10 +119,16 @@ fn a_joining_node_takes_a_fair_share_and_nothing_else_moves() {
     assert!(before.iter().zip(&after).all(|(a, b)| a == b || *b == newcomer_port));
     let mut conn = c.conn(newcomer);
     assert_eq!(field(&mut conn, "cluster_known_nodes"), "4");
-    // INFO's own figures (and /metrics' from them).
-    let info = String::from_utf8(conn.cmd(&["INFO", "stats"]).to_vec()).unwrap();
+    // INFO's own figures (and /metrics' from them). A node whose lease
+    // renewal ran late is fenced for a moment and owns 0 slots meanwhile
+    // (a full scripts/test run saw it once): read until it
+    // serves its share again.
+    let mut info = String::new();
+    eventually("INFO counts the newcomer's 4096 slots", || {
+        info = String::from_utf8(conn.cmd(&["INFO", "stats"]).to_vec()).unwrap();
+        info.contains("\r\nherald_cluster_slots_owned:4096\r\n")
+    });
     let stat = |name: &str| info.split("\r\n").find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap().to_string();
-    assert_eq!(stat("herald_cluster_slots_owned"), "4096");
     assert_eq!(stat("herald_cluster_members"), "4");
     assert_eq!(stat("herald_cluster_epoch"), field(&mut conn, "cluster_current_epoch"));
     let applied: f64 = stat("herald_cluster_maps_applied").parse().unwrap();

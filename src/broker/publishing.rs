@@ -333,6 +333,75 @@ mod tests {
         }
     }
 
+    /// A session stand-in that keeps the frames it is given.
+    struct Keeper(Vec<Bytes>);
+    impl Actor for Keeper {
+        type Context = actix::Context<Self>;
+    }
+    impl actix::Handler<crate::broker::Deliveries> for Keeper {
+        type Result = ();
+        fn handle(&mut self, d: crate::broker::Deliveries, _: &mut actix::Context<Self>) {
+            self.0.extend(d.0.iter().flat_map(|d| d.frames.iter().map(|f| f.body.clone())));
+        }
+    }
+    /// Everything it was given so far (its mailbox is FIFO: what was
+    /// queued before this asks is in).
+    #[derive(actix::Message)]
+    #[rtype(result = "Vec<Bytes>")]
+    struct Kept;
+    impl actix::Handler<Kept> for Keeper {
+        type Result = Vec<Bytes>;
+        fn handle(&mut self, _: Kept, _: &mut actix::Context<Self>) -> Vec<Bytes> {
+            std::mem::take(&mut self.0)
+        }
+    }
+
+    /// Which runs a channel actor posts itself, through real actors: a
+    /// run that is one fan-out comes back with no mail, already queued
+    /// at its subscriber when the publisher hears back; any other comes
+    /// back with its mail, for the publisher to put in order. (This is
+    /// the hop the shortcut saves: with it gone, every delivery would still
+    /// arrive, later, and no order check would notice.)
+    #[actix_rt::test]
+    async fn only_a_lone_fan_out_is_posted_by_its_actor() {
+        use crate::broker::directory::Subscribe;
+        use crate::broker::{Census, Name, SessionInbox};
+        let directory = ChannelDirectory::new(Arc::new(Census::default()), std::time::Duration::ZERO).start();
+        let patterns = PatternIndex::default().start();
+        let postmen: Arc<[Addr<Postman>]> = Arc::from([Postman.start()]);
+        let keeper = Keeper(Vec::new()).start();
+        let inbox = Arc::new(SessionInbox { recipient: keeper.clone().recipient(), client: 7, slot: 0 });
+        for (token, channel) in [(1, "a"), (2, "b")] {
+            let subscriber = Subscriber { token, inbox: inbox.clone() };
+            directory.do_send(Subscribe { kind: Kind::Channel, channel: Name::from(channel.as_bytes()), subscriber });
+        }
+        let cases: [(&[&str], bool, bool); 5] = [
+            (&["a"], false, true),
+            (&["a", "a"], false, true),
+            (&["a"], true, true),
+            (&["a", "a"], true, false),
+            (&["a", "b"], false, false),
+        ];
+        for (channels, patterns_exist, posted_by_actor) in cases {
+            let run: Vec<(Kind, Bytes, Bytes)> = channels
+                .iter()
+                .map(|c| (Kind::Channel, Bytes::copy_from_slice(c.as_bytes()), Bytes::from_static(b"m")))
+                .collect();
+            let plan = plan(run.iter().map(|(k, c, m)| (*k, c, m)), 1, |_| 0, patterns_exist);
+            let (mail, results) = send(plan, &[directory.clone()], &patterns, &postmen, 99).await;
+            let case = format!("{channels:?}, patterns {patterns_exist}");
+            assert_eq!(results.iter().map(|p| p.count).collect::<Vec<_>>(), vec![1; channels.len()], "{case}");
+            let kept = keeper.send(Kept).await.expect("kept");
+            if posted_by_actor {
+                assert!(mail.is_empty(), "{case}: the publisher was handed mail to post");
+                assert_eq!(kept.len(), channels.len(), "{case}: not delivered when the publisher heard back");
+            } else {
+                assert!(kept.is_empty(), "{case}: an actor of a run of several fan-outs posted its own");
+                assert_eq!(mail.deliveries().map(|(_, d)| d.frames.len()).sum::<usize>(), channels.len(), "{case}");
+            }
+        }
+    }
+
     /// The check can fail when fan-outs other than a run's lone one post
     /// their own mail: a run to c0 then c1, whose directories the plan
     /// lists the other way round, reaches a subscriber of both reversed.

@@ -102,7 +102,8 @@ def plot(series, xlabel, ylabel, title, out, symlog=False):
 
 def main():
     outdir, curves = setup(["fan-out", "idle-patterns", "latency"])
-    names = {"herald": "Herald", "redis": "redis-server 7.0.15"}
+    args = os.environ.get("HERALD_CURVE_ARGS", "").strip()
+    names = {"herald": f"Herald {args}".strip(), "redis": "redis-server 7.0.15"}
 
     if "fan-out" in curves:
         fan_out(outdir, names)

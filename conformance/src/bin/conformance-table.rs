@@ -24,6 +24,7 @@ const PLANTED: &[(&str, &str, &str)] = &[
     ("PublishCount", "1.5", "PUBLISH counts one subscriber fewer"),
     ("SlowKept", "3.1", "the output limit never enforced"),
     ("UnsubscribeAhead", "2.3", "UNSUBSCRIBE confirmed ahead of deliveries queued at its postman"),
+    ("ActorPostsRuns", "2.2", "every fan-out of a pipelined run posts its own deliveries, not only a run's lone one"),
     ("ConfirmBeforePeers", "9.5", "in a cluster, SUBSCRIBE confirmed before the other nodes took the interest"),
     ("Reforward", "9.3", "in a cluster, a node passes on what a peer forwarded to it"),
 ];

@@ -47,13 +47,12 @@ pub(crate) fn directory_of(channel: &[u8], directories: usize) -> usize {
 /// run): that is what keeps its runs in order when their actors post
 /// them.
 pub(crate) fn send(
-    plan: Plan,
+    mut plan: Plan,
     directories: &[Addr<ChannelDirectory>],
     patterns: &Addr<PatternIndex>,
     postmen: &Arc<[Addr<Postman>]>,
     publisher: ClientId,
 ) -> impl Future<Output = (Mail, SmallVec<[Published; 1]>)> + 'static {
-    let mut plan = plan;
     plan.let_a_lone_fan_out_post(postmen);
     let Plan { by_directory, answers, pattern_items } = plan;
     for (groups, directory) in by_directory.into_iter().zip(directories) {

@@ -364,3 +364,94 @@ fn info_counts_traffic_and_instantaneous_rates() {
         assert!(Instant::now() < deadline, "the rates never moved: {info}");
     }
 }
+
+/// Runs `commands` (each on the connection its first element names, 0 or
+/// 1) at `port`; the replies are not looked at.
+fn run_on_two_connections(port: u16, commands: &[(usize, &[&str])]) {
+    let mut conns = [Conn::open(port), Conn::open(port)];
+    for (i, args) in commands {
+        conns[*i].cmd(args);
+    }
+}
+
+/// Commandstats count calls, rejections and failures as Redis does: an
+/// arity error is a rejected call, an error from a command that ran a
+/// failed one, an error inside EXEC a failed call of the command.
+#[test]
+fn commandstats_count_calls_rejections_and_failures_as_redis_does() {
+    let commands: &[(usize, &[&str])] = &[
+        (0, &["PUBLISH", "ch", "x"]),
+        (0, &["PUBLISH", "ch"]),
+        (0, &["CLIENT", "KILL", "1.2.3.4:5"]),
+        (0, &["CLIENT", "KILL", "1.2.3.4:5"]),
+        (0, &["PUBSUB", "NUMSUB", "ch"]),
+        (0, &["MULTI"]),
+        (0, &["CLIENT", "KILL", "1.2.3.4:5"]),
+        (0, &["PUBLISH", "ch", "y"]),
+        (0, &["EXEC"]),
+        (0, &["CONFIG", "SET", "maxclients", "-1"]),
+    ];
+    let counters = |port: u16| -> Vec<String> {
+        run_on_two_connections(port, commands);
+        let info = String::from_utf8_lossy(&Conn::open(port).cmd(&["INFO", "commandstats"])).into_owned();
+        let mut lines: Vec<String> = info
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
+            .map(|l| {
+                // calls=…,usec=…,usec_per_call=…,rejected_calls=…,failed_calls=…: times differ.
+                let (name, fields) = l.split_once(':').expect("name:fields");
+                let kept: Vec<&str> = fields.split(',').filter(|f| !f.starts_with("usec")).collect();
+                format!("{name}:{}", kept.join(","))
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let (h, r) = (herald(), redis());
+    let ours = counters(h.port);
+    assert!(ours.contains(&"cmdstat_client|kill:calls=3,rejected_calls=0,failed_calls=3".to_string()), "{ours:?}");
+    assert_eq!(ours, counters(r.port));
+}
+
+/// A refusal is logged in ACL LOG as Redis logs it: its reason (command,
+/// channel, auth), context (toplevel, or multi inside MULTI), object and
+/// user, and repeats are counted in one entry. (The entry's age and
+/// client-info differ by nature.)
+#[test]
+fn acl_log_records_refusals_as_redis_does() {
+    let commands: &[(usize, &[&str])] = &[
+        (0, &["ACL", "SETUSER", "alice", "on", ">pw", "resetchannels", "&news:*", "+@pubsub", "+multi", "+discard"]),
+        (1, &["AUTH", "alice", "pw"]),
+        (1, &["PUBLISH", "other", "x"]),
+        (1, &["PUBLISH", "other", "x"]),
+        (1, &["SUBSCRIBE", "news:1", "secret"]),
+        (1, &["PSUBSCRIBE", "*"]),
+        (1, &["CLIENT", "LIST"]),
+        (1, &["MULTI"]),
+        (1, &["PUBLISH", "other", "y"]),
+        (1, &["DISCARD"]),
+        (1, &["AUTH", "alice", "wrong"]),
+        (1, &["AUTH", "nobody", "pw"]),
+    ];
+    let entries = |port: u16| -> Vec<Vec<String>> {
+        run_on_two_connections(port, commands);
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let mut c = client.get_connection().unwrap();
+        let log: redis::Value = redis::cmd("ACL").arg("LOG").query(&mut c).unwrap();
+        values(&log)
+            .iter()
+            .map(|entry| {
+                let fields = values(entry);
+                let field = |name: &str| {
+                    let at = fields.iter().position(|f| text(f) == name).unwrap_or_else(|| panic!("{name}"));
+                    text(&fields[at + 1])
+                };
+                ["count", "reason", "context", "object", "username"].map(field).to_vec()
+            })
+            .collect()
+    };
+    let (h, r) = (herald(), redis());
+    let (ours, theirs) = (entries(h.port), entries(r.port));
+    assert_eq!(ours, theirs);
+    assert!(ours.iter().any(|e| e[1] == "channel" && e[3] == "other" && e[0] == "2"), "{ours:?}");
+}

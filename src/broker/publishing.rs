@@ -387,7 +387,7 @@ mod tests {
                 .map(|c| (Kind::Channel, Bytes::copy_from_slice(c.as_bytes()), Bytes::from_static(b"m")))
                 .collect();
             let plan = plan(run.iter().map(|(k, c, m)| (*k, c, m)), 1, |_| 0, patterns_exist);
-            let (mail, results) = send(plan, &[directory.clone()], &patterns, &postmen, 99).await;
+            let (mail, results) = send(plan, std::slice::from_ref(&directory), &patterns, &postmen, 99).await;
             let case = format!("{channels:?}, patterns {patterns_exist}");
             assert_eq!(results.iter().map(|p| p.count).collect::<Vec<_>>(), vec![1; channels.len()], "{case}");
             let kept = keeper.send(Kept).await.expect("kept");

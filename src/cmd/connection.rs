@@ -84,14 +84,18 @@ pub(crate) fn valid_client_name(name: &[u8]) -> bool {
 /// are right (the connection is that user from then on).
 fn authenticate(s: &mut Session, user: &[u8], password: Bytes, then: impl FnOnce(&mut Session) + 'static) -> Flow {
     let user = String::from_utf8_lossy(user).into_owned();
-    let check = s.hub.clients.send(Authenticate { user, password });
+    let check = s.hub.clients.send(Authenticate { user: user.clone(), password });
     wait_for(check, move |found, s: &mut Session, _| match found {
         Ok(Some(user)) => {
             s.state.authenticated = true;
             s.state.set_user(user);
             then(s);
         }
-        _ => s.error("WRONGPASS invalid username-password pair or user is disabled."),
+        _ => {
+            // Logged as Redis logs it: object AUTH, the name tried.
+            s.acl_denied("auth", "AUTH".into(), Some(user));
+            s.error("WRONGPASS invalid username-password pair or user is disabled.")
+        }
     })
 }
 

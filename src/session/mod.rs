@@ -225,7 +225,8 @@ impl Session {
     /// Records a refusal in ACL LOG: `reason` is `command`, `channel` or
     /// `auth` (then `username` is the name tried).
     pub(crate) fn acl_denied(&self, reason: &'static str, object: String, username: Option<String>) {
-        let context = if self.exec_replies.is_some() { "multi" } else { "toplevel" };
+        // Inside MULTI, queueing or running EXEC, as Redis' CLIENT_MULTI.
+        let context = if self.state.multi.is_some() || self.in_exec() { "multi" } else { "toplevel" };
         self.hub.clients.do_send(crate::registry::AclDenied(crate::acl::log::Denial {
             reason,
             context,

@@ -218,6 +218,21 @@ fn protocol_errors_close_the_connection() {
     same_as_redis(r"c> raw 3| PING\r\n\r\n*0\r\nECHO 'x y'\r\n*1\r\n$4\r\nPING\r\n");
 }
 
+/// Nothing pipelined after QUIT runs: its reply is the last thing the
+/// client reads before the server closes (so a PUBLISH behind it reaches
+/// no subscriber).
+#[test]
+fn nothing_pipelined_after_quit_runs() {
+    same_as_redis(
+        r"
+        s> SUBSCRIBE ch
+        p> raw 2| PING\r\nQUIT\r\nPUBLISH ch lost\r\nPING\r\n
+        p> eof
+        s> PING
+        ",
+    );
+}
+
 #[test]
 fn pipelined_publishes_and_inline_commands() {
     let mut raw = String::new();

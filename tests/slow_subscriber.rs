@@ -4,10 +4,10 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herald::{Config, OutputLimit};
-use support::{herald_with, Conn, Server};
+use support::{herald_with, Conn, Server, REPLY_TIMEOUT};
 
 /// Herald with the given pubsub output limit, and a client subscribed to
 /// `feed` that will never read again.
@@ -77,6 +77,39 @@ fn subscriber_over_the_soft_limit_for_its_period_is_dropped() {
     assert!(dropped, "still subscribed after {published} messages");
     let received = stuck.read_to_eof();
     assert!(received.len() < published * 512, "it got everything: it was not dropped");
+}
+
+/// A subscriber left over its soft limit with nothing more published to
+/// it is dropped when the soft period ends (the session checks again
+/// then), and not before.
+#[test]
+fn a_subscriber_left_over_its_soft_limit_is_dropped_when_the_period_ends() {
+    let (h, mut stuck) = herald_and_stuck_subscriber(0, 256 * 1024, Duration::from_secs(1));
+    let mut publisher = Conn::open(h.port);
+    let payload = "w".repeat(8 * 1024);
+    // 16 MiB: past the soft limit plus all the kernel's socket buffers
+    // hold. Then nothing more.
+    let started = Instant::now();
+    for _ in 0..2048 {
+        assert_eq!(publisher.cmd(&["PUBLISH", "feed", &payload]).as_ref(), b":1\r\n", "dropped before its period");
+    }
+    let dropped = |c: &mut Conn| {
+        String::from_utf8_lossy(&c.cmd(&["INFO", "stats"])).contains("herald_dropped_slow_subscribers:1\r\n")
+    };
+    while !dropped(&mut publisher) {
+        assert!(
+            started.elapsed() < REPLY_TIMEOUT,
+            "still connected {:?} after going over its soft limit",
+            started.elapsed()
+        );
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "dropped after {:?}, within its soft period",
+        started.elapsed()
+    );
+    let received = stuck.read_to_eof();
+    assert!(received.len() < 2048 * 8 * 1024, "it got everything: it was not dropped");
 }
 
 /// A limit set by CONFIG SET holds for subscribers already connected: with

@@ -455,3 +455,27 @@ fn acl_log_records_refusals_as_redis_does() {
     assert_eq!(ours, theirs);
     assert!(ours.iter().any(|e| e[1] == "channel" && e[3] == "other" && e[0] == "2"), "{ours:?}");
 }
+
+/// Each PUBLISH of a pipelined run is its own SLOWLOG entry, in order, as
+/// each pipelined command is in Redis (Herald sends the run off at once:
+/// each publish is logged with its share of the run's time).
+#[test]
+fn slowlog_keeps_each_pipelined_publish_as_redis_does() {
+    let logged = |port: u16| -> Vec<Vec<String>> {
+        let mut c = Conn::open(port);
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        c.cmd(&["SLOWLOG", "RESET"]);
+        c.send(b"PUBLISH a 1\r\nPUBLISH b 2\r\nPUBLISH a 3\r\n");
+        for _ in 0..3 {
+            c.frame();
+        }
+        // Read on the same raw connection: a client library's own
+        // handshake (redis-rs sends CLIENT SETINFO) would be logged too.
+        let log = redis::parse_redis_value(&c.cmd(&["SLOWLOG", "GET", "10"])).unwrap();
+        values(&log).iter().map(|entry| values(&values(entry)[3]).iter().map(text).collect()).collect()
+    };
+    let (h, r) = (herald(), redis());
+    let ours = logged(h.port);
+    assert_eq!(ours.iter().filter(|args| args[0] == "PUBLISH").count(), 3, "{ours:?}");
+    assert_eq!(ours, logged(r.port));
+}

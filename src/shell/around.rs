@@ -33,19 +33,8 @@ pub(super) struct Clock {
 /// Sends a command that took `each` per call to the slow log and the
 /// latency monitor, if it passes their thresholds.
 fn report(s: &Session, clock: &Clock, spec: &cmd::Spec, each: Duration) {
-    let micros = each.as_micros() as u64;
-    let threshold = s.settings.slowlog_slower_than;
-    if threshold >= 0 && micros >= threshold as u64 {
-        if let Some(args) = &clock.args {
-            s.hub.diagnostics.do_send(SlowCommand {
-                time: unix_now(),
-                micros,
-                args: args.clone(),
-                peer: s.peer.clone(),
-                name: s.state.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
-                max_len: s.settings.slowlog_max_len,
-            });
-        }
+    if let Some(args) = &clock.args {
+        s.log_if_slow(args, each);
     }
     if s.settings.latency_monitor_threshold > 0 {
         let fast = spec.has(cmd::Flag::Fast);
@@ -84,13 +73,33 @@ impl Session {
     /// Counts `n` calls of `spec` (full name `name`) that took the clock's
     /// time together, and reports them to SLOWLOG and LATENCY unless the
     /// time was the client blocking (WAIT), which Redis leaves out too.
-    pub(super) fn stop_clock(&mut self, clock: Clock, spec: &'static cmd::Spec, name: &str, n: u64) {
+    /// Returns each call's share of the time.
+    pub(super) fn stop_clock(&mut self, clock: Clock, spec: &'static cmd::Spec, name: &str, n: u64) -> Duration {
         let elapsed = clock.started.elapsed();
         let failed = self.errors_sent() > clock.errors;
         let tracking = self.settings.latency_tracking;
         self.hub.stats.shard(self.slot).call(CommandId::of(spec), name, n, elapsed, failed, tracking);
+        let each = elapsed / n.max(1) as u32;
         if !spec.blocks {
-            report(self, &clock, spec, elapsed / n.max(1) as u32);
+            report(self, &clock, spec, each);
+        }
+        each
+    }
+
+    /// Adds a command that took `each` to SLOWLOG if that passes
+    /// `slowlog-log-slower-than`.
+    pub(super) fn log_if_slow(&self, args: &[Bytes], each: Duration) {
+        let micros = each.as_micros() as u64;
+        let threshold = self.settings.slowlog_slower_than;
+        if threshold >= 0 && micros >= threshold as u64 {
+            self.hub.diagnostics.do_send(SlowCommand {
+                time: unix_now(),
+                micros,
+                args: args.to_vec(),
+                peer: self.peer.clone(),
+                name: self.state.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+                max_len: self.settings.slowlog_max_len,
+            });
         }
     }
 

@@ -83,7 +83,7 @@ impl Session {
                         let Some(Step::Command(next)) = self.driving.queue.pop_front() else { unreachable!() };
                         run.push((next_spec, next));
                     }
-                    let mut clock = self.start_clock(None);
+                    let clock = self.start_clock(None);
                     if self.hub.census.monitors.load(std::sync::atomic::Ordering::Relaxed) > 0 {
                         for (_, args) in &run {
                             self.feed_monitors(args);
@@ -92,9 +92,13 @@ impl Session {
                     let n = run.len() as u64;
                     let pending = cmd::publish::publish_run(self, &run, clock.started);
                     ctx.wait(pending.map(move |_, act: &mut Session, ctx| {
-                        // The run's first publish stands for it in SLOWLOG.
-                        clock.args = run.into_iter().next().map(|(_, args)| args);
-                        act.stop_clock(clock, spec, spec.name, n);
+                        // Each publish of the run is its own SLOWLOG entry,
+                        // as each pipelined command is in Redis, with its
+                        // share of the run's time.
+                        let each = act.stop_clock(clock, spec, spec.name, n);
+                        for (_, args) in &run {
+                            act.log_if_slow(args, each);
+                        }
                         act.pump(ctx)
                     }));
                     return;

@@ -208,6 +208,15 @@ fn client_reply_modes() {
         c> CLIENT REPLY maybe
         ",
     );
+    // Pipelined publishes after SKIP: only the first reply is skipped (a
+    // run of publishes must not take SKIP for all of them), and after OFF
+    // none is sent.
+    same_as_redis(
+        r"
+        c> raw 2| CLIENT REPLY SKIP\r\nPUBLISH a 1\r\nPUBLISH a 2\r\nPING\r\n
+        c> raw 1| CLIENT REPLY OFF\r\nPUBLISH a 3\r\nPUBLISH a 4\r\nCLIENT REPLY ON\r\n
+        ",
+    );
 }
 
 #[test]

@@ -392,17 +392,18 @@ mod tests {
         d.do_send(Unsubscribe { kind: Kind::Channel, channel: Bytes::from_static(b"c"), client });
     }
 
+    /// Sends one `kind` message to "c" from client 0, its mail to come back
+    /// with the answer.
+    fn send_one(d: &Addr<ChannelDirectory>, kind: Kind) -> oneshot::Receiver<Fanned> {
+        let (reply, answer) = oneshot::channel();
+        let group = Group { kind, channel: Bytes::from_static(b"c"), payloads: vec!["m".into()], reply, post: None };
+        d.do_send(Publish { groups: vec![group], publisher: 0 });
+        answer
+    }
+
     /// Publishes one message to "c" from client 0; the tokens it reached.
     fn publish(d: &Addr<ChannelDirectory>) -> impl std::future::Future<Output = Vec<u64>> {
-        let (reply, answer) = oneshot::channel();
-        let group = Group {
-            kind: Kind::Channel,
-            channel: Bytes::from_static(b"c"),
-            payloads: vec!["m".into()],
-            reply,
-            post: None,
-        };
-        d.do_send(Publish { groups: vec![group], publisher: 0 });
+        let answer = send_one(d, Kind::Channel);
         async move {
             let fanned = answer.await.expect("answered");
             let mut tokens: Vec<u64> = fanned.mail.deliveries().map(|(_, d)| d.token).collect();
@@ -487,15 +488,7 @@ mod tests {
         let subscriber = Subscriber { token: 20, inbox: crate::broker::test_inbox(2, 0) };
         d.do_send(Subscribe { kind: Kind::Shard, channel: Name::borrowed(b"c"), subscriber });
         assert_eq!(publish(&d).await, [10], "the classic publish reaches the classic subscriber alone");
-        let (reply, answer) = oneshot::channel();
-        let group = Group {
-            kind: Kind::Shard,
-            channel: Bytes::from_static(b"c"),
-            payloads: vec!["m".into()],
-            reply,
-            post: None,
-        };
-        d.do_send(Publish { groups: vec![group], publisher: 0 });
+        let answer = send_one(&d, Kind::Shard);
         let tokens: Vec<u64> = answer.await.unwrap().mail.deliveries().map(|(_, d)| d.token).collect();
         assert_eq!(tokens, [20], "the shard publish reaches the shard subscriber alone");
     }

@@ -121,8 +121,8 @@ fn a_joining_node_takes_a_fair_share_and_nothing_else_moves() {
     assert_eq!(field(&mut conn, "cluster_known_nodes"), "4");
     // INFO's own figures (and /metrics' from them). A node whose lease
     // renewal ran late is fenced for a moment and owns 0 slots meanwhile
-    // (a full scripts/test run saw it once): read until it
-    // serves its share again.
+    // (a full scripts/test run saw it once): read until it serves its
+    // share again.
     let mut info = String::new();
     eventually("INFO counts the newcomer's 4096 slots", || {
         info = String::from_utf8(conn.cmd(&["INFO", "stats"]).to_vec()).unwrap();

@@ -435,9 +435,7 @@ fn acl_log_records_refusals_as_redis_does() {
     ];
     let entries = |port: u16| -> Vec<Vec<String>> {
         run_on_two_connections(port, commands);
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-        let mut c = client.get_connection().unwrap();
-        let log: redis::Value = redis::cmd("ACL").arg("LOG").query(&mut c).unwrap();
+        let log = redis::parse_redis_value(&Conn::open(port).cmd(&["ACL", "LOG"])).unwrap();
         values(&log)
             .iter()
             .map(|entry| {

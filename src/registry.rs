@@ -300,9 +300,7 @@ impl Handler<SetConfig> for ClientRegistry {
     fn handle(&mut self, SetConfig(pairs): SetConfig, _: &mut Context<Self>) -> Self::Result {
         // All or nothing, as Redis' multi-argument CONFIG SET.
         let mut next = self.config.clone();
-        for (name, value) in &pairs {
-            next.set(name, value)?;
-        }
+        next.set_all(&pairs)?;
         let password_changed = next.requirepass != self.config.requirepass;
         self.config = next;
         self.shared = Arc::new(self.config.clone());

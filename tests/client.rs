@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use herald_client::{Backoff, Client, Config, Event, Kind, Message, PubSub};
+use herald_client::{Backoff, Client, Config, Event, Kind, Message, PubSub, Value};
 use support::{free_port, herald_process_on, redis_on, Server};
 
 fn config(addr: String, resp3: bool) -> Config {
@@ -75,6 +75,14 @@ async fn suite(addr: String, resp3: bool) {
     let err = client.command(&[b"NOSUCHCOMMAND"]).await.unwrap_err();
     assert!(err.to_string().contains("unknown command"), "{err}");
     client.ping().await.expect("the connection survives an error reply");
+
+    // Redis' COMMAND INFO holds maps inside a set in RESP3 (key specs),
+    // which redis-protocol's decoder refuses: read all the same, and the
+    // connection goes on.
+    let info = client.command(&[b"COMMAND", b"INFO", b"spublish"]).await.expect("COMMAND INFO");
+    let entry = info.items().and_then(|all| all.first()).and_then(Value::items).expect("an entry");
+    assert_eq!(entry[3].as_int(), Some(1), "SPUBLISH's first key: {info:?}");
+    client.ping().await.expect("the connection goes on after a set of maps");
 }
 
 #[tokio::test]

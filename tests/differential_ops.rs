@@ -220,3 +220,206 @@ fn acl_getuser_dryrun_and_log_reset() {
         ",
     );
 }
+
+/// COMMAND INFO and COMMAND DOCS of every command and subcommand Herald
+/// has that Redis 7.0.15 has too are Redis' own, byte for byte, in both
+/// protocols: key positions and key specs (cluster clients route SPUBLISH
+/// by them), tips, complexity, arguments. A container is compared by its
+/// subcommands one by one (Redis lists them in its hash table's order,
+/// which each process draws at start).
+#[test]
+fn command_info_and_docs_are_redis_own() {
+    let (h, r) = (support::herald(), support::redis());
+    let (mut ours, mut theirs) = (support::Conn::open(h.port), support::Conn::open(r.port));
+    let text = String::from_utf8_lossy(&ours.cmd(&["COMMAND", "LIST"])).into_owned();
+    let names: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty() && !l.starts_with(['*', '$'])).collect();
+    let mut compared = 0;
+    for protocol in ["2", "3"] {
+        ours.cmd(&["HELLO", protocol]);
+        theirs.cmd(&["HELLO", protocol]);
+        for name in &names {
+            let subs = String::from_utf8_lossy(&theirs.cmd(&["COMMAND", "INFO", name])).into_owned();
+            let mut full: Vec<String> =
+                subs.split("\r\n").filter(|l| l.starts_with(&format!("{name}|"))).map(String::from).collect();
+            if full.is_empty() {
+                full.push(name.to_string());
+            }
+            for one in &full {
+                // Herald's own subcommands (CLIENT SETINFO, from Redis 7.2)
+                // are not in Redis 7.0.15.
+                let (a, b) = (ours.cmd(&["COMMAND", "INFO", one]), theirs.cmd(&["COMMAND", "INFO", one]));
+                if one.contains('|') && !String::from_utf8_lossy(&a).contains(one.as_str()) {
+                    continue;
+                }
+                assert_eq!(
+                    String::from_utf8_lossy(&a),
+                    String::from_utf8_lossy(&b),
+                    "COMMAND INFO {one}, RESP{protocol}"
+                );
+                let (a, b) = (ours.cmd(&["COMMAND", "DOCS", one]), theirs.cmd(&["COMMAND", "DOCS", one]));
+                assert_eq!(
+                    String::from_utf8_lossy(&a),
+                    String::from_utf8_lossy(&b),
+                    "COMMAND DOCS {one}, RESP{protocol}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("{compared} entries compared");
+    assert!(compared > 200, "only {compared} entries compared");
+}
+
+/// COMMAND GETKEYS and GETKEYSANDFLAGS read keys by Redis' key specs, with
+/// Redis' errors in Redis' order (a shard channel is not a key).
+#[test]
+fn command_getkeys_as_redis() {
+    same_as_redis(
+        "
+        c> COMMAND GETKEYS exists a b
+        c> COMMAND GETKEYSANDFLAGS exists a b
+        c> COMMAND GETKEYS memory usage k
+        c> COMMAND GETKEYS MEMORY USAGE k SAMPLES 5
+        c> COMMAND GETKEYS memory usage
+        c> COMMAND GETKEYS spublish ch m
+        c> COMMAND GETKEYSANDFLAGS spublish ch m
+        c> COMMAND GETKEYS publish ch m
+        c> COMMAND GETKEYS pubsub numsub a
+        c> COMMAND GETKEYS pubsub nope
+        c> COMMAND GETKEYS nope x
+        c> COMMAND GETKEYS exists
+        c> COMMAND GETKEYS watch a
+        c> COMMAND GETKEYS
+        c> COMMAND GETKEYS keys *
+        c> COMMAND NOPE
+        c> COMMAND HELP
+        ",
+    );
+}
+
+/// A refused EXEC discards the transaction and says why as EXECABORT, in
+/// MULTI or not, as Redis' rejectCommand does.
+#[test]
+fn a_refused_exec_aborts_as_redis() {
+    same_as_redis(
+        "
+        c> EXEC x
+        c> MULTI
+        c> PING
+        c> EXEC x
+        c> EXEC
+        s> SUBSCRIBE a
+        s> EXEC
+        ",
+    );
+}
+
+/// HELLO takes its options in order, each at once (Redis 7.0): a name set
+/// before a wrong password or a bad option stays, what follows a failure
+/// is not looked at, a bad name fails where it is read.
+#[test]
+fn hello_takes_its_options_in_order() {
+    same_as_redis(
+        "
+        c> ACL SETUSER hu on >p +@all
+        c> HELLO 2 SETNAME zz AUTH hu wrong
+        c> CLIENT GETNAME
+        c> HELLO 2 AUTH hu wrong SETNAME yy
+        c> CLIENT GETNAME
+        c> HELLO 2 SETNAME ww bogus
+        c> CLIENT GETNAME
+        c> HELLO 3 SETNAME \"a b\" bogus
+        c> HELLO 2 AUTH hu p SETNAME vv
+        c> ACL WHOAMI
+        c> CLIENT GETNAME
+        c> HELLO 2 SETNAME x\\x00y
+        ",
+    );
+}
+
+/// ACL SETUSER's rules checked and kept as Redis 7.0.15 does: key patterns
+/// with permissions (`%R~k`), patterns after `allkeys` or `allchannels`
+/// refused, a password removed that the user does not have refused, an
+/// empty rule ignored, spaces in a pattern refused.
+#[test]
+fn acl_setuser_rules_as_redis() {
+    same_as_redis(
+        "
+        c> ACL SETUSER fz \"\"
+        c> ACL SETUSER fz <pw
+        c> ACL SETUSER fz !0000000000000000000000000000000000000000000000000000000000000000
+        c> ACL SETUSER fz >pw <pw
+        c> ACL SETUSER fz %R~k %r~j %RW~l %WR~m %W~n
+        c> ACL LIST
+        c> ACL SETUSER fz %X~k
+        c> ACL SETUSER fz %~k
+        c> ACL SETUSER fz %R %R~
+        c> ACL SETUSER fz resetkeys %R~k ~k %W~j %R~j
+        c> ACL GETUSER fz
+        c> ACL SETUSER fz allkeys ~a
+        c> ACL SETUSER fz ~* %R~a
+        c> ACL SETUSER fz resetkeys %R~* ~a
+        c> ACL LIST
+        c> ACL SETUSER fz allchannels &a
+        c> ACL SETUSER fz resetchannels &* &a
+        c> ACL SETUSER fz resetchannels &a &b
+        c> ACL SETUSER fz \"~a b\"
+        c> ACL SETUSER fz \"&a b\"
+        c> ACL LIST
+        ",
+    );
+}
+
+/// CLIENT KILL USER closes that user's connections (and only theirs); an
+/// unknown user or client type is refused with Redis' words.
+#[test]
+fn client_kill_by_user_as_redis() {
+    same_as_redis(
+        "
+        c> ACL SETUSER alice on >pw +@all allchannels
+        a> AUTH alice pw
+        b> PING
+        c> CLIENT KILL USER nosuch
+        c> CLIENT KILL TYPE nosuch
+        c> CLIENT KILL USER alice
+        a> eof
+        b> PING
+        c> CLIENT KILL USER default SKIPME yes
+        b> eof
+        c> PING
+        ",
+    );
+}
+
+/// `reset`, `sanitize-payload` and `skip-sanitize-payload` as Redis keeps
+/// and shows them.
+#[test]
+fn acl_reset_and_payload_flags_as_redis() {
+    same_as_redis(
+        "
+        c> ACL SETUSER z reset
+        c> ACL LIST
+        c> ACL SETUSER z on nopass skip-sanitize-payload
+        c> ACL GETUSER z
+        c> ACL SETUSER z SANITIZE-PAYLOAD
+        c> ACL LIST
+        ",
+    );
+}
+
+/// A user who may PUBLISH but not SPUBLISH (or the reverse) is refused the
+/// other even when it comes pipelined behind ones it may send, where
+/// Herald sends a run of publishes off at once.
+#[test]
+fn pipelined_publishes_are_checked_per_command() {
+    same_as_redis(
+        r#"
+        a> ACL SETUSER pub on >pw +@all -spublish allchannels
+        a> ACL SETUSER spub on >pw +@all -publish allchannels
+        u> AUTH pub pw
+        u> raw 4| *3\r\n$7\r\nPUBLISH\r\n$1\r\na\r\n$1\r\nx\r\n*3\r\n$8\r\nSPUBLISH\r\n$1\r\na\r\n$1\r\nx\r\n*3\r\n$8\r\nSPUBLISH\r\n$1\r\nb\r\n$1\r\nx\r\n*3\r\n$7\r\nPUBLISH\r\n$1\r\nb\r\n$1\r\nx\r\n
+        v> AUTH spub pw
+        v> raw 4| *3\r\n$8\r\nSPUBLISH\r\n$1\r\na\r\n$1\r\nx\r\n*3\r\n$7\r\nPUBLISH\r\n$1\r\na\r\n$1\r\nx\r\n*3\r\n$7\r\nPUBLISH\r\n$1\r\nb\r\n$1\r\nx\r\n*3\r\n$8\r\nSPUBLISH\r\n$1\r\nb\r\n$1\r\nx\r\n
+        "#,
+    );
+}

@@ -101,11 +101,20 @@ fn file_then_environment_then_flags_and_config_rewrite() {
         assert!(got.contains(expected), "{expected:?} in {got:?}");
     }
     assert_eq!(c.cmd(&["CONFIG", "SET", "timeout", "9", "requirepass", "sekrit"]).as_ref(), b"+OK\r\n");
+    // Redis parameters Herald only keeps are written back too, as set.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "1gb", "appendfsync", "ALWAYS"]).as_ref(), b"+OK\r\n");
     assert_eq!(c.cmd(&["ACL", "SETUSER", "reader", "on", ">r", "&feed", "+subscribe"]).as_ref(), b"+OK\r\n");
     assert_eq!(c.cmd(&["CONFIG", "REWRITE"]).as_ref(), b"+OK\r\n");
     let text = std::fs::read_to_string(&conf).unwrap();
     assert!(text.starts_with("# kept\nport "), "{text}");
-    for line in ["timeout 9", "maxclients 60", "requirepass sekrit", "user reader on #"] {
+    for line in [
+        "timeout 9",
+        "maxclients 60",
+        "requirepass sekrit",
+        "user reader on #",
+        "maxmemory 1073741824",
+        "appendfsync always",
+    ] {
         assert!(text.contains(line), "{line:?} in {text}");
     }
     let (ok, out) = check_config(&[conf.to_str().unwrap()], &[]);

@@ -171,6 +171,12 @@ fn a_slow_fan_out_shows_in_latency_and_slowlog() {
         sub.frame();
     }
     let mut c = Conn::open(h.port);
+    // Under a threshold no publish reaches, nothing is recorded.
+    c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "600000"]);
+    for _ in 0..3 {
+        c.cmd(&["PUBLISH", "ch", "x"]);
+    }
+    assert_eq!(c.cmd(&["LATENCY", "LATEST"]).as_ref(), b"*0\r\n", "spikes under the threshold");
     c.cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"]);
     c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "1000"]);
     let deadline = Instant::now() + REPLY_TIMEOUT;
@@ -178,6 +184,10 @@ fn a_slow_fan_out_shows_in_latency_and_slowlog() {
         c.cmd(&["PUBLISH", "ch", "x"]);
         let latest = String::from_utf8_lossy(&c.cmd(&["LATENCY", "LATEST"])).into_owned();
         if latest.contains("fast-command") && latest.contains("fan-out") {
+            // Each event's time is the wall clock's, in seconds.
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            let time: u64 = latest.split("\r\n:").nth(1).and_then(|t| t.parse().ok()).expect("a time");
+            assert!(time <= now && now - time < 600, "spike at {time}, now {now}: {latest}");
             let slow = String::from_utf8_lossy(&c.cmd(&["SLOWLOG", "GET"])).into_owned();
             assert!(slow.contains("$7\r\nPUBLISH\r\n$2\r\nch\r\n"), "{slow}");
             let history = String::from_utf8_lossy(&c.cmd(&["LATENCY", "HISTORY", "fan-out"])).into_owned();
@@ -263,6 +273,57 @@ fn client_unpause_releases_held_publishes() {
     assert_eq!(p.frame().as_ref(), b":1\r\n");
     assert!(sub.frame().ends_with(b"$4\r\nheld\r\n"));
     assert!(started.elapsed() < Duration::from_secs(30), "held until the deadline, not the unpause");
+}
+
+/// A client blocked in WAIT, or held by CLIENT PAUSE, is still a client:
+/// CLIENT LIST shows it at once and CLIENT KILL closes it; a WAIT client
+/// that goes away is gone from the list. On both servers. (Herald's held
+/// sessions used to stop serving their mailbox: CLIENT LIST hung until the
+/// pause ended, for ever behind a `WAIT 1 0`.)
+#[test]
+fn blocked_and_paused_clients_answer_client_list_and_kill() {
+    let (h, r) = (herald(), redis());
+    for port in [h.port, r.port] {
+        let listed = |admin: &mut Conn| -> Vec<String> {
+            let text = String::from_utf8_lossy(&admin.cmd(&["CLIENT", "LIST"])).into_owned();
+            text.lines().filter(|l| l.contains("id=")).map(String::from).collect()
+        };
+        let mut admin = Conn::open(port);
+        admin.set_timeout(Duration::from_secs(5));
+        // A new client blocked in WAIT, once CLIENT LIST shows it waiting.
+        let blocked = |admin: &mut Conn| -> (Conn, String) {
+            let mut c = Conn::open(port);
+            let id = String::from_utf8_lossy(&c.cmd(&["CLIENT", "ID"])).trim_start_matches(':').trim().to_string();
+            c.send_cmd(&[b"WAIT", b"1", b"0"]);
+            let deadline = Instant::now() + REPLY_TIMEOUT;
+            while !listed(admin).iter().any(|l| l.contains(&format!("id={id} ")) && l.contains("cmd=wait")) {
+                assert!(Instant::now() < deadline, "the waiting client never showed in CLIENT LIST");
+            }
+            (c, id)
+        };
+        let (mut waiting, id) = blocked(&mut admin);
+        assert_eq!(admin.cmd(&["CLIENT", "KILL", "ID", &id]).as_ref(), b":1\r\n", "port {port}");
+        assert!(waiting.read_to_eof().is_empty(), "the killed client got a reply");
+
+        let (gone, _) = blocked(&mut admin);
+        drop(gone);
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        while listed(&mut admin).len() > 1 {
+            assert!(Instant::now() < deadline, "a WAIT client that went away stays listed");
+        }
+
+        admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]);
+        let mut held = Conn::open(port);
+        // One write: once PING is answered the server has the PUBLISH too.
+        let both = [support::encode_cmd(&[b"PING"]), support::encode_cmd(&[b"PUBLISH", b"ch", b"m"])].concat();
+        held.send(&both);
+        assert_eq!(held.frame().as_ref(), b"+PONG\r\n");
+        let started = Instant::now();
+        assert_eq!(listed(&mut admin).len(), 2, "port {port}");
+        assert!(started.elapsed() < Duration::from_secs(5), "CLIENT LIST waited for the pause");
+        admin.cmd(&["CLIENT", "UNPAUSE"]);
+        assert_eq!(held.frame().as_ref(), b":0\r\n");
+    }
 }
 
 /// INFO everything on fresh servers: the same sections in the same order,

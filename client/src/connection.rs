@@ -83,8 +83,18 @@ impl Connection {
     fn decode(&mut self) -> Result<Option<Value>> {
         let protocol = |e: redis_protocol::error::RedisProtocolError| Error::Protocol(e.to_string());
         if self.resp3 {
-            let found = redis_protocol::resp3::decode::complete::decode_bytes_mut(&mut self.buf).map_err(protocol)?;
-            Ok(found.map(|(frame, _, _)| Value::from(frame)))
+            match redis_protocol::resp3::decode::complete::decode_bytes_mut(&mut self.buf) {
+                Ok(found) => Ok(found.map(|(frame, _, _)| Value::from(frame))),
+                // A set holding maps (Redis' COMMAND INFO): read by structure.
+                Err(e) if e.to_string().contains("hash key") => {
+                    let found = crate::value::read_resp3(&self.buf).map_err(Error::Protocol)?;
+                    Ok(found.map(|(value, used)| {
+                        bytes::Buf::advance(&mut self.buf, used);
+                        value
+                    }))
+                }
+                Err(e) => Err(protocol(e)),
+            }
         } else {
             let found = redis_protocol::resp2::decode::decode_bytes_mut(&mut self.buf).map_err(protocol)?;
             Ok(found.map(|(frame, _, _)| Value::from(frame)))

@@ -304,6 +304,20 @@ pub(crate) fn operator_commands(t: &Target) -> Outcome {
         time.text()
     );
 
+    // Cluster clients route SPUBLISH and SSUBSCRIBE by COMMAND INFO's key
+    // positions: the shard channel is the first argument.
+    for (command, last) in [("spublish", 1), ("ssubscribe", -1)] {
+        let info = conn.call(&["COMMAND", "INFO", command])?;
+        let entry = info.value.items().and_then(|all| all.first()).and_then(Value::items).unwrap_or_default();
+        let keys: Vec<Option<i64>> =
+            entry.iter().skip(3).take(3).map(|v| if let Value::Int(n) = v { Some(*n) } else { None }).collect();
+        ensure!(
+            keys == [Some(1), Some(last), Some(1)],
+            "COMMAND INFO {command} gave key positions {keys:?}, not 1, {last}, 1: {}",
+            info.text()
+        );
+    }
+
     let mut monitor = Conn::open(t)?;
     call_expect(&mut monitor, &["MONITOR"], b"+OK\r\n")?;
     conn.call(&["PUBLISH", &c, "a \"b\""])?;
@@ -399,6 +413,19 @@ pub(crate) fn configuration(t: &Target) -> Outcome {
         };
         ensure!(n == 1, "CONFIG GET {name} answered {}", reply.text());
     }
+    // A value is checked as Redis checks it, with Redis' words, and shown
+    // as Redis shows it (a memory value in bytes); the setting is put back.
+    call_expect(
+        &mut c,
+        &["CONFIG", "SET", "hz", "abc"],
+        b"-ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer\r\n",
+    )?;
+    let before = c.call(&["CONFIG", "GET", "hash-max-listpack-value"])?;
+    let before = before.value.items().and_then(|kv| kv.get(1)).and_then(text).unwrap_or_default();
+    call_expect(&mut c, &["CONFIG", "SET", "hash-max-listpack-value", "1kb"], b"+OK\r\n")?;
+    let shown = c.call(&["CONFIG", "GET", "hash-max-listpack-value"])?;
+    c.call(&["CONFIG", "SET", "hash-max-listpack-value", &before])?;
+    ensure!(shown.text().ends_with("$4\\r\\n1024\\r\\n"), "CONFIG GET after 1kb answered {}", shown.text());
     Ok(())
 }
 

@@ -34,12 +34,64 @@ pub(crate) struct User {
     commands: Vec<CommandRule>,
     all_channels: bool,
     channels: Vec<Bytes>,
-    /// Key patterns: Herald keeps no keys, but ACL LIST shows them back.
-    keys: Vec<String>,
+    /// Key patterns and their permissions (`~k` both, `%R~k` read): Herald
+    /// keeps no keys, but ACL LIST shows them back as Redis does.
+    keys: Vec<KeyPattern>,
+    /// `sanitize-payload` (true) or `skip-sanitize-payload` (false): about
+    /// RESTORE payloads, which Herald has none of; kept and shown back.
+    sanitize: Option<bool>,
+}
+
+/// A key pattern and what it allows (`~k`: read and write; `%R~k`: read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyPattern {
+    pattern: String,
+    permissions: u8,
+}
+
+impl KeyPattern {
+    const READ: u8 = 1;
+    const WRITE: u8 = 2;
+
+    /// `~*`, `allkeys`: every key, both ways (Redis' ALLKEYS flag).
+    fn all() -> KeyPattern {
+        KeyPattern { pattern: "*".into(), permissions: KeyPattern::READ | KeyPattern::WRITE }
+    }
+
+    fn is_all(&self) -> bool {
+        *self == KeyPattern::all()
+    }
+
+    /// As ACL LIST shows it.
+    fn describe(&self) -> String {
+        match self.permissions {
+            KeyPattern::READ => format!("%R~{}", self.pattern),
+            KeyPattern::WRITE => format!("%W~{}", self.pattern),
+            _ => format!("~{}", self.pattern),
+        }
+    }
+}
+
+/// `%R~k`'s `R~k`: permissions R and W (each once, any case), then `~` and
+/// the pattern; Redis also takes them with no `~`, as an empty pattern.
+fn parse_permissions(rule: &str) -> Option<(u8, &str)> {
+    let mut permissions = 0;
+    for (at, c) in rule.char_indices() {
+        match c.to_ascii_uppercase() {
+            'R' if permissions & KeyPattern::READ == 0 => permissions |= KeyPattern::READ,
+            'W' if permissions & KeyPattern::WRITE == 0 => permissions |= KeyPattern::WRITE,
+            '~' if permissions != 0 => return Some((permissions, &rule[at + 1..])),
+            _ => return None,
+        }
+    }
+    (permissions != 0).then_some((permissions, ""))
 }
 
 /// The error `ACL SETUSER` and the configuration give for a bad rule.
 pub(crate) fn rule_error(rule: &str, why: &str) -> String {
+    // Redis prints the rule as a C string: up to a NUL byte.
+    // (acl/ sits below cmd/, so not through `cmd::c_text`.)
+    let rule = rule.split('\0').next().unwrap_or_default();
     format!("ERR Error in ACL SETUSER modifier '{rule}': {why}")
 }
 
@@ -57,6 +109,7 @@ impl User {
             all_channels: false,
             channels: Vec::new(),
             keys: Vec::new(),
+            sanitize: None,
         }
     }
 
@@ -77,6 +130,8 @@ impl User {
     pub(crate) fn apply(&mut self, rule: &str) -> Result<(), String> {
         let lower = rule.to_ascii_lowercase();
         match lower.as_str() {
+            // An empty rule is no rule, as in Redis.
+            "" => {}
             "on" => self.enabled = true,
             "off" => self.enabled = false,
             "nopass" => {
@@ -87,9 +142,11 @@ impl User {
                 self.nopass = false;
                 self.passwords.clear();
             }
-            "allkeys" => self.keys = vec!["*".into()],
+            // `~*` and `&*` are the keywords' other names, so they are taken
+            // even after `allkeys` or `allchannels`.
+            "allkeys" | "~*" => self.keys = vec![KeyPattern::all()],
             "resetkeys" => self.keys.clear(),
-            "allchannels" => {
+            "allchannels" | "&*" => {
                 self.all_channels = true;
                 self.channels.clear();
             }
@@ -100,8 +157,10 @@ impl User {
             "allcommands" | "+@all" => self.reset_commands(true),
             "nocommands" | "-@all" => self.reset_commands(false),
             "reset" => {
-                *self = User { name: std::mem::take(&mut self.name), ..User::new("") };
+                *self = User { name: std::mem::take(&mut self.name), sanitize: Some(true), ..User::new("") };
             }
+            "sanitize-payload" => self.sanitize = Some(true),
+            "skip-sanitize-payload" => self.sanitize = Some(false),
             _ => return self.apply_prefixed(rule),
         }
         Ok(())
@@ -120,7 +179,7 @@ impl User {
                 }
                 self.nopass = false;
             }
-            '<' => self.passwords.retain(|h| *h != sha256(rest.as_bytes())),
+            '<' => self.remove_password(rule, sha256(rest.as_bytes()))?,
             '#' | '!' => {
                 let Some(hash) = parse_hash(rest) else {
                     return Err(rule_error(rule, "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"));
@@ -131,22 +190,40 @@ impl User {
                     }
                     self.nopass = false;
                 } else {
-                    self.passwords.retain(|h| *h != hash);
+                    self.remove_password(rule, hash)?;
                 }
             }
-            '~' => {
-                if rest == "*" {
-                    self.keys = vec!["*".into()];
-                } else if !self.keys.iter().any(|k| k == "*") {
-                    self.keys.push(rest.into());
+            '~' | '%' => {
+                if self.keys.first().is_some_and(KeyPattern::is_all) {
+                    return Err(rule_error(rule, "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns"));
+                }
+                let (permissions, pattern) = match first {
+                    '~' => (KeyPattern::READ | KeyPattern::WRITE, rest),
+                    _ => parse_permissions(rest).ok_or_else(|| rule_error(rule, "Syntax error"))?,
+                };
+                if pattern.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b) {
+                    return Err(rule_error(rule, "Syntax error"));
+                }
+                let added = KeyPattern { pattern: pattern.into(), permissions };
+                if added.is_all() {
+                    self.keys = vec![added];
+                } else if let Some(known) = self.keys.iter_mut().find(|k| k.pattern == pattern) {
+                    known.permissions |= permissions;
+                } else {
+                    self.keys.push(added);
                 }
             }
-            '%' => {}
             '&' => {
+                if self.all_channels {
+                    return Err(rule_error(rule, "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels"));
+                }
+                if rest.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b) {
+                    return Err(rule_error(rule, "Syntax error"));
+                }
                 if rest == "*" {
                     self.all_channels = true;
                     self.channels.clear();
-                } else if !self.all_channels && !self.channels.iter().any(|c| c == rest.as_bytes()) {
+                } else if !self.channels.iter().any(|c| c == rest.as_bytes()) {
                     self.channels.push(Bytes::copy_from_slice(rest.as_bytes()));
                 }
             }
@@ -163,6 +240,20 @@ impl User {
             }
             _ => return Err(rule_error(rule, "Syntax error")),
         }
+        Ok(())
+    }
+
+    fn sanitize_flag(&self) -> Option<&'static str> {
+        self.sanitize.map(|on| if on { "sanitize-payload" } else { "skip-sanitize-payload" })
+    }
+
+    /// `<password` and `!hash`: Redis refuses to remove one the user does
+    /// not have.
+    fn remove_password(&mut self, rule: &str, hash: [u8; 32]) -> Result<(), String> {
+        let Some(at) = self.passwords.iter().position(|h| *h == hash) else {
+            return Err(rule_error(rule, "The password you are trying to remove from the user does not exist"));
+        };
+        self.passwords.remove(at);
         Ok(())
     }
 
@@ -210,8 +301,9 @@ impl User {
         if self.nopass {
             words.push("nopass".into());
         }
+        words.extend(self.sanitize_flag().map(String::from));
         words.extend(self.passwords.iter().map(|h| format!("#{}", hex(h))));
-        words.extend(self.keys.iter().map(|k| format!("~{k}")));
+        words.extend(self.keys.iter().map(KeyPattern::describe));
         if self.all_channels {
             words.push("&*".into());
         } else {
@@ -272,16 +364,17 @@ impl User {
         if self.nopass {
             flags.push("nopass".into());
         }
+        flags.extend(self.sanitize_flag().map(String::from));
         let channels = if self.all_channels {
             "&*".to_string()
         } else {
             self.channels.iter().map(|c| format!("&{}", String::from_utf8_lossy(c))).collect::<Vec<_>>().join(" ")
         };
         vec![
-            ("flags", GetUserField::List(flags)),
+            ("flags", GetUserField::Set(flags)),
             ("passwords", GetUserField::List(self.passwords.iter().map(|h| hex(h)).collect())),
             ("commands", GetUserField::Text(self.command_rules())),
-            ("keys", GetUserField::Text(self.keys.iter().map(|k| format!("~{k}")).collect::<Vec<_>>().join(" "))),
+            ("keys", GetUserField::Text(self.keys.iter().map(KeyPattern::describe).collect::<Vec<_>>().join(" "))),
             ("channels", GetUserField::Text(channels)),
             ("selectors", GetUserField::List(Vec::new())),
         ]
@@ -291,6 +384,8 @@ impl User {
 /// One ACL GETUSER value: a list (flags, passwords) or a rule string.
 pub(crate) enum GetUserField {
     List(Vec<String>),
+    /// A set in RESP3, as Redis sends the flags.
+    Set(Vec<String>),
     Text(String),
 }
 

@@ -124,13 +124,16 @@ fn deluser(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 /// Every category, or the commands (and subcommands) in one.
 fn cat(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    if args.len() > 3 {
+        return super::subcommand_syntax_error(s, args);
+    }
     let Some(wanted) = args.get(2).map(|c| text(c).to_ascii_lowercase()) else {
         let all = crate::redis::categories().iter().map(|c| Reply::Bulk(Bytes::from_static(c.as_bytes()))).collect();
         s.reply(Reply::Array(all));
         return Flow::Done;
     };
     if !crate::redis::categories().contains(&wanted.as_str()) {
-        s.error(format!("ERR Unknown category '{wanted}'"));
+        s.error(format!("ERR Unknown category '{}'", super::c_text(&args[2], 128)));
         return Flow::Done;
     }
     let tag = format!("@{wanted}");
@@ -160,6 +163,7 @@ fn getuser(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
                     GetUserField::List(items) => {
                         Reply::Array(items.into_iter().map(|i| Reply::Bulk(i.into())).collect())
                     }
+                    GetUserField::Set(items) => Reply::Set(items.into_iter().map(|i| Reply::Bulk(i.into())).collect()),
                     GetUserField::Text(t) => Reply::Bulk(t.into()),
                 };
                 (Reply::text(name), value)
@@ -170,6 +174,9 @@ fn getuser(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 }
 
 fn log(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+    if args.len() > 3 {
+        return super::subcommand_syntax_error(s, args);
+    }
     let count = match args.get(2) {
         None => Some(10),
         Some(a) if a.eq_ignore_ascii_case(b"reset") => None,
@@ -214,31 +221,38 @@ fn dryrun(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let command: Vec<Bytes> = args[3..].to_vec();
     wait_for(s.hub.clients.send(GetUser(name.clone())), move |user, s: &mut Session, _| {
         let Some(user) = user.ok().flatten() else {
-            return s.error(format!("ERR User '{name}' not found"));
+            return s.error(format!("ERR User '{}' not found", super::c_text(name.as_bytes(), usize::MAX)));
         };
-        let cmd = text(&command[0]).to_ascii_lowercase();
-        let (full, arity, acl, herald): (String, i32, Vec<&str>, _) = match super::lookup(&cmd) {
-            Some(spec) => {
-                let sub = command.get(1).map(|a| text(a).to_ascii_lowercase());
-                match sub.and_then(|sub| spec.subcommands.iter().find(|c| c.name == sub)) {
-                    Some(sub) => (format!("{cmd}|{}", sub.name), sub.arity, sub.acl.to_vec(), Some(sub)),
-                    None => (cmd.clone(), spec.arity, spec.acl.to_vec(), Some(spec)),
-                }
+        // As Redis' lookupCommand: a container's second word must name one
+        // of its subcommands.
+        let base = text(&command[0]).to_ascii_lowercase();
+        let sub = command.get(1).map(|a| text(a).to_ascii_lowercase()).unwrap_or_default();
+        let found: Option<(String, i32, Vec<&str>, _)> = match super::lookup(&base) {
+            Some(spec) if !spec.subcommands.is_empty() && command.len() >= 2 => {
+                let sub = spec.subcommands.iter().find(|c| c.name == sub);
+                sub.map(|c| (format!("{base}|{}", c.name), c.arity, c.acl.to_vec(), Some(c)))
             }
-            None => match crate::redis::find(&cmd) {
-                Some(r) => (cmd.clone(), r.arity, r.acl.clone(), None),
-                None => return s.error(format!("ERR Command '{cmd}' not found")),
-            },
+            Some(spec) => Some((base.clone(), spec.arity, spec.acl.to_vec(), Some(spec))),
+            None if crate::redis::is_container(&base) && command.len() >= 2 => {
+                let full = format!("{base}|{sub}");
+                crate::redis::find(&full).map(|r| (full, r.arity, r.acl.clone(), None))
+            }
+            // Redis' table has `container|sub` names, but no command is named so.
+            None if base.contains('|') => None,
+            None => crate::redis::find(&base).map(|r| (base.clone(), r.arity, r.acl.clone(), None)),
+        };
+        let Some((full, arity, acl, herald)) = found else {
+            return s.error(format!("ERR Command '{}' not found", super::c_text(&command[0], usize::MAX)));
         };
         let argc = command.len();
         if (arity >= 0 && argc != arity as usize) || (arity < 0 && argc < (-arity) as usize) {
-            return s.error(format!("ERR wrong number of arguments for '{cmd}' command"));
+            return s.error(format!("ERR wrong number of arguments for '{full}' command"));
         }
         if !user.may_run(&full, &acl) {
             return s.reply(Reply::Bulk(format!("This user has no permissions to run the '{full}' command").into()));
         }
         if let Some(c) = herald.and_then(|spec| super::denied_channel(spec, &command, &user)) {
-            let c = String::from_utf8_lossy(c);
+            let c = super::c_text(c, usize::MAX);
             return s.reply(Reply::Bulk(format!("This user has no permissions to access the '{c}' channel").into()));
         }
         s.reply(Reply::ok());

@@ -153,7 +153,7 @@ fn setinfo(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let attr = String::from_utf8_lossy(&args[2]).to_ascii_lowercase();
     let value = String::from_utf8_lossy(&args[3]).into_owned();
     if attr != "lib-name" && attr != "lib-ver" {
-        s.error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&args[2])));
+        s.error(format!("ERR Unrecognized option '{}'", super::c_text(&args[2], usize::MAX)));
     } else if !valid_client_name(value.as_bytes()) {
         s.error(format!("ERR {attr} cannot contain spaces, newlines or special characters."));
     } else {
@@ -221,7 +221,7 @@ fn list(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         let opt = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
         if opt == "type" && i + 1 < args.len() {
             let Some(t) = ClientType::parse(&args[i + 1]) else {
-                s.error(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&args[i + 1])));
+                s.error(format!("ERR Unknown client type '{}'", super::c_text(&args[i + 1], usize::MAX)));
                 return Flow::Done;
             };
             kind = Some(t);
@@ -271,35 +271,37 @@ impl KillFilter {
             && self.addr.as_ref().is_none_or(|a| *a == c.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
             && self.kind.is_none_or(|k| k.matches(c))
-            && self.user.as_ref().is_none_or(|u| u == "default")
+            && self.user.as_ref().is_none_or(|u| *u == c.user)
     }
 
-    fn parse(args: &[Bytes]) -> Result<KillFilter, &'static str> {
+    /// The filters, checked as Redis checks them (a user must exist: that
+    /// is asked of the registry, in `kill`).
+    fn parse(args: &[Bytes]) -> Result<KillFilter, String> {
         let mut f = KillFilter { skip_me: true, ..Default::default() };
         for pair in args.chunks(2) {
             let [opt, value] = pair else {
-                return Err("ERR syntax error");
+                return Err("ERR syntax error".into());
             };
             let opt = String::from_utf8_lossy(opt).to_ascii_lowercase();
             let value = String::from_utf8_lossy(value).into_owned();
             match opt.as_str() {
                 "id" => match parse_i64(value.as_bytes()) {
                     Some(n) if n > 0 => f.id = Some(n as u64),
-                    _ => return Err("ERR client-id should be greater than 0"),
+                    _ => return Err("ERR client-id should be greater than 0".into()),
                 },
                 "addr" => f.addr = Some(value),
                 "laddr" => f.laddr = Some(value),
                 "user" => f.user = Some(value),
                 "type" => match ClientType::parse(value.as_bytes()) {
                     Some(t) => f.kind = Some(t),
-                    None => return Err("ERR Unknown client type"),
+                    None => return Err(format!("ERR Unknown client type '{}'", super::c_text(&pair[1], usize::MAX))),
                 },
                 "skipme" => match value.to_ascii_lowercase().as_str() {
                     "yes" => f.skip_me = true,
                     "no" => f.skip_me = false,
-                    _ => return Err("ERR syntax error"),
+                    _ => return Err("ERR syntax error".into()),
                 },
-                _ => return Err("ERR syntax error"),
+                _ => return Err("ERR syntax error".into()),
             }
         }
         Ok(f)
@@ -326,14 +328,23 @@ fn kill(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let work = {
         let all = all_clients(s);
         async move {
+            if let Some(user) = &filter.user {
+                if registry.send(crate::registry::GetUser(user.clone())).await.ok().flatten().is_none() {
+                    return Err(format!("ERR No such user '{}'", super::c_text(user.as_bytes(), usize::MAX)));
+                }
+            }
             let matched: Vec<u64> = all.await.into_iter().filter(|c| filter.matches(c)).map(|c| c.id).collect();
             let kill_me = matched.contains(&me) && !filter.skip_me;
             let others: Vec<u64> = matched.into_iter().filter(|id| *id != me).collect();
             let n = registry.send(KillClients(others)).await.unwrap_or(0);
-            (n, kill_me)
+            Ok((n, kill_me))
         }
     };
-    wait_for(work, move |(n, kill_me), s: &mut Session, ctx| {
+    wait_for(work, move |killed, s: &mut Session, ctx| {
+        let (n, kill_me) = match killed {
+            Ok(killed) => killed,
+            Err(e) => return s.error(e),
+        };
         let total = n + kill_me as usize;
         if old_form {
             if total == 0 {
@@ -518,6 +529,10 @@ fn getredir(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 fn caching(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
     let t = &mut s.state.tracking;
+    if !t.on {
+        s.error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+        return Flow::Done;
+    }
     match args[2].to_ascii_lowercase().as_slice() {
         b"yes" if t.on && t.optin => t.caching = Some(true),
         b"no" if t.on && t.optout => t.caching = Some(false),
@@ -541,12 +556,14 @@ fn caching(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
 /// Only WAIT blocks in Herald, and Redis' UNBLOCK does not reach WAIT
 /// either: nothing is ever unblocked.
 fn unblock(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
-    if parse_i64(&args[2]).is_none() {
-        s.error("ERR value is not an integer or out of range");
-    } else if args.len() > 4
-        || args.get(3).is_some_and(|m| !m.eq_ignore_ascii_case(b"timeout") && !m.eq_ignore_ascii_case(b"error"))
-    {
+    // Redis' order: the count of arguments, the reason, then the id.
+    if args.len() > 4 {
+        return super::subcommand_syntax_error(s, args);
+    }
+    if args.get(3).is_some_and(|m| !m.eq_ignore_ascii_case(b"timeout") && !m.eq_ignore_ascii_case(b"error")) {
         s.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    } else if parse_i64(&args[2]).is_none() {
+        s.error("ERR value is not an integer or out of range");
     } else {
         s.reply(Reply::Int(0));
     }

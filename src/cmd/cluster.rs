@@ -135,7 +135,7 @@ fn getkeysinslot(slot: &[u8], count: &[u8]) -> Result<Reply, String> {
 fn known_node(t: &Topology, id: &[u8]) -> Result<(), String> {
     match t.nodes.iter().any(|n| n.id.as_bytes() == id) {
         true => Ok(()),
-        false => Err(format!("ERR Unknown node {}", String::from_utf8_lossy(id))),
+        false => Err(format!("ERR Unknown node {}", super::c_text(id, usize::MAX))),
     }
 }
 

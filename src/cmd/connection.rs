@@ -1,9 +1,12 @@
 //! PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET.
 
+use std::sync::Arc;
+
 use actix::Context;
 use bytes::Bytes;
 
 use super::Spec;
+use crate::acl::User;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
 use crate::registry::Authenticate;
@@ -82,21 +85,40 @@ pub(crate) fn valid_client_name(name: &[u8]) -> bool {
 
 /// Checks `user`/`password` with the registry, then runs `then` if they
 /// are right (the connection is that user from then on).
-fn authenticate(s: &mut Session, user: &[u8], password: Bytes, then: impl FnOnce(&mut Session) + 'static) -> Flow {
+/// `command` is the command's name as sent, which ACL LOG keeps as the
+/// refusal's object, as Redis does.
+fn authenticate(
+    s: &mut Session,
+    command: String,
+    user: &[u8],
+    password: Bytes,
+    then: impl FnOnce(&mut Session) + 'static,
+) -> Flow {
     let user = String::from_utf8_lossy(user).into_owned();
     let check = s.hub.clients.send(Authenticate { user: user.clone(), password });
-    wait_for(check, move |found, s: &mut Session, _| match found {
-        Ok(Some(user)) => {
-            s.state.authenticated = true;
-            s.state.set_user(user);
+    wait_for(check, move |found, s: &mut Session, _| {
+        if log_in(s, command, user, found.ok().flatten()) {
             then(s);
         }
-        _ => {
-            // Logged as Redis logs it: object AUTH, the name tried.
-            s.acl_denied("auth", "AUTH".into(), Some(user));
-            s.error("WRONGPASS invalid username-password pair or user is disabled.")
-        }
     })
+}
+
+/// The connection is `found` from now on, if the password was right;
+/// otherwise Redis' WRONGPASS, logged as Redis logs it (`command` as sent,
+/// the name `tried`). Whether it logged in.
+fn log_in(s: &mut Session, command: String, tried: String, found: Option<Arc<User>>) -> bool {
+    match found {
+        Some(user) => {
+            s.state.authenticated = true;
+            s.state.set_user(user);
+            true
+        }
+        None => {
+            s.acl_denied("auth", command, Some(tried));
+            s.error("WRONGPASS invalid username-password pair or user is disabled.");
+            false
+        }
+    }
 }
 
 fn hello(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
@@ -114,61 +136,114 @@ fn hello(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
             Some(v) => version = Some(v),
         }
     }
-    let (mut credentials, mut name) = (None, None);
+    // Redis 7.0 takes HELLO's options in order, each at once: a name set
+    // before a wrong password or a bad option stays set, and options after
+    // a failure are not looked at.
+    let mut steps = Vec::new();
     let mut j = 2;
     while j < args.len() {
         let more = args.len() - 1 - j;
-        let opt = String::from_utf8_lossy(&args[j]).into_owned();
-        if opt.eq_ignore_ascii_case("auth") && more >= 2 {
-            credentials = Some((args[j + 1].clone(), args[j + 2].clone()));
+        let opt = &args[j];
+        if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
+            steps.push(HelloStep::Auth(String::from_utf8_lossy(&args[j + 1]).into_owned(), args[j + 2].clone()));
             j += 3;
-        } else if opt.eq_ignore_ascii_case("setname") && more >= 1 {
-            name = Some(args[j + 1].clone());
+        } else if opt.eq_ignore_ascii_case(b"setname") && more >= 1 {
+            if !valid_client_name(&args[j + 1]) {
+                steps.push(HelloStep::Fail(
+                    "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+                ));
+                break;
+            }
+            steps.push(HelloStep::Name(args[j + 1].clone()));
             j += 2;
         } else {
-            s.error(format!("ERR Syntax error in HELLO option '{opt}'"));
-            return Flow::Done;
+            steps.push(HelloStep::Fail(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                super::c_text(opt, usize::MAX)
+            )));
+            break;
         }
     }
-    if let Some(name) = &name {
-        if !valid_client_name(name) {
-            s.error("ERR Client names cannot contain spaces, newlines or special characters.");
-            return Flow::Done;
-        }
+    let auths: Vec<(String, Bytes)> = steps
+        .iter()
+        .filter_map(|step| match step {
+            HelloStep::Auth(user, password) => Some((user.clone(), password.clone())),
+            _ => None,
+        })
+        .collect();
+    let command = super::c_text(&args[0], usize::MAX);
+    if auths.is_empty() {
+        hello_steps(s, command, steps, Vec::new(), version);
+        return Flow::Done;
     }
-    let greet = move |s: &mut Session| {
-        if let Some(name) = name {
-            s.state.name = (!name.is_empty()).then_some(name);
+    // The passwords are checked first, in order up to the first wrong one;
+    // the steps then take effect in order with their answers.
+    let clients = s.hub.clients.clone();
+    let checks = async move {
+        let mut users = Vec::new();
+        for (user, password) in auths {
+            let found = clients.send(Authenticate { user, password }).await.ok().flatten();
+            let wrong = found.is_none();
+            users.push(found);
+            if wrong {
+                break;
+            }
         }
-        if let Some(v) = version {
-            s.state.resp3 = v == 3;
-        }
-        let proto = if s.state.resp3 { 3 } else { 2 };
-        s.reply(Reply::Map(vec![
-            (Reply::text("server"), Reply::text("redis")),
-            (Reply::text("version"), Reply::text(REDIS_VERSION)),
-            (Reply::text("proto"), Reply::Int(proto)),
-            (Reply::text("id"), Reply::Int(s.id as i64)),
-            (Reply::text("mode"), Reply::text(super::cluster::mode(s))),
-            (Reply::text("role"), Reply::text("master")),
-            (Reply::text("modules"), Reply::Array(vec![])),
-        ]));
+        users
     };
-    match credentials {
-        Some((user, password)) => authenticate(s, &user, password, greet),
-        None if !s.state.authenticated => {
-            s.error(
-                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO \
-                 AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
-                 version at the same time",
-            );
-            Flow::Done
-        }
-        None => {
-            greet(s);
-            Flow::Done
+    wait_for(checks, move |users, s: &mut Session, _| hello_steps(s, command, steps, users, version))
+}
+
+/// One option of HELLO, as read.
+enum HelloStep {
+    Auth(String, Bytes),
+    Name(Bytes),
+    /// The option Redis stops at, and its error.
+    Fail(String),
+}
+
+/// Applies HELLO's options in order (`users`: each AUTH's user, if its
+/// password was right), then switches protocol and greets.
+/// `command` is HELLO as sent (ACL LOG's object for a wrong password).
+fn hello_steps(
+    s: &mut Session,
+    command: String,
+    steps: Vec<HelloStep>,
+    users: Vec<Option<Arc<User>>>,
+    version: Option<i64>,
+) {
+    let mut users = users.into_iter();
+    for step in steps {
+        match step {
+            HelloStep::Name(name) => s.state.name = (!name.is_empty()).then_some(name),
+            HelloStep::Auth(tried, _) => {
+                if !log_in(s, command.clone(), tried, users.next().flatten()) {
+                    return;
+                }
+            }
+            HelloStep::Fail(error) => return s.error(error),
         }
     }
+    if !s.state.authenticated {
+        return s.error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO \
+             AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
+             version at the same time",
+        );
+    }
+    if let Some(v) = version {
+        s.state.resp3 = v == 3;
+    }
+    let proto = if s.state.resp3 { 3 } else { 2 };
+    s.reply(Reply::Map(vec![
+        (Reply::text("server"), Reply::text("redis")),
+        (Reply::text("version"), Reply::text(REDIS_VERSION)),
+        (Reply::text("proto"), Reply::Int(proto)),
+        (Reply::text("id"), Reply::Int(s.id as i64)),
+        (Reply::text("mode"), Reply::text(super::cluster::mode(s))),
+        (Reply::text("role"), Reply::text("master")),
+        (Reply::text("modules"), Reply::Array(vec![])),
+    ]));
 }
 
 fn auth(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
@@ -178,8 +253,8 @@ fn auth(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
         ),
-        2 => return authenticate(s, b"default", args[1].clone(), ok),
-        3 => return authenticate(s, &args[1], args[2].clone(), ok),
+        2 => return authenticate(s, super::c_text(&args[0], usize::MAX), b"default", args[1].clone(), ok),
+        3 => return authenticate(s, super::c_text(&args[0], usize::MAX), &args[1], args[2].clone(), ok),
         _ => s.error("ERR syntax error"),
     }
     Flow::Done

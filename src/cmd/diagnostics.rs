@@ -231,6 +231,7 @@ fn latency_graph(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> F
     };
     ask(s, series, move |series, s| {
         let Some((samples, max)) = series.filter(|(samples, _)| !samples.is_empty()) else {
+            let name = super::c_text(name.as_bytes(), usize::MAX);
             return s.error(format!("ERR No samples available for event '{name}'"));
         };
         let low = samples.iter().map(|p| p.millis).min().unwrap_or(0);

@@ -13,6 +13,7 @@ pub(crate) mod keyspace;
 pub(crate) mod multi;
 pub(crate) mod publish;
 pub(crate) mod pubsub;
+mod redis_docs;
 pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod shutdown;
@@ -259,12 +260,33 @@ fn lower(b: &[u8]) -> String {
 
 /// Redis' `'a' 'b' ` argument echo in unknown-command errors.
 fn args_preview(args: &[Bytes]) -> String {
+    // Redis prints arguments while the preview is under 128 bytes, each
+    // cut to what is left of them.
     let mut s = String::new();
-    for a in args.iter().take(127) {
-        let text = String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned();
+    for a in args {
+        if s.len() >= 128 {
+            break;
+        }
+        let text = c_text(a, 128 - s.len());
         s.push_str(&format!("'{text}' "));
     }
     s
+}
+
+/// Redis' `addReplySubcommandSyntaxError`, for a subcommand given the wrong
+/// number of arguments where its arity let them through.
+pub(crate) fn subcommand_syntax_error(s: &mut Session, args: &[Bytes]) -> Flow {
+    let container = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+    let sub = c_text(&args[1], 128);
+    s.error(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {container} HELP."));
+    Flow::Done
+}
+
+/// An argument as Redis' `%.*s` prints it into an error: up to its first
+/// NUL byte, and at most `max` bytes.
+pub(crate) fn c_text(arg: &[u8], max: usize) -> String {
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len()).min(max);
+    String::from_utf8_lossy(&arg[..end]).into_owned()
 }
 
 /// Runs one request the way Redis' `processCommand` checks it: lookup,
@@ -295,7 +317,8 @@ fn check_and_run(
         let sub = lower(&args[1]);
         match base.subcommands.iter().find(|s| s.name == sub) {
             Some(s) => (s, format!("{}|{}", base.name, s.name)),
-            None if base.run.is_some() => (base, base.name.to_string()),
+            // Even where the container runs alone (COMMAND), as Redis'
+            // lookupCommand.
             None => return unknown_subcommand(session, base.name, &args[1]),
         }
     } else {
@@ -399,7 +422,7 @@ fn context_refusal(session: &Session, full_name: &str, pubsub_ok: bool) -> Optio
 }
 
 fn unknown_subcommand(session: &mut Session, container: &str, sub: &[u8]) -> Flow {
-    let text = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
+    let text = c_text(sub, 128);
     session.error(format!("ERR unknown subcommand '{text}'. Try {} HELP.", container.to_uppercase()));
     if let Some(multi) = &mut session.state.multi {
         multi.failed = true;
@@ -412,7 +435,7 @@ fn unknown_subcommand(session: &mut Session, container: &str, sub: &[u8]) -> Flo
 /// checks it, so a subscriber gets the same error Redis would give.
 fn not_herald(session: &mut Session, name: &str, args: &[Bytes]) -> Flow {
     let unknown = |session: &mut Session| {
-        let first = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
+        let first = c_text(&args[0], 128);
         session.error(format!("ERR unknown command '{first}', with args beginning with: {}", args_preview(&args[1..])));
         if let Some(multi) = &mut session.state.multi {
             multi.failed = true;
@@ -446,10 +469,18 @@ fn not_herald(session: &mut Session, name: &str, args: &[Bytes]) -> Flow {
 /// Refuses a command (counted as a rejected call of `full_name`); inside
 /// MULTI that also dooms the transaction.
 fn reject(session: &mut Session, id: CommandId, full_name: &str, text: String) -> Flow {
+    session.hub.stats.shard(session.slot).reject(id, full_name);
+    if full_name == "exec" {
+        // Redis' rejectCommand: a refused EXEC discards the transaction,
+        // and says why as EXECABORT, in MULTI or not.
+        session.state.multi = None;
+        let why = text.strip_prefix("ERR ").unwrap_or(&text);
+        session.error(format!("EXECABORT Transaction discarded because of: {why}"));
+        return Flow::Done;
+    }
     if let Some(multi) = &mut session.state.multi {
         multi.failed = true;
     }
-    session.hub.stats.shard(session.slot).reject(id, full_name);
     session.error(text);
     Flow::Done
 }

@@ -80,9 +80,7 @@ const HELP: &[&str] = &[
 
 fn list(s: &mut Session, args: &[Bytes], kind: Kind) -> Flow {
     if args.len() > 3 {
-        let sub = String::from_utf8_lossy(&args[1]).into_owned();
-        s.error(format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try PUBSUB HELP."));
-        return Flow::Done;
+        return super::subcommand_syntax_error(s, args);
     }
     let pattern = args.get(2).cloned();
     let asks: Vec<_> =

@@ -99,7 +99,7 @@ fn function_list(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> F
         } else if args[i].eq_ignore_ascii_case(b"libraryname") && i + 1 < args.len() {
             i += 2;
         } else {
-            s.error(format!("ERR Unknown argument {}", String::from_utf8_lossy(&args[i])));
+            s.error(format!("ERR Unknown argument {}", super::c_text(&args[i], usize::MAX)));
             return Flow::Done;
         }
     }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::Spec;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
-use crate::session::{wait_for, Flow, Session};
+use crate::session::{Flow, Session};
 
 pub(crate) fn specs() -> [Spec; 6] {
     [
@@ -69,7 +69,7 @@ fn lastsave(s: &mut Session, _: &[Bytes], _: &mut Context<Session>) -> Flow {
 
 /// No replica ever acknowledges: 0 at once when none are wanted (or in
 /// MULTI), else 0 after `timeout` ms (never, for 0), as Redis blocks.
-fn wait(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
+fn wait(s: &mut Session, args: &[Bytes], ctx: &mut Context<Session>) -> Flow {
     let Some(wanted) = parse_i64(&args[1]) else {
         s.error("ERR value is not an integer or out of range");
         return Flow::Done;
@@ -81,13 +81,16 @@ fn wait(s: &mut Session, args: &[Bytes], _: &mut Context<Session>) -> Flow {
         s.reply(Reply::Int(0));
         return Flow::Done;
     }
-    let blocked = async move {
-        match timeout {
-            0 => std::future::pending::<()>().await,
-            ms => tokio::time::sleep(Duration::from_millis(ms)).await,
-        }
-    };
-    wait_for(blocked, |_, s: &mut Session, _| s.reply(Reply::Int(0)))
+    // Held, not waiting: a blocked client still answers CLIENT LIST and
+    // KILL and notices its peer going, as in Redis. No replica ever
+    // acknowledges; a timeout of 0 blocks until the client goes.
+    if timeout > 0 {
+        actix::AsyncContext::run_later(ctx, Duration::from_millis(timeout), |s, ctx| {
+            s.reply(Reply::Int(0));
+            s.resume(ctx);
+        });
+    }
+    Flow::Held
 }
 
 /// Channels are not per database, so there is nothing to swap.

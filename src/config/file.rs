@@ -76,7 +76,7 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
         "cluster-link-sendbuf-limit" => {
             let v = one()?;
             config.cluster.link_sendbuf_limit =
-                super::parse_memory(v).ok_or_else(|| format!("'{name}' needs a memory value, not '{v}'"))? as usize
+                super::check::memory(v).ok_or_else(|| format!("'{name}' needs a memory value, not '{v}'"))? as usize
         }
         "user" => {
             if args.is_empty() {
@@ -90,7 +90,7 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
         _ => {
             let several = name == "client-output-buffer-limit" || (super::redis::knows(&name) && !herald_has(&name));
             let value = if several { args.join(" ") } else { one()?.to_string() };
-            config.set(&name, &value).map_err(|e| {
+            config.load(&name, &value).map_err(|e| {
                 let e = e.trim_start_matches("ERR ");
                 if e.starts_with("Unknown option") {
                     format!("unknown directive '{name}'")
@@ -157,8 +157,11 @@ fn load_nested(config: &mut Config, path: &Path, depth: usize) -> Result<(), Str
 pub(crate) fn rewrite(config: &Config, users: &[String]) -> Result<(), String> {
     let path = config.file.as_ref().ok_or("ERR The server is running without a config file")?;
     let old = std::fs::read_to_string(path).map_err(|e| format!("ERR Rewriting config file: {e}"))?;
-    let current: Vec<(&str, String)> =
-        config.own_entries().into_iter().filter(|(name, _)| super::changes_at_runtime(name)).collect();
+    // Herald's runtime settings, then the Redis parameters it keeps only
+    // to show back, as set at start or since (Redis rewrites those too).
+    let own = config.own_entries().into_iter().filter(|(name, _)| super::changes_at_runtime(name));
+    let foreign = config.foreign.iter().filter(|(name, _)| !super::redis::FILE_ONLY.contains(&name.as_str()));
+    let current: Vec<(&str, String)> = own.chain(foreign.map(|(name, value)| (name.as_str(), value.clone()))).collect();
     let defaults = Config::default().entries();
     let mut written = Vec::new();
     let mut out = Vec::new();

@@ -1,6 +1,7 @@
 //! Herald's settings: a config file, then `HERALD_*` variables and flags at
 //! start (see [`mod@file`]); some changeable by CONFIG SET.
 
+mod check;
 pub(crate) mod file;
 pub(crate) mod redis;
 
@@ -20,6 +21,8 @@ pub struct OutputLimit {
 impl OutputLimit {
     pub const REDIS_PUBSUB_DEFAULT: OutputLimit =
         OutputLimit { hard: 32 * 1024 * 1024, soft: 8 * 1024 * 1024, soft_for: Duration::from_secs(60) };
+    pub const REDIS_REPLICA_DEFAULT: OutputLimit =
+        OutputLimit { hard: 256 * 1024 * 1024, soft: 64 * 1024 * 1024, soft_for: Duration::from_secs(60) };
     pub const UNLIMITED: OutputLimit = OutputLimit { hard: 0, soft: 0, soft_for: Duration::ZERO };
 }
 
@@ -32,6 +35,8 @@ pub struct Config {
     pub pubsub_output: OutputLimit,
     /// Applies to other connections (Redis' `normal` class: unlimited).
     pub normal_output: OutputLimit,
+    /// Redis' `replica` class: kept to show back, as Herald has no replicas.
+    pub replica_output: OutputLimit,
     pub proto_max_bulk_len: usize,
     /// The most one command may hold (Redis' `client-query-buffer-limit`).
     pub query_buffer_limit: usize,
@@ -73,10 +78,9 @@ pub struct Config {
     pub latency_monitor_threshold: u64,
     /// Per-command latency histograms (INFO Latencystats).
     pub latency_tracking: bool,
-    /// `maxmemory-clients` as written (`0`, `64mb`, `5%`) and in bytes: above
-    /// it, the clients with the most output queued are closed (0: never).
-    /// A percentage is of `maxmemory`, which Herald leaves at 0.
-    pub maxmemory_clients: (String, u64),
+    /// `maxmemory-clients` as Redis keeps it: bytes, or minus a percentage
+    /// of `maxmemory` (see [`Config::client_eviction_limit`]).
+    pub maxmemory_clients: i64,
     /// Cluster mode (`cluster-enabled yes`).
     pub cluster_enabled: bool,
     pub cluster: ClusterSettings,
@@ -92,6 +96,7 @@ impl Default for Config {
             port: 6379,
             pubsub_output: OutputLimit::REDIS_PUBSUB_DEFAULT,
             normal_output: OutputLimit::UNLIMITED,
+            replica_output: OutputLimit::REDIS_REPLICA_DEFAULT,
             proto_max_bulk_len: 512 * 1024 * 1024,
             query_buffer_limit: crate::protocol::request::QUERY_LIMIT_DEFAULT,
             databases: 16,
@@ -112,7 +117,7 @@ impl Default for Config {
             latency_monitor_threshold: 0,
             latency_tracking: true,
             foreign: Default::default(),
-            maxmemory_clients: ("0".into(), 0),
+            maxmemory_clients: 0,
             cluster_enabled: false,
             cluster: ClusterSettings::default(),
         }
@@ -210,8 +215,9 @@ impl Config {
             (
                 "client-output-buffer-limit",
                 format!(
-                    "normal {} slave 268435456 67108864 60 pubsub {}",
+                    "normal {} slave {} pubsub {}",
                     limit_text(&self.normal_output),
+                    limit_text(&self.replica_output),
                     limit_text(&self.pubsub_output)
                 ),
             ),
@@ -236,7 +242,13 @@ impl Config {
             ("slowlog-max-len", self.slowlog_max_len.to_string()),
             ("latency-monitor-threshold", self.latency_monitor_threshold.to_string()),
             ("latency-tracking", yes_no(self.latency_tracking).into()),
-            ("maxmemory-clients", self.maxmemory_clients.0.clone()),
+            (
+                "maxmemory-clients",
+                match self.maxmemory_clients {
+                    n if n < 0 => format!("{}%", -n),
+                    n => n.to_string(),
+                },
+            ),
             ("cluster-enabled", yes_no(self.cluster_enabled).into()),
             ("cluster-nodes", self.cluster.nodes.join(",")),
             ("cluster-announce-ip", self.cluster.announce_ip.clone().unwrap_or_default()),
@@ -249,121 +261,166 @@ impl Config {
         ]
     }
 
-    /// Applies one CONFIG SET pair; the error is Redis' wording.
+    /// CONFIG SET's pairs, all or nothing, refused as Redis 7.0.15 refuses
+    /// them and in its order: the first unknown, start-only, protected or
+    /// repeated name in the list, else the first value its check refuses.
+    /// The error is Redis' wording.
+    pub fn set_all(&mut self, pairs: &[(String, String)]) -> Result<(), String> {
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !self.knows(name) {
+                return Err(unknown(name));
+            }
+            let kind = redis::param(name).map(|p| &p.kind);
+            let refusal = if IMMUTABLE.contains(&name.as_str()) || kind == Some(&redis::Kind::Immutable) {
+                Some("can't set immutable config")
+            } else if kind == Some(&redis::Kind::Protected) {
+                Some("can't set protected config")
+            } else if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+                Some("duplicate parameter")
+            } else {
+                None
+            };
+            if let Some(why) = refusal {
+                return Err(invalid(name, why));
+            }
+        }
+        let mut next = self.clone();
+        for (name, value) in pairs {
+            next.apply(name, value)?;
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// One CONFIG SET pair (see [`Config::set_all`]).
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let invalid = |why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}");
-        match name {
-            "client-output-buffer-limit" => {
-                let words: Vec<&str> = value.split_whitespace().collect();
-                if words.is_empty() || !words.len().is_multiple_of(4) {
-                    return Err(invalid("Wrong number of arguments in buffer limit configuration."));
-                }
-                let mut next = self.clone();
-                for class in words.chunks(4) {
-                    let nums: Option<Vec<u64>> = class[1..].iter().map(|w| parse_memory(w)).collect();
-                    let Some(nums) = nums else {
-                        return Err(invalid(
-                            "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
-                        ));
-                    };
-                    let limit = OutputLimit {
-                        hard: nums[0] as usize,
-                        soft: nums[1] as usize,
-                        soft_for: Duration::from_secs(nums[2]),
-                    };
-                    match class[0].to_ascii_lowercase().as_str() {
-                        "pubsub" => next.pubsub_output = limit,
-                        "normal" => next.normal_output = limit,
-                        "slave" | "replica" => {}
-                        _ => return Err(invalid("Invalid client class specified in buffer limit configuration.")),
-                    }
-                }
-                *self = next;
-                Ok(())
+        self.set_all(&[(name.to_string(), value.to_string())])
+    }
+
+    /// A config file's directive for a Redis parameter: checked as CONFIG
+    /// SET checks it, but start-only and protected parameters are taken
+    /// too (a file is read at start).
+    pub(crate) fn load(&mut self, name: &str, value: &str) -> Result<(), String> {
+        if !self.knows(name) {
+            return Err(unknown(name));
+        }
+        self.apply(name, value)
+    }
+
+    /// How many bytes of output all clients may hold before the biggest
+    /// are evicted (0: no limit), as Redis computes it from
+    /// `maxmemory-clients`: a percentage is of `maxmemory` (with none, no
+    /// limit), and any limit is at least 128 KiB, so a bad setting cannot
+    /// cut every client off (Redis' reason, in `getClientEvictionLimit`).
+    pub fn client_eviction_limit(&self) -> u64 {
+        let limit = match self.maxmemory_clients {
+            n if n < 0 => {
+                let maxmemory = self.foreign.get("maxmemory").and_then(|m| m.parse::<u64>().ok()).unwrap_or(0);
+                (maxmemory as f64 * -n as f64 / 100.0) as u64
             }
-            "proto-max-bulk-len" | "client-query-buffer-limit" => match parse_memory(value) {
-                Some(n) if n >= 1024 * 1024 => {
-                    let field = match name {
-                        "proto-max-bulk-len" => &mut self.proto_max_bulk_len,
-                        _ => &mut self.query_buffer_limit,
-                    };
-                    *field = n as usize;
-                    Ok(())
-                }
-                Some(_) => Err(invalid("argument must be between 1048576 and 9223372036854775807 inclusive")),
-                None => Err(invalid("argument must be a memory value")),
-            },
-            "timeout" | "tcp-keepalive" => match value.parse::<u64>() {
-                Ok(secs) => {
-                    let field = if name == "timeout" { &mut self.idle_timeout } else { &mut self.tcp_keepalive };
-                    *field = Duration::from_secs(secs);
-                    Ok(())
-                }
-                Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
-            },
-            "maxclients" => match value.parse::<usize>() {
-                Ok(n) if n >= 1 => {
-                    self.maxclients = n;
-                    Ok(())
-                }
-                _ => Err(invalid("argument must be between 1 and 4294967295 inclusive")),
-            },
-            "requirepass" => {
-                self.requirepass = (!value.is_empty()).then(|| value.to_string());
-                Ok(())
-            }
-            "protected-mode" | "latency-tracking" => {
-                let on = match value.to_ascii_lowercase().as_str() {
-                    "yes" => true,
-                    "no" => false,
-                    _ => return Err(invalid("argument must be 'yes' or 'no'")),
-                };
-                *(if name == "protected-mode" { &mut self.protected_mode } else { &mut self.latency_tracking }) = on;
-                Ok(())
-            }
-            "maxmemory-clients" => {
-                let bytes = match value.strip_suffix('%') {
-                    Some(pct) => match pct.parse::<u64>() {
-                        // Of maxmemory, which is 0 in Herald: no limit.
-                        Ok(p) if p <= 100 => 0,
-                        _ => return Err(invalid("argument must be a memory or percent value")),
-                    },
-                    None => parse_memory(value).ok_or_else(|| invalid("argument must be a memory or percent value"))?,
-                };
-                self.maxmemory_clients = (value.to_string(), bytes);
-                Ok(())
-            }
-            "slowlog-log-slower-than" => match value.parse::<i64>() {
-                Ok(n) if n >= -1 => {
-                    self.slowlog_slower_than = n;
-                    Ok(())
-                }
-                Ok(_) => Err(invalid("argument must be between -1 and 9223372036854775807 inclusive")),
-                Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
-            },
-            "slowlog-max-len" | "latency-monitor-threshold" => match value.parse::<u64>() {
-                Ok(n) if name == "slowlog-max-len" && n <= i64::MAX as u64 => {
-                    self.slowlog_max_len = n as usize;
-                    Ok(())
-                }
-                Ok(n) => {
-                    self.latency_monitor_threshold = n;
-                    Ok(())
-                }
-                Err(_) if value.starts_with('-') => {
-                    Err(invalid("argument must be between 0 and 9223372036854775807 inclusive"))
-                }
-                Err(_) => Err(invalid("argument couldn't be parsed into an integer")),
-            },
-            _ if IMMUTABLE.contains(&name) => Err(invalid("can't set immutable config")),
-            _ if IGNORED.contains(&name) => Ok(()),
-            _ if redis::knows(name) => {
-                self.foreign.insert(name.to_string(), value.to_string());
-                Ok(())
-            }
-            _ => Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")),
+            n => n as u64,
+        };
+        if limit == 0 {
+            0
+        } else {
+            limit.max(128 * 1024)
         }
     }
+
+    /// Whether `name` is Redis' parameter or one of Herald's.
+    fn knows(&self, name: &str) -> bool {
+        redis::knows(name) || self.own_entries().iter().any(|(own, _)| *own == name)
+    }
+
+    /// Checks `value` as Redis does and applies it: to Herald's setting
+    /// if it is one, else kept to show back.
+    fn apply(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let value = check::check(name, value).map_err(|why| invalid(name, &why))?;
+        // The check has read the number already; this only converts it.
+        let number = |value: &str| {
+            value.parse::<u64>().map_err(|_| invalid(name, "argument couldn't be parsed into an integer"))
+        };
+        match name {
+            "client-output-buffer-limit" => self.set_output_limits(&value)?,
+            "proto-max-bulk-len" => self.proto_max_bulk_len = number(&value)? as usize,
+            "client-query-buffer-limit" => self.query_buffer_limit = number(&value)? as usize,
+            "timeout" => self.idle_timeout = Duration::from_secs(number(&value)?),
+            "tcp-keepalive" => self.tcp_keepalive = Duration::from_secs(number(&value)?),
+            "maxclients" => self.maxclients = number(&value)? as usize,
+            "requirepass" => self.requirepass = (!value.is_empty()).then_some(value),
+            "protected-mode" => self.protected_mode = value == "yes",
+            "latency-tracking" => self.latency_tracking = value == "yes",
+            "maxmemory-clients" => {
+                let percent = value.strip_suffix('%').map(|p| p.parse::<i64>().map(|p| -p));
+                self.maxmemory_clients = match percent {
+                    Some(p) => p,
+                    None => value.parse(),
+                }
+                .map_err(|_| invalid(name, "argument must be a memory or percent value"))?;
+            }
+            "tls-cluster" | "tls-replication" if value == "yes" && self.tls.is_none() => {
+                // Redis (re)configures TLS for these, which fails without a
+                // certificate.
+                return Err(invalid(name, "Unable to update TLS configuration. Check server logs."));
+            }
+            "slowlog-log-slower-than" => {
+                self.slowlog_slower_than =
+                    value.parse().map_err(|_| invalid(name, "argument couldn't be parsed into an integer"))?
+            }
+            "slowlog-max-len" => self.slowlog_max_len = number(&value)? as usize,
+            "latency-monitor-threshold" => self.latency_monitor_threshold = number(&value)?,
+            // Checked as Redis checks them; Herald persists nothing.
+            "save" | "appendonly" => {}
+            _ if redis::knows(name) => {
+                if let Some(other) = redis::param(name).and_then(|p| p.alias) {
+                    self.foreign.insert(other.to_string(), value.clone());
+                }
+                self.foreign.insert(name.to_string(), value);
+            }
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
+    /// `client-output-buffer-limit <class> <hard> <soft> <seconds>…`, each
+    /// class checked before any is applied, as Redis does; no classes at
+    /// all changes nothing.
+    fn set_output_limits(&mut self, value: &str) -> Result<(), String> {
+        let invalid = |why: &str| invalid("client-output-buffer-limit", why);
+        let words = check::multi_arg(value);
+        if !words.len().is_multiple_of(4) {
+            return Err(invalid("Wrong number of arguments in buffer limit configuration."));
+        }
+        let mut next = self.clone();
+        for class in words.chunks(4) {
+            let slot = match class[0].to_ascii_lowercase().as_str() {
+                "pubsub" => &mut next.pubsub_output,
+                "normal" => &mut next.normal_output,
+                "slave" | "replica" => &mut next.replica_output,
+                _ => return Err(invalid("Invalid client class specified in buffer limit configuration.")),
+            };
+            let hard = check::memory(class[1]);
+            let soft = check::memory(class[2]);
+            let seconds = check::whole_strtoll(class[3]).filter(|s| *s >= 0);
+            let (Some(hard), Some(soft), Some(seconds)) = (hard, soft, seconds) else {
+                return Err(invalid("Error in hard, soft or soft_seconds setting in buffer limit configuration."));
+            };
+            *slot =
+                OutputLimit { hard: hard as usize, soft: soft as usize, soft_for: Duration::from_secs(seconds as u64) };
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+/// Redis' CONFIG SET error for a name it does not know.
+fn unknown(name: &str) -> String {
+    format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
+}
+
+/// Redis' CONFIG SET error for parameter `name`.
+fn invalid(name: &str, why: &str) -> String {
+    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 }
 
 /// Herald's settings CONFIG SET refuses: they take effect at start only.
@@ -404,19 +461,6 @@ fn yes_no(on: bool) -> &'static str {
     } else {
         "no"
     }
-}
-
-/// Redis' memory values: `1024`, `64kb`, `8mb`, `1gb`, `1k`, `1m`, `1g`.
-pub(crate) fn parse_memory(s: &str) -> Option<u64> {
-    let lower = s.to_ascii_lowercase();
-    let units: [(&str, u64); 6] =
-        [("kb", 1024), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1000), ("m", 1_000_000), ("g", 1_000_000_000)];
-    for (suffix, mul) in units {
-        if let Some(num) = lower.strip_suffix(suffix) {
-            return num.parse::<u64>().ok()?.checked_mul(mul);
-        }
-    }
-    lower.parse().ok()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::types::BytesFrame as Frame2;
-use redis_protocol::resp3::types::{BytesFrame as Frame3, FrameMap, FrameSet, VerbatimStringFormat};
+use redis_protocol::resp3::types::{BytesFrame as Frame3, VerbatimStringFormat};
 use redis_protocol::{resp2, resp3};
 
 /// A reply before it is encoded for one connection's protocol.
@@ -44,21 +44,55 @@ impl Reply {
     pub fn encode(&self, resp3: bool, out: &mut BytesMut) {
         match self {
             // redis-protocol's RESP2 has no null array.
-            Reply::NilArray if !resp3 => return out.extend_from_slice(b"*-1\r\n"),
+            Reply::NilArray if !resp3 => out.extend_from_slice(b"*-1\r\n"),
+            _ => self.encode_nested(resp3, out),
+        }
+    }
+
+    /// Containers are written here, header then items, rather than as
+    /// redis-protocol frames: its RESP3 sets and maps hold only hashable
+    /// frames, and Redis' COMMAND INFO has maps inside sets (key specs).
+    fn encode_nested(&self, resp3: bool, out: &mut BytesMut) {
+        let header = |out: &mut BytesMut, kind: u8, len: usize| {
+            out.extend_from_slice(&[kind]);
+            out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        };
+        let (kind, items) = match self {
             // The publish path's reply, written without building a frame.
             Reply::Int(i) => {
                 out.extend_from_slice(b":");
                 out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes());
                 return out.extend_from_slice(b"\r\n");
             }
-            _ => {}
-        }
-        let written = if resp3 {
-            resp3::encode::complete::extend_encode(out, &self.to_resp3(), false)
-        } else {
-            resp2::encode::extend_encode(out, &self.to_resp2(), false)
+            Reply::Map(pairs) => {
+                match resp3 {
+                    true => header(out, b'%', pairs.len()),
+                    false => header(out, b'*', pairs.len() * 2),
+                }
+                for (k, v) in pairs {
+                    k.encode_nested(resp3, out);
+                    v.encode_nested(resp3, out);
+                }
+                return;
+            }
+            Reply::Array(items) => (b'*', items),
+            Reply::Set(items) => (if resp3 { b'~' } else { b'*' }, items),
+            Reply::Push(items) => (if resp3 { b'>' } else { b'*' }, items),
+            _ => {
+                let written = if resp3 {
+                    resp3::encode::complete::extend_encode(out, &self.to_resp3(), false)
+                } else {
+                    resp2::encode::extend_encode(out, &self.to_resp2(), false)
+                };
+                written.expect("replies are always encodable");
+                return;
+            }
         };
-        written.expect("replies are always encodable");
+        header(out, kind, items.len());
+        for item in items {
+            item.encode_nested(resp3, out);
+        }
     }
 
     fn to_resp2(&self) -> Frame2 {
@@ -71,11 +105,10 @@ impl Reply {
             // Only a top-level `*-1` can be written (above); nested, the
             // closest RESP2 frame is the null bulk string.
             Reply::NilArray => Frame2::Null,
-            Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
-                Frame2::Array(items.iter().map(Reply::to_resp2).collect())
-            }
-            Reply::Map(pairs) => Frame2::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect()),
             Reply::Double(d) => Frame2::BulkString(g17(*d).into()),
+            Reply::Array(_) | Reply::Set(_) | Reply::Push(_) | Reply::Map(_) => {
+                unreachable!("containers are written by encode_nested")
+            }
         }
     }
 
@@ -91,15 +124,8 @@ impl Reply {
             }
             Reply::Nil | Reply::NilArray => Frame3::Null,
             Reply::Double(d) => Frame3::Double { data: *d, attributes },
-            Reply::Array(items) => Frame3::Array { data: items.iter().map(Reply::to_resp3).collect(), attributes },
-            Reply::Push(items) => Frame3::Push { data: items.iter().map(Reply::to_resp3).collect(), attributes },
-            Reply::Set(items) => {
-                let data: FrameSet<Frame3> = items.iter().map(Reply::to_resp3).collect();
-                Frame3::Set { data, attributes }
-            }
-            Reply::Map(pairs) => {
-                let data: FrameMap<Frame3, Frame3> = pairs.iter().map(|(k, v)| (k.to_resp3(), v.to_resp3())).collect();
-                Frame3::Map { data, attributes }
+            Reply::Array(_) | Reply::Set(_) | Reply::Push(_) | Reply::Map(_) => {
+                unreachable!("containers are written by encode_nested")
             }
         }
     }

@@ -39,7 +39,7 @@ impl Session {
     /// `maxmemory-clients`: when all clients' queued output passes it, the
     /// registry evicts the biggest (one round at a time).
     pub(crate) fn check_client_memory(&self) {
-        let limit = self.settings.maxmemory_clients.1;
+        let limit = self.settings.client_eviction_limit();
         let census = &self.hub.census;
         if limit == 0 || (census.queued_bytes.load(Ordering::Relaxed) as u64) <= limit {
             return;

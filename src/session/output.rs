@@ -310,4 +310,25 @@ mod tests {
             assert_eq!(census.queued_bytes.load(Ordering::Relaxed), 0);
         });
     }
+
+    /// An aborted output drops what was queued, takes nothing more and
+    /// says it is closed; the census counts none of it.
+    #[test]
+    fn an_aborted_output_takes_nothing_more() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            // A pipe nobody reads: the bytes stay queued.
+            let (_peer, ours) = tokio::io::duplex(16);
+            let census = Arc::new(Census::default());
+            let mut out = Output::start(Box::new(ours), census.clone(), || {});
+            out.push(&Bytes::from(vec![b'x'; COPY_BELOW * 4]));
+            out.append(|buf| buf.extend_from_slice(b"+OK\r\n"));
+            out.abort();
+            assert!(out.is_closed());
+            out.push(&Bytes::from(vec![b'y'; COPY_BELOW * 4]));
+            out.append(|buf| buf.extend_from_slice(b"+OK\r\n"));
+            assert_eq!(out.pending(), 0);
+            assert_eq!(census.queued_bytes.load(Ordering::Relaxed), 0);
+        });
+    }
 }

@@ -65,8 +65,12 @@ impl Session {
             self.mute_current(false);
             if let Step::Command(args) = &step {
                 if let Some(wait) = self.paused_for(args) {
+                    // Held, not waiting: while the pause lasts the session
+                    // still answers CLIENT LIST, KILL and deliveries, as a
+                    // paused Redis client does.
                     self.driving.queue.push_front(step);
-                    ctx.wait(wait.map(|_, act: &mut Session, ctx| act.pump(ctx)));
+                    self.driving.held = true;
+                    ctx.spawn(wait.map(|_, act: &mut Session, ctx| act.resume(ctx)));
                     return;
                 }
             }
@@ -255,6 +259,13 @@ impl Handler<CaughtUp> for Session {
     type Result = ();
     fn handle(&mut self, _: CaughtUp, ctx: &mut Context<Self>) {
         cmd::subscribe::caught_up(self);
+        self.resume(ctx);
+    }
+}
+
+impl Session {
+    /// Goes on with the queue after a `Flow::Held` command is done.
+    pub(crate) fn resume(&mut self, ctx: &mut Context<Self>) {
         self.driving.held = false;
         self.pump(ctx);
     }
@@ -266,8 +277,7 @@ impl Handler<crate::mesh::PeersTook> for Session {
     type Result = ();
     fn handle(&mut self, _: crate::mesh::PeersTook, ctx: &mut Context<Self>) {
         cmd::subscribe::peers_took(self);
-        self.driving.held = false;
-        self.pump(ctx);
+        self.resume(ctx);
     }
 }
 
@@ -289,5 +299,20 @@ fn is_loopback(peer: &str) -> bool {
     match peer.parse::<std::net::SocketAddr>() {
         Ok(addr) => addr.ip().is_loopback() || addr.ip().to_canonical().is_loopback(),
         Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn only_loopback_peers_pass_protected_mode() {
+        for local in ["127.0.0.1:5000", "127.9.9.9:1", "[::1]:6379", "[::ffff:127.0.0.1]:6379", "sim-host:1"] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for remote in ["10.0.0.1:5000", "192.168.1.2:1", "[2001:db8::1]:6379", "[::ffff:10.0.0.1]:6379"] {
+            assert!(!is_loopback(remote), "{remote}");
+        }
     }
 }

@@ -310,14 +310,35 @@ impl Conn {
 
 /// Length of the first whole frame in `buf`. RESP3's decoder handles
 /// everything but RESP2's `$-1`/`*-1` nulls, which RESP2's decoder takes.
+/// The length of the whole RESP2 or RESP3 frame at the front of `buf`, if
+/// it is all there. Read by structure, not with redis-protocol's decoder:
+/// that one builds RESP3 sets, which cannot hold maps, and Redis' COMMAND
+/// INFO sends maps inside sets (key specs).
 fn frame_len(buf: &[u8]) -> Option<usize> {
-    match redis_protocol::resp3::decode::complete::decode(buf) {
-        Ok(found) => found.map(|(_, len)| len),
-        Err(_) => match redis_protocol::resp2::decode::decode(buf) {
-            Ok(found) => found.map(|(_, len)| len),
-            Err(e) => panic!("invalid RESP {e:?}: {buf:?}"),
-        },
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let number = || -> i64 {
+        let text = std::str::from_utf8(&buf[1..line_end]).unwrap_or_else(|_| panic!("invalid RESP: {buf:?}"));
+        text.parse().unwrap_or_else(|_| panic!("invalid RESP length {text:?}"))
+    };
+    let mut at = line_end + 2;
+    let items = match buf.first()? {
+        b'+' | b'-' | b':' | b'_' | b'#' | b',' | b'(' => return Some(at),
+        b'$' | b'=' | b'!' => {
+            let len = number();
+            if len < 0 {
+                return Some(at);
+            }
+            let end = at + len as usize + 2;
+            return (buf.len() >= end).then_some(end);
+        }
+        b'*' | b'~' | b'>' => number(),
+        b'%' | b'|' => number() * 2,
+        other => panic!("invalid RESP type {:?}: {buf:?}", *other as char),
+    };
+    for _ in 0..items.max(0) {
+        at += frame_len(&buf[at..])?;
     }
+    Some(at)
 }
 
 pub fn encode_cmd(args: &[&[u8]]) -> Vec<u8> {

@@ -2,8 +2,11 @@
 //! `cargo bench --bench pubsub` (optionally a scenario name filter after
 //! `--`). Each scenario runs HERALD_BENCH_ROUNDS times per server (default
 //! 2), alternating which goes first; the table shows the means, server CPU
-//! seconds and RSS, and the lowest and highest deliveries/s ratio of a
-//! single round, so a reader can tell a difference from this machine's noise.
+//! seconds (and per delivery), the load generator's CPU seconds, RSS, and
+//! the lowest and highest deliveries/s ratio of a single round, so a reader
+//! can tell a difference from this machine's noise. The load generator
+//! shares the machine: where it uses what the server leaves, deliveries/s
+//! measures it, and CPU per delivery is the server's own cost.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -93,7 +96,21 @@ fn usage(pid: u32) -> (f64, u64) {
 struct Row {
     report: Report,
     cpu: f64,
+    /// The load generator's CPU seconds over the same run (this process).
+    load_cpu: f64,
     rss: u64,
+}
+
+impl Row {
+    /// Server CPU µs per delivery: what a delivery costs the server,
+    /// whatever share of the cores the load generator left it.
+    fn cpu_per_delivery_us(&self) -> f64 {
+        if self.report.delivered == 0 {
+            0.0
+        } else {
+            self.cpu * 1e6 / self.report.delivered as f64
+        }
+    }
 }
 
 fn mean(rows: &[Row]) -> Row {
@@ -110,6 +127,8 @@ fn mean(rows: &[Row]) -> Row {
     out.report.reorders = rows.iter().map(|r| r.report.reorders).sum();
     out.report.lost = rows.iter().map(|r| r.report.lost).sum();
     out.cpu = avg(&|r| r.cpu);
+    out.load_cpu = avg(&|r| r.load_cpu);
+    out.report.delivered = avg(&|r| r.report.delivered as f64) as u64;
     out.rss = rows.iter().map(|r| r.rss).max().unwrap_or(0);
     out
 }
@@ -142,7 +161,7 @@ fn round_ratios(h: &[Row], r: &[Row]) -> String {
 fn print_row(name: &str, h: &Row, r: &Row, rounds: &str) {
     let (hr, rr) = (&h.report, &r.report);
     println!(
-        "| {name} | {:.0} / {:.0} ({}) | {:.0} / {:.0} ({}) | {rounds} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.1} / {:.1} | {}/{}/{} , {}/{}/{} |",
+        "| {name} | {:.0} / {:.0} ({}) | {:.0} / {:.0} ({}) | {rounds} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.2} / {:.2} ({}) | {:.2} / {:.2} | {:.1} / {:.1} | {}/{}/{} , {}/{}/{} |",
         hr.published_per_sec,
         rr.published_per_sec,
         ratio(hr.published_per_sec, rr.published_per_sec),
@@ -155,6 +174,11 @@ fn print_row(name: &str, h: &Row, r: &Row, rounds: &str) {
         rr.p99_us,
         h.cpu,
         r.cpu,
+        h.cpu_per_delivery_us(),
+        r.cpu_per_delivery_us(),
+        ratio(h.cpu_per_delivery_us(), r.cpu_per_delivery_us()),
+        h.load_cpu,
+        r.load_cpu,
         h.rss as f64 / 1048576.0,
         r.rss as f64 / 1048576.0,
         hr.duplicates,
@@ -278,8 +302,10 @@ fn main() {
         if pinned() { ", servers on CPU 0, load generator on CPU 1" } else { "" }
     );
     let rounds: usize = std::env::var("HERALD_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(2).max(1);
-    println!("| scenario | published/s | deliveries/s | ratio per round | p50 µs | p99 µs | server CPU s | RSS MiB | dup/reorder/lost |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| scenario | published/s | deliveries/s | ratio per round | p50 µs | p99 µs | server CPU s | server CPU µs per delivery | load generator CPU s | RSS MiB | dup/reorder/lost |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for sc in scenarios() {
         if filter.as_ref().is_some_and(|f| !sc.name.contains(f.as_str())) {
             continue;
@@ -290,11 +316,13 @@ fn main() {
             for i in order {
                 let s = &servers[i];
                 let (cpu0, _) = usage(s.child.id());
+                let (load0, _) = usage(std::process::id());
                 let report = rt
                     .block_on(run(&format!("127.0.0.1:{}", s.port), &sc))
                     .unwrap_or_else(|e| panic!("{} on {}: {e}", sc.name, s.name));
                 let (cpu1, rss) = usage(s.child.id());
-                rows[i].push(Row { report, cpu: cpu1 - cpu0, rss });
+                let (load1, _) = usage(std::process::id());
+                rows[i].push(Row { report, cpu: cpu1 - cpu0, load_cpu: load1 - load0, rss });
             }
         }
         print_row(&sc.name, &mean(&rows[0]), &mean(&rows[1]), &round_ratios(&rows[0], &rows[1]));

@@ -190,6 +190,12 @@ impl Session {
         self.out.append(|buf| reply.encode(resp3, buf));
     }
 
+    /// Writes the replies queued so far now, if the writer task is idle
+    /// (`Output::write_now`).
+    pub(crate) fn write_replies_now(&mut self) {
+        self.out.write_now();
+    }
+
     /// Sends a push (a subscribe or unsubscribe confirmation): as in Redis
     /// 7.0, CLIENT REPLY OFF and SKIP do not withhold pushes.
     pub(crate) fn push(&mut self, reply: Reply) {

@@ -42,6 +42,9 @@ struct Queue {
     /// Bytes queued or being written.
     pending: usize,
     closed: bool,
+    /// A direct write left bytes in the writer's own buffer (TLS): the
+    /// writer task flushes them.
+    unflushed: bool,
 }
 
 impl Queue {
@@ -62,11 +65,16 @@ impl Queue {
 /// The session's end of its connection's write half.
 pub(crate) struct Output {
     queue: Rc<RefCell<Queue>>,
+    /// The connection's write half, shared with the writer task, which
+    /// holds it borrowed while a write of its own is under way.
+    sink: Sink,
     census: Arc<Census>,
     wake: Rc<Notify>,
     writer: JoinHandle<()>,
     over_soft_since: Option<Instant>,
 }
+
+type Sink = Rc<RefCell<Box<dyn AsyncWrite + Unpin>>>;
 
 /// Why a session must be dropped for its output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,17 +92,53 @@ impl Output {
         on_error: impl FnOnce() + 'static,
     ) -> Output {
         let queue = Rc::new(RefCell::new(Queue::default()));
+        let sink: Sink = Rc::new(RefCell::new(write));
         let wake = Rc::new(Notify::new());
         Census::arrive(&census.writers);
         let counted = Counted(census.clone());
         let writer = tokio::task::spawn_local({
-            let (queue, wake, census) = (queue.clone(), wake.clone(), census.clone());
+            let (queue, sink, wake, census) = (queue.clone(), sink.clone(), wake.clone(), census.clone());
             async move {
                 let _counted = counted;
-                write_loop(queue, wake, write, census, on_error).await
+                write_loop(queue, sink, wake, census, on_error).await
             }
         });
-        Output { queue, census, wake, writer, over_soft_since: None }
+        Output { queue, sink, census, wake, writer, over_soft_since: None }
+    }
+
+    /// Writes what is queued now, from the session, if the writer task is
+    /// not in the middle of a write: one `write` call that does not wait.
+    /// What the socket does not take stays queued for the writer task.
+    ///
+    /// Why: a session calls this once it has handled all its input, so a
+    /// publisher's replies leave before the deliveries its publishes
+    /// queued for other sessions (their writer tasks run after it), as
+    /// Redis writes the publisher first (its pending-writes list is LIFO).
+    /// The publisher's next batch then overlaps the subscribers' writes.
+    pub(crate) fn write_now(&mut self) {
+        // Borrowed: the writer task is mid-write and owns the order.
+        let Ok(mut sink) = self.sink.try_borrow_mut() else { return };
+        let mut q = self.queue.borrow_mut();
+        if q.closed || !q.chunks.is_empty() || q.tail.is_empty() {
+            return;
+        }
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let std::task::Poll::Ready(Ok(n)) = std::pin::Pin::new(&mut **sink).poll_write(&mut cx, &q.tail) else {
+            // Not writable now (or failed): the writer task, woken when
+            // the output was queued, writes it or reports the failure.
+            return;
+        };
+        q.tail.advance(n);
+        q.pending -= n;
+        self.census.queued_bytes.fetch_sub(n, Ordering::Relaxed);
+        self.census.traffic.wrote(n, 1);
+        if !matches!(std::pin::Pin::new(&mut **sink).poll_flush(&mut cx), std::task::Poll::Ready(Ok(()))) {
+            q.unflushed = true;
+            self.wake.notify_one();
+        }
+        if q.tail.is_empty() {
+            q.tail = BytesMut::new();
+        }
     }
 
     /// Queues bytes; they are written in the order queued.
@@ -198,8 +242,8 @@ impl Drop for Counted {
 
 async fn write_loop(
     queue: Rc<RefCell<Queue>>,
+    sink: Sink,
     wake: Rc<Notify>,
-    mut w: Box<dyn AsyncWrite + Unpin>,
     census: Arc<Census>,
     on_error: impl FnOnce(),
 ) {
@@ -207,10 +251,16 @@ async fn write_loop(
     loop {
         let idle = || {
             let q = queue.borrow();
-            q.is_empty() && !q.closed
+            q.is_empty() && !q.closed && !q.unflushed
         };
         while idle() {
             wake.notified().await;
+        }
+        // Held across the write: `Output::write_now` stays out meanwhile.
+        let mut w = sink.borrow_mut();
+        if std::mem::take(&mut queue.borrow_mut().unflushed) && w.flush().await.is_err() {
+            on_error();
+            return;
         }
         // No yield before writing: a session gets each posting's deliveries
         // as one message, so they are already gathered; a yield would cost
@@ -218,10 +268,14 @@ async fn write_loop(
         // latency 0.6× Redis with it, 0.9× without).
         queue.borrow_mut().take(BATCH, &mut batch);
         if batch.is_empty() {
-            break;
+            if queue.borrow().closed {
+                break;
+            }
+            // Woken for output that `write_now` wrote meanwhile.
+            continue;
         }
         let total: usize = batch.iter().map(Bytes::len).sum();
-        let Ok(calls) = write_all(&mut w, &mut batch).await else {
+        let Ok(calls) = write_all(&mut **w, &mut batch).await else {
             on_error();
             return;
         };
@@ -235,6 +289,7 @@ async fn write_loop(
             q.tail = BytesMut::new();
         }
     }
+    let mut w = sink.borrow_mut();
     let _ = w.flush().await;
     let _ = w.shutdown().await;
 }
@@ -308,6 +363,78 @@ mod tests {
             peer.read_to_end(&mut got).await.unwrap();
             assert_eq!(got, expected);
             assert_eq!(census.queued_bytes.load(Ordering::Relaxed), 0);
+        });
+    }
+
+    /// What the peer can read without waiting (nothing yields to the
+    /// writer task meanwhile).
+    fn read_now(peer: &mut tokio::io::DuplexStream) -> Vec<u8> {
+        use tokio::io::AsyncRead;
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut got = Vec::new();
+        loop {
+            let mut buf = [0u8; 256];
+            let mut read = tokio::io::ReadBuf::new(&mut buf);
+            match std::pin::Pin::new(&mut *peer).poll_read(&mut cx, &mut read) {
+                std::task::Poll::Ready(Ok(())) if !read.filled().is_empty() => got.extend_from_slice(read.filled()),
+                _ => return got,
+            }
+        }
+    }
+
+    /// `write_now` writes a reply from the session's own step, before
+    /// the writer task has run; what the socket refuses stays queued, and
+    /// the writer task sends it after, in order.
+    #[test]
+    fn write_now_writes_before_the_writer_task_runs() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let (mut peer, ours) = tokio::io::duplex(8);
+            let census = Arc::new(Census::default());
+            let mut out = Output::start(Box::new(ours), census.clone(), || panic!("write failed"));
+            out.append(|buf| buf.extend_from_slice(b"+OK\r\n"));
+            out.write_now();
+            assert_eq!(read_now(&mut peer), b"+OK\r\n");
+            assert_eq!((out.pending(), census.queued_bytes.load(Ordering::Relaxed)), (0, 0));
+            // 19 bytes into an 8-byte pipe: 8 now, 11 left for the writer.
+            out.append(|buf| buf.extend_from_slice(b":1\r\n:22\r\n:333\r\n:4\r\n"));
+            out.write_now();
+            assert_eq!(read_now(&mut peer), b":1\r\n:22\r");
+            assert_eq!(out.pending(), 11);
+            out.close();
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).await.unwrap();
+            assert_eq!(rest, b"\n:333\r\n:4\r\n");
+            assert_eq!(census.queued_bytes.load(Ordering::Relaxed), 0);
+        });
+    }
+
+    /// `write_now` never overtakes output queued before it: a shared
+    /// chunk still queued, or a write the writer task has under way.
+    #[test]
+    fn write_now_keeps_the_order_of_what_was_queued_first() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            let (mut peer, ours) = tokio::io::duplex(16);
+            let census = Arc::new(Census::default());
+            let mut out = Output::start(Box::new(ours), census.clone(), || panic!("write failed"));
+            let large = Bytes::from(vec![b'L'; COPY_BELOW * 2]);
+            // Queued, the writer not yet run.
+            out.push(&large);
+            out.append(|buf| buf.extend_from_slice(b"+1\r\n"));
+            out.write_now();
+            assert_eq!(read_now(&mut peer), b"", "written ahead of the queued chunk");
+            // The writer task starts its write and blocks on the full pipe.
+            tokio::task::yield_now().await;
+            assert_eq!(read_now(&mut peer), vec![b'L'; 16]);
+            out.append(|buf| buf.extend_from_slice(b"+2\r\n"));
+            out.write_now();
+            out.close();
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).await.unwrap();
+            let mut expected = vec![b'L'; large.len() - 16];
+            expected.extend_from_slice(b"+1\r\n+2\r\n");
+            assert_eq!(rest, expected);
         });
     }
 

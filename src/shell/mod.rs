@@ -59,6 +59,9 @@ impl Session {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         while !self.closing() && !self.driving.held {
             let Some(step) = self.driving.queue.pop_front() else {
+                // All input handled: its replies leave now, ahead of the
+                // deliveries it queued for others (`Output::write_now`).
+                self.write_replies_now();
                 return;
             };
             // Muting (CLIENT REPLY) lasts one command, waits included.

@@ -19,15 +19,22 @@ fn monitor_transcript(port: u16, commands: &[&[&str]]) -> Vec<String> {
         .stdout(Stdio::piped())
         .spawn()
         .expect("redis-cli (scripts/test installs redis-tools)");
-    let mut lines = BufReader::new(cli.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "OK");
+    // Read on a thread of its own, so a monitor that stops showing lines
+    // fails the test instead of hanging it.
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = cli.stdout.take().unwrap();
+    std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
+    let mut lines = std::iter::from_fn(|| {
+        Some(lines.recv_timeout(REPLY_TIMEOUT).expect("the monitor showed nothing more within REPLY_TIMEOUT"))
+    });
+    assert_eq!(lines.next().unwrap(), "OK");
     let mut c = Conn::open(port);
     for args in commands {
         c.cmd(args);
     }
     c.cmd(&["ECHO", "the end"]);
     let mut seen = Vec::new();
-    for line in lines.map_while(Result::ok) {
+    for line in lines {
         let end = line.ends_with("\"ECHO\" \"the end\"");
         // `1700000000.123456 [0 127.0.0.1:40000] "publish" …`
         let (stamp, rest) = line.split_once(' ').expect("a timestamp");
@@ -70,6 +77,18 @@ fn redis_cli_monitor_sees_what_redis_shows() {
     let theirs = monitor_transcript(r.port, commands);
     assert_eq!(ours, theirs, "Herald (left) and Redis (right)");
     assert!(ours.iter().any(|l| l.contains("\"PUBLISH\" \"ch\"")), "{ours:?}");
+}
+
+/// With the slow log off, a command's arguments are still kept for a
+/// monitor attached (Herald keeps them only if one of the two wants them).
+#[test]
+fn monitors_see_commands_with_the_slow_log_off() {
+    let commands: &[&[&str]] =
+        &[&["CONFIG", "SET", "slowlog-log-slower-than", "-1"], &["PUBLISH", "ch", "m"], &["PING"]];
+    let (h, r) = (herald(), redis());
+    let ours = monitor_transcript(h.port, commands);
+    assert_eq!(ours, monitor_transcript(r.port, commands), "Herald (left) and Redis (right)");
+    assert!(ours.iter().any(|l| l.contains("\"PUBLISH\" \"ch\" \"m\"")), "{ours:?}");
 }
 
 /// A monitor is a client of the normal class: its output limit applies.

@@ -36,10 +36,8 @@ fn report(s: &Session, clock: &Clock, spec: &cmd::Spec, each: Duration) {
     if let Some(args) = &clock.args {
         s.log_if_slow(args, each);
     }
-    if s.settings.latency_monitor_threshold > 0 {
-        let fast = spec.has(cmd::Flag::Fast);
-        spike(s, if fast { "fast-command" } else { "command" }, each);
-    }
+    // `spike` checks the threshold (0: LATENCY off).
+    spike(s, if spec.has(cmd::Flag::Fast) { "fast-command" } else { "command" }, each);
 }
 
 impl Session {

@@ -391,6 +391,42 @@ fn client_kill_by_user_as_redis() {
     );
 }
 
+/// A change to the default user reaches connections logged in as
+/// someone else: RESET makes them the default user as it is now.
+#[test]
+fn reset_takes_the_default_user_as_changed_since() {
+    same_as_redis(
+        "
+        c> ACL SETUSER alice on >pw +@all allchannels
+        a> AUTH alice pw
+        c> ACL SETUSER default resetchannels
+        a> RESET
+        a> SUBSCRIBE news
+        a> PING
+        ",
+    );
+}
+
+/// A user change keeps a subscriber whose channels and patterns it still
+/// allows: a channel is matched against the user's channel patterns, a
+/// pattern must be one of them as written.
+#[test]
+fn a_user_change_keeps_subscriptions_it_still_allows() {
+    same_as_redis(
+        "
+        c> ACL SETUSER bob on >pw +@all resetchannels &news.*
+        a> AUTH bob pw
+        a> SUBSCRIBE news.x
+        a> PSUBSCRIBE news.*
+        c> ACL SETUSER bob +ping
+        c> PUBLISH news.x hi
+        a> read 2
+        c> ACL SETUSER bob resetchannels &news.x
+        a> eof
+        ",
+    );
+}
+
 /// `reset`, `sanitize-payload` and `skip-sanitize-payload` as Redis keeps
 /// and shows them.
 #[test]

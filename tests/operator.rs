@@ -557,3 +557,28 @@ fn slowlog_keeps_each_pipelined_publish_as_redis_does() {
     assert_eq!(ours.iter().filter(|args| args[0] == "PUBLISH").count(), 3, "{ours:?}");
     assert_eq!(ours, logged(r.port));
 }
+
+/// Each publish of a pipelined run is logged with its share of the run's
+/// time: together they fit in the time the client waited for the run.
+#[test]
+fn slowlog_shares_a_pipelined_run_s_time_among_its_publishes() {
+    let h = herald();
+    let mut c = Conn::open(h.port);
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    c.cmd(&["SLOWLOG", "RESET"]);
+    let run: Vec<u8> = (0..100).flat_map(|i| format!("PUBLISH ch{} m\r\n", i % 7).into_bytes()).collect();
+    let sent = Instant::now();
+    c.send(&run);
+    for _ in 0..100 {
+        c.frame();
+    }
+    let waited = sent.elapsed().as_micros() as i64;
+    let log = redis::parse_redis_value(&c.cmd(&["SLOWLOG", "GET", "200"])).unwrap();
+    let micros: Vec<i64> = values(&log)
+        .iter()
+        .filter(|entry| text(&values(&values(entry)[3])[0]) == "PUBLISH")
+        .map(|entry| text(&values(entry)[2]).parse().unwrap())
+        .collect();
+    assert_eq!(micros.len(), 100);
+    assert!(micros.iter().sum::<i64>() <= waited, "logged {micros:?} µs, the client waited {waited} µs");
+}

@@ -338,12 +338,18 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
+    /// Runs `test` on a current-thread runtime, where the writer task is
+    /// spawned as in a session's arbiter.
+    fn on_one_thread(test: impl std::future::Future<Output = ()>) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, test);
+    }
+
     /// Small pieces are copied into the tail and large ones shared; either
     /// way the peer reads them in the order queued, through partial writes.
     #[test]
     fn small_and_large_pieces_arrive_in_order() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        tokio::task::LocalSet::new().block_on(&rt, async {
+        on_one_thread(async {
             // A tiny pipe: most writes are partial or must wait.
             let (mut peer, ours) = tokio::io::duplex(64);
             let census = Arc::new(Census::default());
@@ -391,8 +397,7 @@ mod tests {
     /// the writer task sends it after, in order.
     #[test]
     fn write_now_writes_before_the_writer_task_runs() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        tokio::task::LocalSet::new().block_on(&rt, async {
+        on_one_thread(async {
             let (mut peer, ours) = tokio::io::duplex(8);
             let census = Arc::new(Census::default());
             let mut out = Output::start(Box::new(ours), census.clone(), || panic!("write failed"));
@@ -417,8 +422,7 @@ mod tests {
     /// chunk still queued, or a write the writer task has under way.
     #[test]
     fn write_now_keeps_the_order_of_what_was_queued_first() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        tokio::task::LocalSet::new().block_on(&rt, async {
+        on_one_thread(async {
             let (mut peer, ours) = tokio::io::duplex(16);
             let census = Arc::new(Census::default());
             let mut out = Output::start(Box::new(ours), census.clone(), || panic!("write failed"));
@@ -446,8 +450,7 @@ mod tests {
     /// says it is closed; the census counts none of it.
     #[test]
     fn an_aborted_output_takes_nothing_more() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        tokio::task::LocalSet::new().block_on(&rt, async {
+        on_one_thread(async {
             // A pipe nobody reads: the bytes stay queued.
             let (_peer, ours) = tokio::io::duplex(16);
             let census = Arc::new(Census::default());

@@ -73,19 +73,6 @@ fn protected_mode_refuses_outside_clients_without_a_password() {
     assert_eq!(connect(port).cmd(&["PING"]).as_ref(), b"+PONG\r\n");
 }
 
-/// The `omem` CLIENT LIST shows for client `id`, or `None` once it is gone.
-fn omem_of(admin: &mut Conn, id: &str) -> Option<u64> {
-    let list = String::from_utf8_lossy(&admin.cmd(&["CLIENT", "LIST"])).into_owned();
-    let line = list.lines().find(|l| l.contains(&format!("id={id} ")))?;
-    let field = line.split(' ').find_map(|f| f.strip_prefix("omem="))?;
-    Some(field.parse().expect("omem"))
-}
-
-fn client_id(c: &mut Conn) -> String {
-    let reply = c.cmd(&["CLIENT", "ID"]);
-    String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned()
-}
-
 /// `maxmemory-clients` (Redis 7): once all clients' queued output passes
 /// it, the biggest evictable clients are closed until the rest fit;
 /// NO-EVICT clients and small ones stay.
@@ -96,7 +83,7 @@ fn maxmemory_clients_evicts_the_biggest_clients_first() {
     admin.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0"]);
     admin.cmd(&["CONFIG", "SET", "maxmemory-clients", "2mb"]);
     let (mut kept, mut big, mut small) = (Conn::open(h.port), Conn::open(h.port), Conn::open(h.port));
-    let (kept_id, big_id, small_id) = (client_id(&mut kept), client_id(&mut big), client_id(&mut small));
+    let (kept_id, big_id, small_id) = (kept.client_id(), big.client_id(), small.client_id());
     assert_eq!(kept.cmd(&["CLIENT", "NO-EVICT", "on"]).as_ref(), b"+OK\r\n");
     kept.cmd(&["SUBSCRIBE", "kept"]);
     big.cmd(&["SUBSCRIBE", "big"]);
@@ -115,16 +102,16 @@ fn maxmemory_clients_evicts_the_biggest_clients_first() {
     // The NO-EVICT subscriber holds over 1 MiB in Herald (past what the
     // kernel's buffers took), under the limit on its own.
     let deadline = std::time::Instant::now() + support::REPLY_TIMEOUT;
-    while omem_of(&mut admin, &kept_id).expect("kept") < 1 << 20 {
+    while admin.omem_of(&kept_id).expect("kept") < 1 << 20 {
         publish(&mut p, b"kept", 4);
         assert!(std::time::Instant::now() < deadline, "the NO-EVICT client never filled up");
     }
-    while omem_of(&mut admin, &big_id).is_some() {
+    while admin.omem_of(&big_id).is_some() {
         publish(&mut p, b"big", 4);
         assert!(std::time::Instant::now() < deadline, "the biggest client was never evicted");
     }
-    assert!(omem_of(&mut admin, &kept_id).is_some(), "a NO-EVICT client was evicted");
-    assert!(omem_of(&mut admin, &small_id).is_some(), "a small client was evicted");
+    assert!(admin.omem_of(&kept_id).is_some(), "a NO-EVICT client was evicted");
+    assert!(admin.omem_of(&small_id).is_some(), "a small client was evicted");
     let info = String::from_utf8_lossy(&admin.cmd(&["INFO", "stats"])).into_owned();
     assert!(info.contains("evicted_clients:1\r\n"), "{info}");
     let list = String::from_utf8_lossy(&admin.cmd(&["CLIENT", "LIST"])).into_owned();

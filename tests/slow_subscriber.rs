@@ -84,25 +84,41 @@ fn subscriber_over_the_soft_limit_for_its_period_is_dropped() {
 
 /// A subscriber left over its soft limit with nothing more published to
 /// it is dropped when the soft period ends (the session checks again
-/// then), and not before.
+/// then), and not before. The delivery that crosses the limit is the last
+/// one, so the check must be set up at the crossing, not by deliveries
+/// after it.
 #[test]
 fn a_subscriber_left_over_its_soft_limit_is_dropped_when_the_period_ends() {
-    let (h, mut stuck) = herald_and_stuck_subscriber(0, 256 * 1024, Duration::from_secs(1));
+    let soft = 256 * 1024;
+    let limit = OutputLimit { hard: 0, soft, soft_for: Duration::from_secs(1) };
+    let h = herald_with(Config { pubsub_output: limit, ..Config::default() });
+    let mut stuck = Conn::open(h.port);
+    let id = stuck.client_id();
+    assert!(stuck.cmd(&["SUBSCRIBE", "feed"]).starts_with(b"*3\r\n$9\r\nsubscribe"));
     let mut publisher = Conn::open(h.port);
-    let payload = "w".repeat(8 * 1024);
-    // 16 MiB: past the soft limit plus all the kernel's socket buffers
-    // hold. Then nothing more.
-    let started = Instant::now();
-    for _ in 0..2048 {
-        assert_eq!(publisher.cmd(&["PUBLISH", "feed", &payload]).as_ref(), b":1\r\n", "dropped before its period");
+    // Fill the kernel's buffers until Herald itself holds a quarter of the
+    // soft limit: from then on, what is published stays queued in Herald.
+    let small = "s".repeat(8 * 1024);
+    let mut queued = 0;
+    for _ in 0..4096 {
+        assert_eq!(publisher.cmd(&["PUBLISH", "feed", &small]).as_ref(), b":1\r\n");
+        queued = publisher.omem_of(&id).expect("the subscriber is there");
+        if queued >= soft as u64 / 4 {
+            break;
+        }
     }
-    let dropped = |c: &mut Conn| {
-        String::from_utf8_lossy(&c.cmd(&["INFO", "stats"])).contains("herald_dropped_slow_subscribers:1\r\n")
-    };
-    while !dropped(&mut publisher) {
+    assert!(
+        (soft as u64 / 4..soft as u64).contains(&queued),
+        "{queued} bytes queued: not between a quarter and all of the soft limit"
+    );
+    // One delivery takes it over the soft limit; nothing is published after.
+    let started = Instant::now();
+    let big = "b".repeat(soft);
+    assert_eq!(publisher.cmd(&["PUBLISH", "feed", &big]).as_ref(), b":1\r\n");
+    while publisher.omem_of(&id).is_some() {
         assert!(
             started.elapsed() < REPLY_TIMEOUT,
-            "still connected {:?} after going over its soft limit",
+            "still connected {:?} after its last delivery took it over its soft limit",
             started.elapsed()
         );
     }
@@ -111,8 +127,10 @@ fn a_subscriber_left_over_its_soft_limit_is_dropped_when_the_period_ends() {
         "dropped after {:?}, within its soft period",
         started.elapsed()
     );
+    let info = String::from_utf8_lossy(&publisher.cmd(&["INFO", "stats"])).into_owned();
+    assert!(info.contains("herald_dropped_slow_subscribers:1\r\n"), "{info}");
     let received = stuck.read_to_eof();
-    assert!(received.len() < 2048 * 8 * 1024, "it got everything: it was not dropped");
+    assert!(!received.ends_with(big.as_bytes()), "it got the last message: it was not dropped");
 }
 
 /// A limit set by CONFIG SET holds for subscribers already connected: with

@@ -294,6 +294,21 @@ impl Conn {
         }
     }
 
+    /// This connection's CLIENT ID.
+    pub fn client_id(&mut self) -> String {
+        let reply = self.cmd(&["CLIENT", "ID"]);
+        String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned()
+    }
+
+    /// The `omem` CLIENT LIST shows for client `id`, or `None` once it is
+    /// gone.
+    pub fn omem_of(&mut self, id: &str) -> Option<u64> {
+        let list = String::from_utf8_lossy(&self.cmd(&["CLIENT", "LIST"])).into_owned();
+        let line = list.lines().find(|l| l.contains(&format!("id={id} ")))?;
+        let field = line.split(' ').find_map(|f| f.strip_prefix("omem="))?;
+        Some(field.parse().expect("omem"))
+    }
+
     /// Reads until the server closes; returns everything read. Fails if
     /// the server keeps the connection open past the reply timeout.
     pub fn read_to_eof(&mut self) -> Vec<u8> {

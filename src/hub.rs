@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crate::broker::pattern_index::{PSubscribe, PUnsubscribe};
 use crate::broker::{Census, ChannelDirectory, ClientId, PatternIndex, Placement, Postman, Subscriber};
 use crate::cluster::{MeshFigures, Topology};
+use crate::config::open_files;
 use crate::config::Config;
 use crate::diagnostics::Diagnostics;
 use crate::mesh::{Dialer, Interest, LocalBroker, Mesh, Unwant};
@@ -77,6 +78,9 @@ impl Hub {
             .collect();
         let patterns = placement.start(0, |_| PatternIndex::default());
         let (pauser, pause) = tokio::sync::watch::channel(ClientPause::default());
+        // A simulated host's clients are no descriptors of this process.
+        let reserved_fds = (!matches!(placement, Placement::Hosts(_)))
+            .then(|| open_files::reserved(placement.slots(), config.cluster.nodes.len().saturating_sub(1)));
         let stats = Arc::new(Stats::new(placement.slots()));
         let sampled = (stats.clone(), census.traffic.clone());
         let clients = placement.start(0, move |ctx| {
@@ -84,7 +88,7 @@ impl Hub {
             ctx.run_interval(std::time::Duration::from_millis(100), move |_, _| {
                 sampled.0.sample_rates(std::time::Instant::now(), &sampled.1)
             });
-            ClientRegistry::new(config, pauser).expect("users checked at startup")
+            ClientRegistry::new(config, pauser, reserved_fds).expect("users checked at startup")
         });
         let diagnostics = placement.start(0, |_| Diagnostics::default());
         let shutdown = Arc::new(tokio::sync::Notify::new());

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::acl::log::{AclLog, Denial, Entry};
 use crate::acl::{User, Users};
 use crate::broker::{ClientId, ReplyTo};
+use crate::config::open_files::{self, Fit};
 use crate::config::Config;
 
 /// What the registry tells or asks a session. It reaches sessions only
@@ -128,6 +129,10 @@ pub(crate) struct ClientRegistry {
     /// CLIENT PAUSE: sessions read it before each command they may hold.
     pause: tokio::sync::watch::Sender<ClientPause>,
     acl_log: AclLog,
+    /// Descriptors kept besides clients, when clients are descriptors (not
+    /// in the simulator): a `maxclients` raised past the open-files limit
+    /// is refused, as Redis refuses it.
+    reserved_fds: Option<u64>,
 }
 
 /// CLIENT PAUSE's state: until when, and whether every command waits or
@@ -147,7 +152,11 @@ impl ClientPause {
 
 impl ClientRegistry {
     /// Fails if the configuration's users do not parse.
-    pub(crate) fn new(config: Config, pause: tokio::sync::watch::Sender<ClientPause>) -> Result<Self, String> {
+    pub(crate) fn new(
+        config: Config,
+        pause: tokio::sync::watch::Sender<ClientPause>,
+        reserved_fds: Option<u64>,
+    ) -> Result<Self, String> {
         let users = Users::new(config.requirepass.as_deref(), &config.users)?;
         Ok(ClientRegistry {
             shared: Arc::new(config.clone()),
@@ -159,6 +168,7 @@ impl ClientRegistry {
             draining: false,
             pause,
             acl_log: AclLog::default(),
+            reserved_fds,
         })
     }
 
@@ -301,6 +311,20 @@ impl Handler<SetConfig> for ClientRegistry {
         // All or nothing, as Redis' multi-argument CONFIG SET.
         let mut next = self.config.clone();
         next.set_all(&pairs)?;
+        if let Some(reserved) = self.reserved_fds.filter(|_| next.maxclients > self.config.maxclients) {
+            let fits = match open_files::fit_process(next.maxclients, reserved) {
+                Fit::Fits => next.maxclients,
+                Fit::Lowered { maxclients, .. } => maxclients,
+                Fit::TooLow { .. } => 0,
+            };
+            if fits != next.maxclients {
+                tracing::warn!("Failed applying new configuration. Possibly related to new maxclients setting. Restoring previous settings.");
+                let why = format!(
+                    "The operating system is not able to handle the specified number of clients, try with {fits}"
+                );
+                return Err(crate::config::invalid("maxclients", &why));
+            }
+        }
         let password_changed = next.requirepass != self.config.requirepass;
         self.config = next;
         self.shared = Arc::new(self.config.clone());

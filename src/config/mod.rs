@@ -3,6 +3,7 @@
 
 mod check;
 pub(crate) mod file;
+pub(crate) mod open_files;
 pub(crate) mod redis;
 
 use std::time::Duration;
@@ -419,7 +420,7 @@ fn unknown(name: &str) -> String {
 }
 
 /// Redis' CONFIG SET error for parameter `name`.
-fn invalid(name: &str, why: &str) -> String {
+pub(crate) fn invalid(name: &str, why: &str) -> String {
     format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 }
 

@@ -20,7 +20,7 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Server {
     pub port: u16,
     child: Option<Child>,
-    /// A child's log after its ready line, read until it closes stdout.
+    /// A child's log, read until it closes stdout.
     log: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
@@ -58,7 +58,7 @@ impl Server {
         child.wait().expect("wait").code()
     }
 
-    /// The child's log lines after its ready line, once it has exited.
+    /// The child's log lines, once it has exited.
     pub fn log_after_exit(&mut self) -> Vec<String> {
         assert!(self.child.is_none(), "wait for the exit first");
         self.log.take().expect("a child's log").join().expect("the log reader")
@@ -209,11 +209,16 @@ pub fn started_child(child: Child, port: u16) -> Server {
 
 /// Waits for `ready` in the child's log (if it dies first, the lines end),
 /// then keeps draining the log so it never blocks on a full pipe.
-fn started(mut child: Child, port: u16, ready: &str) -> Server {
+pub fn started(mut child: Child, port: u16, ready: &str) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let is_ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains(ready));
-    assert!(is_ready, "server on port {port} exited before it was ready");
-    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    let mut before = Vec::new();
+    let is_ready = lines.by_ref().map_while(Result::ok).any(|l| {
+        let ready = l.contains(ready);
+        before.push(l);
+        ready
+    });
+    assert!(is_ready, "server on port {port} exited before it was ready: {before:#?}");
+    let log = std::thread::spawn(move || before.into_iter().chain(lines.map_while(Result::ok)).collect());
     Server { port, child: Some(child), log: Some(log) }
 }
 

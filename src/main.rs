@@ -31,20 +31,12 @@ const WORD: usize = std::mem::size_of::<usize>();
 unsafe impl std::alloc::GlobalAlloc for Mimalloc {
     #[inline]
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if layout.align() <= WORD {
-            libmimalloc_sys::mi_malloc(layout.size()).cast()
-        } else {
-            libmimalloc_sys::mi_malloc_aligned(layout.size(), layout.align()).cast()
-        }
+        Mimalloc::pick(layout, libmimalloc_sys::mi_malloc, libmimalloc_sys::mi_malloc_aligned)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if layout.align() <= WORD {
-            libmimalloc_sys::mi_zalloc(layout.size()).cast()
-        } else {
-            libmimalloc_sys::mi_zalloc_aligned(layout.size(), layout.align()).cast()
-        }
+        Mimalloc::pick(layout, libmimalloc_sys::mi_zalloc, libmimalloc_sys::mi_zalloc_aligned)
     }
 
     #[inline]
@@ -58,6 +50,20 @@ unsafe impl std::alloc::GlobalAlloc for Mimalloc {
             libmimalloc_sys::mi_realloc(ptr.cast(), new_size).cast()
         } else {
             libmimalloc_sys::mi_realloc_aligned(ptr.cast(), new_size, layout.align()).cast()
+        }
+    }
+}
+
+type Plain = unsafe extern "C" fn(usize) -> *mut std::ffi::c_void;
+type Aligned = unsafe extern "C" fn(usize, usize) -> *mut std::ffi::c_void;
+
+impl Mimalloc {
+    #[inline]
+    unsafe fn pick(layout: std::alloc::Layout, plain: Plain, aligned: Aligned) -> *mut u8 {
+        if layout.align() <= WORD {
+            plain(layout.size()).cast()
+        } else {
+            aligned(layout.size(), layout.align()).cast()
         }
     }
 }

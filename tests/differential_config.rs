@@ -241,3 +241,69 @@ fn herald_refuses_what_it_takes_at_start_only() {
         assert_eq!(String::from_utf8_lossy(&reply), want);
     }
 }
+
+/// Why `redis-server` refuses to start with the config line `name value`,
+/// or `None` if the line passes (it is started with no listener, so it
+/// exits either way; `timeout` guards a line that makes it listen).
+fn redis_refusal(dir: &std::path::Path, name: &str, value: &str) -> Option<String> {
+    let out = std::process::Command::new("timeout")
+        .args(["5", "redis-server", "--port", "0", &format!("--{name}"), value])
+        .current_dir(dir)
+        .output()
+        .expect("redis-server");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    text.contains("FATAL CONFIG FILE ERROR").then(|| text.trim_end().lines().last().unwrap_or("").to_string())
+}
+
+/// Why `herald --check-config` refuses a file holding the line, or `None`.
+fn herald_refusal(dir: &std::path::Path, name: &str, value: &str) -> Option<String> {
+    let file = dir.join("herald.conf");
+    std::fs::write(&file, format!("{name} \"{value}\"\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--check-config")
+        .arg(&file)
+        .current_dir(dir)
+        .output()
+        .expect("herald");
+    if out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let why = text.split_once(") - ").map_or(text.as_str(), |(_, why)| why);
+    Some(why.split(" (>>> ").next().unwrap_or(why).trim().to_string())
+}
+
+/// A config file's line for a start-only or protected parameter (which
+/// CONFIG SET refuses outright) is checked as Redis checks it when it
+/// reads its file: Herald refuses to start with what Redis refuses, for
+/// the same reason, and takes what Redis takes.
+#[test]
+fn config_files_are_checked_as_redis_checks_them() {
+    let table = include_str!("../src/config/redis-7.0.15-params.txt");
+    let names: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains(" immutable ") || l.contains(" protected "))
+        .map(|l| l.split(' ').next().unwrap())
+        // Any path starts a listener there (so Redis never exits), and
+        // the ACL file's contents are checked when it is loaded.
+        .filter(|n| !["unixsocket", "aclfile"].contains(n))
+        .collect();
+    assert!(names.len() > 30, "{names:?}");
+    let dir = std::env::temp_dir().join(format!("herald-conf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let values = ["abc", "-1", "0", "1", "99999999999", "no", "local", "077", "user", "."];
+    let mut differences = Vec::new();
+    let mut refused = 0;
+    for name in &names {
+        for value in values {
+            let (h, r) = (herald_refusal(&dir, name, value), redis_refusal(&dir, name, value));
+            refused += r.is_some() as usize;
+            if h != r {
+                differences.push(format!("{name} {value:?}: Herald {h:?}, Redis {r:?}"));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(differences.is_empty(), "{} differences:\n{}", differences.len(), differences.join("\n"));
+    assert!(refused > names.len(), "Redis refused only {refused} lines: the probe is not reaching it");
+}

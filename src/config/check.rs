@@ -23,9 +23,19 @@ pub(crate) fn check(name: &str, value: &str) -> Result<String, String> {
         "proc-title-template" if !valid_title_template(value) => {
             return Err("template format is invalid or contains unknown variables".into());
         }
+        // Start-only: Redis opens it for appending as it reads the file.
+        "logfile" if !value.is_empty() => {
+            if let Some(why) = log_file_problem(std::path::Path::new(value)) {
+                return Err(format!("Can't open the log file: {why}"));
+            }
+        }
         _ => {}
     }
-    match &param.kind {
+    check_kind(name, &param.kind, value)
+}
+
+fn check_kind(name: &str, kind: &Kind, value: &str) -> Result<String, String> {
+    match kind {
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             v @ ("yes" | "no") => Ok(v.to_string()),
             _ => Err("argument must be 'yes' or 'no'".into()),
@@ -55,7 +65,10 @@ pub(crate) fn check(name: &str, value: &str) -> Result<String, String> {
             Ok(if name == "repl-backlog-size" { n.max(16 * 1024) } else { n }.to_string())
         }
         Kind::Special => special(name, value),
-        Kind::Text | Kind::Immutable | Kind::Protected => Ok(value.to_string()),
+        // CONFIG SET refuses these before any check: only a config file
+        // gets here.
+        Kind::Immutable(inner) | Kind::Protected(inner) => check_kind(name, inner, value),
+        Kind::Text => Ok(value.to_string()),
     }
 }
 
@@ -98,7 +111,61 @@ fn special(name: &str, value: &str) -> Result<String, String> {
         }
         "notify-keyspace-events" => keyspace_events(value),
         "maxmemory-clients" => client_memory(value),
+        // Start-only: a config file's line is checked as Redis checks it.
+        "replicaof" | "slaveof" if multi_arg(value).len() != 2 => Err("wrong number of arguments".into()),
+        "unixsocketperm" => match octal(value) {
+            None => Err("argument couldn't be parsed as an octal number".into()),
+            Some(n) if !(0..=0o777).contains(&n) => Err("argument must be between 0 and 777 inclusive".into()),
+            Some(_) => Ok(value.to_string()),
+        },
+        "dir" => {
+            // Redis changes into it at once; Herald, which writes nothing
+            // there, only asks what changing into it would say.
+            match std::fs::metadata(value) {
+                Ok(m) if m.is_dir() => Ok(value.to_string()),
+                Ok(_) => Err("Not a directory".into()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("No such file or directory".into()),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err("Permission denied".into()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
         _ => Ok(value.to_string()),
+    }
+}
+
+/// `strtol(value, &end, 8)`, if it reads all of `value` without
+/// overflowing (Redis' check of `unixsocketperm`): spaces, a sign, octal
+/// digits, nothing after. With no digit, `strtol` reads nothing, so only
+/// the empty string passes (as 0).
+fn octal(value: &str) -> Option<i64> {
+    let body = value.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let (negative, digits) = match body.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, body.strip_prefix('+').unwrap_or(body)),
+    };
+    if digits.is_empty() {
+        return value.is_empty().then_some(0);
+    }
+    if !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    let n = i64::from_str_radix(digits, 8).ok()?;
+    Some(if negative { -n } else { n })
+}
+
+/// `strerror` of opening `path` to append to it, without creating it or
+/// writing to it (Herald logs elsewhere; Redis creates the file).
+fn log_file_problem(path: &std::path::Path) -> Option<&'static str> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Some("Is a directory"),
+        Ok(_) => std::fs::OpenOptions::new().append(true).open(path).err().map(|_| "Permission denied"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::metadata(parent) {
+            Ok(m) if m.is_dir() => None,
+            Ok(_) => Some("Not a directory"),
+            Err(_) => Some("No such file or directory"),
+        },
+        Err(_) => Some("Permission denied"),
     }
 }
 
@@ -270,6 +337,20 @@ fn keyspace_events(value: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `strtol`'s reading of a permission, as Redis checks it.
+    #[test]
+    fn octal_permissions_read_as_strtol_reads_them() {
+        let read = |v: &str| octal(v);
+        assert_eq!((read("777"), read(" +70"), read("-1"), read("")), (Some(0o777), Some(0o70), Some(-1), Some(0)));
+        assert_eq!(
+            (read("8"), read("7 "), read("+"), read(" "), read(&"7".repeat(30))),
+            (None, None, None, None, None)
+        );
+        assert_eq!(check("unixsocketperm", "1000"), Err("argument must be between 0 and 777 inclusive".into()));
+        assert_eq!(check("replicaof", "host"), Err("wrong number of arguments".into()));
+        assert_eq!(check("replicaof", "host 6379"), Ok("host 6379".into()));
+    }
 
     #[test]
     fn integers_are_read_as_string2ll_reads_them() {

@@ -17,6 +17,14 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
         _ => Err(format!("'{name}' takes one argument")),
     };
     let number = |what: &str| what.parse::<u64>().map_err(|_| format!("'{name}' needs a number, not '{what}'"));
+    // A Redis parameter Herald reads itself (`databases`, `port`,
+    // `cluster-enabled`…) is checked as Redis checks it first: a file Redis
+    // refuses to start with is refused.
+    if let [value] = args {
+        if super::redis::knows(&name) {
+            super::check::check(&name, value).map_err(|why| super::invalid(&name, &why).replacen("ERR ", "", 1))?;
+        }
+    }
     match name.as_str() {
         "bind" => {
             if args.is_empty() {

@@ -272,9 +272,9 @@ impl Config {
                 return Err(unknown(name));
             }
             let kind = redis::param(name).map(|p| &p.kind);
-            let refusal = if IMMUTABLE.contains(&name.as_str()) || kind == Some(&redis::Kind::Immutable) {
+            let refusal = if IMMUTABLE.contains(&name.as_str()) || matches!(kind, Some(redis::Kind::Immutable(_))) {
                 Some("can't set immutable config")
-            } else if kind == Some(&redis::Kind::Protected) {
+            } else if matches!(kind, Some(redis::Kind::Protected(_))) {
                 Some("can't set protected config")
             } else if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
                 Some("duplicate parameter")

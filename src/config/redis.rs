@@ -43,11 +43,13 @@ pub(crate) enum Kind {
     /// this order.
     Enum(Vec<(&'static str, &'static str)>),
     Text,
-    /// Set at start only.
-    Immutable,
+    /// Set at start only (a config file's value is checked as the inner
+    /// kind).
+    Immutable(Box<Kind>),
     /// Refused by CONFIG SET while `enable-protected-configs` is `no`,
-    /// which is fixed at start: always, in Herald.
-    Protected,
+    /// which is fixed at start: always, in Herald. A config file's value
+    /// is checked as the inner kind.
+    Protected(Box<Kind>),
     /// Rules of its own (`check::special`).
     Special,
 }
@@ -75,19 +77,22 @@ fn parse_param(line: &'static str) -> (&'static str, Param) {
         alias = Some(other);
         words.truncate(words.len() - 2);
     }
+    (name, Param { kind: parse_kind(name, &words), alias })
+}
+
+fn parse_kind(name: &str, words: &[&'static str]) -> Kind {
     let number = |i: usize| words[i].parse::<i128>().expect("a bound");
-    let kind = match words[0] {
+    match words[0] {
         "bool" => Kind::Bool,
         "int" => Kind::Int(number(1) as i64, number(2) as i64),
         "memory" => Kind::Memory(number(1) as u64, number(2) as u64),
         "enum" => Kind::Enum(words[1..].iter().map(|w| w.split_once('=').unwrap_or((w, w))).collect()),
         "string" => Kind::Text,
-        "immutable" => Kind::Immutable,
-        "protected" => Kind::Protected,
+        "immutable" => Kind::Immutable(Box::new(parse_kind(name, &words[1..]))),
+        "protected" => Kind::Protected(Box::new(parse_kind(name, &words[1..]))),
         "special" => Kind::Special,
         other => panic!("{name}: unknown kind {other}"),
-    };
-    (name, Param { kind, alias })
+    }
 }
 
 /// Directives redis.conf may hold that CONFIG GET does not list (they only

@@ -6,9 +6,9 @@
 //! accept a client to tell it `max number of clients reached`: the client
 //! waits in the listen backlog while accept fails over and over.
 //!
-//! Unlike Redis, only the soft limit is raised: Redis sets the hard limit
-//! to the same value, which an unprivileged process can never raise again,
-//! so a later `CONFIG SET maxclients` above it always fails there.
+//! Unlike Redis, the hard limit is never lowered: Redis sets it to the
+//! soft limit it reached, which an unprivileged process can never raise
+//! again, so a later `CONFIG SET maxclients` above it always fails there.
 
 /// Descriptors Herald keeps for itself besides its clients: Redis' 32
 /// (`CONFIG_MIN_RESERVED_FDS`; a Herald with one arbiter holds 16 at

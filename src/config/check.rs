@@ -23,12 +23,6 @@ pub(crate) fn check(name: &str, value: &str) -> Result<String, String> {
         "proc-title-template" if !valid_title_template(value) => {
             return Err("template format is invalid or contains unknown variables".into());
         }
-        // Start-only: Redis opens it for appending as it reads the file.
-        "logfile" if !value.is_empty() => {
-            if let Some(why) = log_file_problem(std::path::Path::new(value)) {
-                return Err(format!("Can't open the log file: {why}"));
-            }
-        }
         _ => {}
     }
     check_kind(name, &param.kind, value)
@@ -118,17 +112,6 @@ fn special(name: &str, value: &str) -> Result<String, String> {
             Some(n) if !(0..=0o777).contains(&n) => Err("argument must be between 0 and 777 inclusive".into()),
             Some(_) => Ok(value.to_string()),
         },
-        "dir" => {
-            // Redis changes into it at once; Herald, which writes nothing
-            // there, only asks what changing into it would say.
-            match std::fs::metadata(value) {
-                Ok(m) if m.is_dir() => Ok(value.to_string()),
-                Ok(_) => Err("Not a directory".into()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("No such file or directory".into()),
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err("Permission denied".into()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
         _ => Ok(value.to_string()),
     }
 }
@@ -151,22 +134,6 @@ fn octal(value: &str) -> Option<i64> {
     }
     let n = i64::from_str_radix(digits, 8).ok()?;
     Some(if negative { -n } else { n })
-}
-
-/// `strerror` of opening `path` to append to it, without creating it or
-/// writing to it (Herald logs elsewhere; Redis creates the file).
-fn log_file_problem(path: &std::path::Path) -> Option<&'static str> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Some("Is a directory"),
-        Ok(_) => std::fs::OpenOptions::new().append(true).open(path).err().map(|_| "Permission denied"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::metadata(parent) {
-            Ok(m) if m.is_dir() => None,
-            Ok(_) => Some("Not a directory"),
-            Err(_) => Some("No such file or directory"),
-        },
-        Err(_) => Some("Permission denied"),
-    }
 }
 
 /// `maxmemory-clients`: a memory value, or a percentage (of `maxmemory`)

@@ -28,7 +28,8 @@ fn herald_under_ulimit(nofile: u64) -> Server {
 
 fn redis_under_ulimit(nofile: u64) -> Server {
     let port = free_port();
-    let args = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+    let args = support::redis_args(port);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     started(
         under_ulimit(nofile, "redis-server", &args).spawn().expect("redis-server"),
         port,

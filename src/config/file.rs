@@ -17,9 +17,10 @@ pub fn apply(config: &mut Config, name: &str, args: &[String]) -> Result<(), Str
         _ => Err(format!("'{name}' takes one argument")),
     };
     let number = |what: &str| what.parse::<u64>().map_err(|_| format!("'{name}' needs a number, not '{what}'"));
-    // A Redis parameter Herald reads itself (`databases`, `port`,
-    // `cluster-enabled`…) is checked as Redis checks it first: a file Redis
-    // refuses to start with is refused.
+    // Every Redis parameter is checked as Redis checks it first, so those
+    // Herald reads itself (`databases`, `port`, `cluster-enabled`…) are
+    // too: a file Redis refuses to start with is refused. The rest are
+    // checked again by `Config::load` below, once per directive at start.
     if let [value] = args {
         if super::redis::knows(&name) {
             super::check::check(&name, value).map_err(|why| super::invalid(&name, &why).replacen("ERR ", "", 1))?;

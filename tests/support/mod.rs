@@ -178,10 +178,15 @@ pub fn redis_on(port: u16) -> Server {
 
 /// redis-server on `port` with extra arguments.
 pub fn redis_with(port: u16, extra: &[&str]) -> Server {
-    let args = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
-    let child = Command::new("redis-server").args(args).args(extra).stdout(Stdio::piped()).spawn();
+    let child = Command::new("redis-server").args(redis_args(port)).args(extra).stdout(Stdio::piped()).spawn();
     let child = child.expect("redis-server not found: run scripts/test, which installs Debian's redis-server");
     started(child, port, "Ready to accept connections")
+}
+
+/// redis-server's arguments for a test server on `port`: loopback only,
+/// nothing persisted.
+pub fn redis_args(port: u16) -> Vec<String> {
+    ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].map(String::from).to_vec()
 }
 
 /// Starts the `herald` binary as its own process (so a test can kill and

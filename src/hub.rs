@@ -149,7 +149,7 @@ impl Hub {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
     {
         let cluster = self.cluster.as_ref()?;
-        Some(crate::mesh::serve_peer(stream, cluster.mesh.clone(), self.local_broker()))
+        Some(crate::mesh::serve_peer(stream, cluster.mesh.clone(), cluster.figures.clone(), self.local_broker()))
     }
 
     /// What a peer's link publishes through on this node.

@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::cluster::{redis_cluster, Cluster};
+use support::cluster::{eventually, field, redis_cluster, Cluster};
 use support::{normalize, run_script, Conn, Server};
 
 /// `transcript` with each node's port and id replaced by its index.
@@ -84,4 +84,117 @@ fn cluster_commands_and_redirections_are_redis_clusters() {
         h> CLUSTER SLOTS
         "#,
     );
+}
+
+/// Node `at`'s CLUSTER LINKS, one line per link, sorted (Redis lists its
+/// peers in its dict's order): each field's name in the reply's order,
+/// the peer as its index, the times and buffer figures checked for their
+/// kind and then masked, since they are this moment's.
+fn links_of(nodes: &[Server], at: usize) -> Vec<String> {
+    let ids: Vec<String> = nodes
+        .iter()
+        .map(|n| String::from_utf8_lossy(&Conn::open(n.port).cmd(&["CLUSTER", "MYID"])[5..45]).into_owned())
+        .collect();
+    let reply = Conn::open(nodes[at].port).cmd(&["CLUSTER", "LINKS"]);
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
+    let count: usize = lines.next().and_then(|l| l.strip_prefix('*')).expect("an array").parse().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let mut links: Vec<String> = (0..count)
+        .map(|_| {
+            assert_eq!(lines.next(), Some("*12"), "a link is 6 fields in RESP2: {text}");
+            let mut value = || {
+                let line = lines.next().expect("a value");
+                match line.strip_prefix(':') {
+                    Some(n) => n.to_string(),
+                    None => lines.next().expect("a bulk string").to_string(),
+                }
+            };
+            (0..6)
+                .map(|_| {
+                    let (name, v) = (value(), value());
+                    let v = match name.as_str() {
+                        "node" => format!("<id{}>", ids.iter().position(|id| *id == v).expect("a node of the cluster")),
+                        "create-time" => {
+                            let t: i64 = v.parse().expect("milliseconds");
+                            assert!((now - 3_600_000..=now + 1000).contains(&t), "create-time {t} is not this hour's");
+                            "<ms>".into()
+                        }
+                        "events" => {
+                            assert!(v == "r" || v == "rw", "events {v}");
+                            "<r|rw>".into()
+                        }
+                        "send-buffer-allocated" | "send-buffer-used" => {
+                            v.parse::<u64>().expect("bytes");
+                            "<bytes>".into()
+                        }
+                        _ => v,
+                    };
+                    format!("{name}={v}")
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    links.sort();
+    links
+}
+
+#[test]
+fn cluster_links_are_redis_clusters() {
+    let herald = Cluster::start(3);
+    let redis = redis_cluster(3);
+    herald.wait_links(0, 2);
+    // A peer's link to node 0 is listed once it has said HELLO.
+    eventually("node 0 lists both peers' links to it", || links_of(&herald.nodes, 0).len() == 4);
+    let ours = links_of(&herald.nodes, 0);
+    assert_eq!(ours, links_of(&redis, 0), "Herald's CLUSTER LINKS (left) and Redis' (right) differ");
+    assert_eq!(ours.len(), 4, "a link to and a link from each of the two peers: {ours:?}");
+}
+
+/// Every node's bus messages sent and received (CLUSTER INFO), summed.
+fn bus_totals(nodes: &[Server]) -> (u64, u64) {
+    nodes.iter().fold((0, 0), |(s, r), n| {
+        let mut c = Conn::open(n.port);
+        let mut n = |f: &str| field(&mut c, f).parse::<u64>().expect("a count");
+        (s + n("cluster_stats_messages_sent"), r + n("cluster_stats_messages_received"))
+    })
+}
+
+/// Publishes 100 on node 0 to a subscriber on node 2; returns node 2's
+/// bus messages received before and after, once the cluster's sent and
+/// received totals agree (nothing in flight).
+fn bus_counts_across(nodes: &[Server]) -> (u64, u64) {
+    let mut sub = Conn::open(nodes[2].port);
+    // Herald confirms a subscription once the peers have it (SPEC §9);
+    // Redis Cluster sends every publish everywhere.
+    sub.cmd(&["SUBSCRIBE", "news"]);
+    let received = |at: &Server| field(&mut Conn::open(at.port), "cluster_stats_messages_received").parse::<u64>();
+    let mut publisher = Conn::open(nodes[0].port);
+    let before = received(&nodes[2]).unwrap();
+    for i in 0..100 {
+        publisher.cmd(&["PUBLISH", "news", &i.to_string()]);
+    }
+    for _ in 0..100 {
+        sub.frame();
+    }
+    eventually("every bus message sent is received", || {
+        let (sent, got) = bus_totals(nodes);
+        sent == got
+    });
+    (before, received(&nodes[2]).unwrap())
+}
+
+#[test]
+fn bus_messages_are_counted_as_redis_counts_them() {
+    let herald = Cluster::start(3);
+    let redis = redis_cluster(3);
+    for (name, nodes) in [("Herald", &herald.nodes), ("Redis", &redis)] {
+        let (before, after) = bus_counts_across(nodes);
+        assert!(
+            after >= before + 100,
+            "{name}: node 2 counted {} bus messages for 100 forwarded publishes",
+            after - before
+        );
+    }
 }

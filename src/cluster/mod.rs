@@ -6,11 +6,11 @@
 //!
 //! What it deliberately does not know: channels, subscribers, links.
 
+mod figures;
 mod slot_map;
 mod topology;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
+pub(crate) use figures::{LinkFigures, MeshFigures};
 pub(crate) use slot_map::{decode, encode, next_map, Member};
 pub(crate) use topology::{Node, NodeAddr, Topology};
 
@@ -78,59 +78,6 @@ fn announced_host(config: &Config) -> Result<String, String> {
         }
     };
     Ok(host)
-}
-
-/// What operators see of the links between nodes (CLUSTER INFO and NODES,
-/// INFO, metrics). Figures, not state: the mesh's actors own the links
-/// and only report here.
-#[derive(Debug, Default)]
-pub(crate) struct MeshFigures {
-    /// The ids of the nodes this node's links are up to.
-    up: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Messages written to and read from peer links.
-    pub sent: AtomicU64,
-    pub received: AtomicU64,
-    /// Publishes passed to a peer, and those dropped because its link was
-    /// down or over `cluster-link-sendbuf-limit`.
-    pub forwarded: AtomicU64,
-    pub dropped: AtomicU64,
-    /// Links closed for passing `cluster-link-sendbuf-limit`.
-    pub limit_exceeded: AtomicU64,
-    /// Channels and patterns this node announces to its peers, and (peer,
-    /// name) pairs its peers have announced to it.
-    pub announced: AtomicUsize,
-    pub wanted_by_peers: AtomicUsize,
-    /// The topology in force: its epoch and this node's slots.
-    pub epoch: AtomicU64,
-    pub slots_owned: AtomicUsize,
-    /// With a membership source (etcd): the members registered, and the
-    /// slot maps this node has put in force.
-    pub members: AtomicUsize,
-    pub maps_applied: AtomicU64,
-}
-
-impl MeshFigures {
-    pub(crate) fn is_up(&self, node: &str) -> bool {
-        self.up.lock().expect("never poisoned").contains(node)
-    }
-
-    pub(crate) fn links_up(&self) -> usize {
-        self.up.lock().expect("never poisoned").len()
-    }
-
-    /// Records `t` as the topology in force.
-    pub(crate) fn topology(&self, t: &Topology) {
-        self.epoch.store(t.epoch, Ordering::Relaxed);
-        self.slots_owned.store(if t.fenced { 0 } else { t.slot_count(t.me) }, Ordering::Relaxed);
-    }
-
-    pub(crate) fn set_up(&self, node: &str, up: bool) {
-        let mut set = self.up.lock().expect("never poisoned");
-        match up {
-            true => set.insert(node.to_string()),
-            false => set.remove(node),
-        };
-    }
 }
 
 /// Redis Cluster's hash slots.

@@ -17,7 +17,7 @@ use actix::Context;
 use bytes::Bytes;
 
 use super::Spec;
-use crate::cluster::{slot_of, Node, Topology, SLOTS};
+use crate::cluster::{slot_of, LinkFigures, Node, Topology, SLOTS};
 use crate::protocol::push::Kind;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
@@ -240,15 +240,30 @@ fn shards(s: &Session, t: &Topology) -> Reply {
     Reply::Array(t.nodes.iter().enumerate().map(shard).collect())
 }
 
-/// CLUSTER LINKS: this node's outgoing link to each peer that is up.
+/// CLUSTER LINKS: for each peer, in topology order, this node's link to
+/// it if up ("to") and its links to this node ("from"), with Redis'
+/// fields in Redis' order. Herald's send buffer is the link's queue, so
+/// allocated and used are the same figure.
 fn links(s: &Session, t: &Topology) -> Reply {
-    let link = |p: usize| {
+    let Some(cluster) = &s.hub.cluster else { return Reply::Array(Vec::new()) };
+    let link = |direction: &str, node: &str, f: &LinkFigures| {
+        let queued = f.queued.load(Ordering::Relaxed) as i64;
         Reply::Map(vec![
-            (Reply::text("direction"), Reply::text("to")),
-            (Reply::text("node"), Reply::text(&t.nodes[p].id)),
+            (Reply::text("direction"), Reply::text(direction)),
+            (Reply::text("node"), Reply::text(node)),
+            (Reply::text("create-time"), Reply::Int(f.created_ms as i64)),
+            (Reply::text("events"), Reply::text(if queued > 0 { "rw" } else { "r" })),
+            (Reply::text("send-buffer-allocated"), Reply::Int(queued)),
+            (Reply::text("send-buffer-used"), Reply::Int(queued)),
         ])
     };
-    Reply::Array(t.peers().filter(|&p| up(s, t, p)).map(link).collect())
+    let mut out = Vec::new();
+    for p in t.peers() {
+        let id = &t.nodes[p].id;
+        out.extend(cluster.figures.link_to(id).map(|f| link("to", id, &f)));
+        out.extend(cluster.figures.links_from(id).iter().map(|f| link("from", id, f)));
+    }
+    Reply::Array(out)
 }
 
 /// In cluster mode, the error for a command naming shard channels that do

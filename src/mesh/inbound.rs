@@ -19,6 +19,7 @@ use super::interest::{Interest, Peer};
 use super::{Change, Mesh, PeerWants};
 use crate::broker::publishing::{self, directory_of};
 use crate::broker::{Census, ChannelDirectory, PatternIndex, Postman};
+use crate::cluster::MeshFigures;
 use crate::planted::{planted, Bug};
 use crate::protocol::push::Kind;
 use crate::protocol::{Request, RequestDecoder};
@@ -34,8 +35,10 @@ pub(crate) struct LocalBroker {
     pub node_timeout: std::time::Duration,
 }
 
-/// Serves one peer connection until it closes or breaks the protocol.
-pub(crate) async fn serve_peer<S>(stream: S, mesh: Addr<Mesh>, broker: LocalBroker)
+/// Serves one peer connection until it closes or breaks the protocol;
+/// counts every message it reads, and lists the link once the peer has
+/// said who it is.
+pub(crate) async fn serve_peer<S>(stream: S, mesh: Addr<Mesh>, figures: Arc<MeshFigures>, broker: LocalBroker)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -43,6 +46,7 @@ where
     let mut decoder = RequestDecoder::new(512 * 1024 * 1024);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut peer: Option<Peer> = None;
+    let mut _listed = None;
     loop {
         match read.read_buf(&mut buf).await {
             Ok(n) if n > 0 => {}
@@ -52,6 +56,7 @@ where
         let mut answers = BytesMut::new();
         while let Ok(Some(request)) = decoder.decode(&mut buf) {
             let Request::Command(args) = request else { return };
+            figures.received.fetch_add(1, Ordering::Relaxed);
             let verb = args[0].to_ascii_uppercase();
             if verb == b"PUB" && args.len() == 3 && peer.is_some() {
                 run.push((args[1].clone(), args[2].clone()));
@@ -68,6 +73,7 @@ where
                         return;
                     };
                     peer = Some(index);
+                    _listed = Some(figures.inbound(&String::from_utf8_lossy(&args[1])));
                     Change::Reset
                 }
                 (b"PING", _) => {

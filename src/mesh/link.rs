@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::interest::Peer;
 use super::{Answered, BusStream, Dialer, LinkDown, LinkUp, Mesh};
-use crate::cluster::NodeAddr;
+use crate::cluster::{LinkFigures, MeshFigures, NodeAddr};
 
 /// The Mesh's side of an up link.
 pub(super) struct LinkHandle {
@@ -35,6 +35,11 @@ impl LinkHandle {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// What CLUSTER LINKS shows of it, from now on.
+    pub(super) fn figures(&self) -> LinkFigures {
+        LinkFigures::new(self.queued.clone())
+    }
+
     /// Ends the connection; the task connects again.
     pub(super) fn close(self) {}
 }
@@ -48,6 +53,7 @@ pub(super) fn spawn(
     mesh: Addr<Mesh>,
     timeout: Duration,
     dial: Dialer,
+    figures: Arc<MeshFigures>,
     task: u64,
 ) -> tokio::task::JoinHandle<()> {
     actix_rt::spawn(async move {
@@ -59,7 +65,7 @@ pub(super) fn spawn(
                 Ok(Ok(stream)) => {
                     generation += 1;
                     backoff = Duration::from_millis(50);
-                    run(stream, peer, generation, &mesh, timeout).await;
+                    run(stream, peer, generation, &mesh, timeout, &figures).await;
                     mesh.do_send(LinkDown { peer, generation });
                 }
                 Ok(Err(e)) => tracing::debug!(peer = %addr, error = %e, "cluster link: connect failed"),
@@ -74,7 +80,14 @@ pub(super) fn spawn(
 /// One connection's life: write what the Mesh sends (and a PING every
 /// third of `timeout`), read answers; ends when either side fails, the
 /// peer is silent for `timeout`, or the Mesh drops its handle.
-async fn run(stream: BusStream, peer: Peer, generation: u64, mesh: &Addr<Mesh>, timeout: Duration) {
+async fn run(
+    stream: BusStream,
+    peer: Peer,
+    generation: u64,
+    mesh: &Addr<Mesh>,
+    timeout: Duration,
+    figures: &MeshFigures,
+) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
     let queued = Arc::new(AtomicUsize::new(0));
     mesh.do_send(LinkUp { peer, handle: LinkHandle { tx, queued: queued.clone(), generation } });
@@ -95,7 +108,10 @@ async fn run(stream: BusStream, peer: Peer, generation: u64, mesh: &Addr<Mesh>, 
                         }
                     }
                 }
-                _ = ping.tick() => out.extend_from_slice(b"*1\r\n$4\r\nPING\r\n"),
+                _ = ping.tick() => {
+                    out.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+                    figures.sent.fetch_add(1, Ordering::Relaxed);
+                }
             }
             let n = out.len();
             if write.write_all(&out).await.is_err() {

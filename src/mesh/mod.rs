@@ -157,13 +157,15 @@ impl Mesh {
     fn start_link(&mut self, peer: Peer, mesh: Addr<Mesh>) {
         self.tasks_started += 1;
         let node = &mut self.peers[peer];
-        let task = link::spawn(peer, node.addr.clone(), mesh, self.node_timeout, self.dial.clone(), self.tasks_started);
+        let (timeout, dial, figures) = (self.node_timeout, self.dial.clone(), self.figures.clone());
+        let task = link::spawn(peer, node.addr.clone(), mesh, timeout, dial, figures, self.tasks_started);
         node.task = Some(task);
     }
 
-    /// Sends `frame` on `peer`'s link, if up. A link over its send buffer
-    /// limit is closed (its queue dropped, counted) and opens again.
-    fn send(&mut self, peer: Peer, frame: Bytes) -> bool {
+    /// Sends `frame`, `messages` bus messages, on `peer`'s link, if up. A
+    /// link over its send buffer limit is closed (its queue dropped,
+    /// counted) and opens again.
+    fn send(&mut self, peer: Peer, frame: Bytes, messages: u64) -> bool {
         let Some(link) = &self.peers[peer].link else { return false };
         if self.sendbuf_limit > 0 && link.handle.queued() + frame.len() > self.sendbuf_limit {
             tracing::warn!(peer = %self.peers[peer].addr, "link over cluster-link-sendbuf-limit: closed");
@@ -172,13 +174,13 @@ impl Mesh {
             return false;
         }
         link.handle.send(frame);
-        self.figures.sent.fetch_add(1, Ordering::Relaxed);
+        self.figures.sent.fetch_add(messages, Ordering::Relaxed);
         true
     }
 
     /// Sends an announcement expecting an answer; its count on the link.
     fn announce(&mut self, peer: Peer, frame: Bytes) -> Option<u64> {
-        if !self.send(peer, frame) {
+        if !self.send(peer, frame, 1) {
             return None;
         }
         let link = self.peers[peer].link.as_mut()?;
@@ -190,7 +192,7 @@ impl Mesh {
         if let Some(link) = self.peers[peer].link.take() {
             link.handle.close();
         }
-        self.figures.set_up(&self.peers[peer].id, false);
+        self.figures.set_up(&self.peers[peer].id, None);
         self.release();
     }
 
@@ -409,7 +411,7 @@ impl Handler<Forward> for Mesh {
             }
         }
         for (peer, out, n) in by_peer {
-            let figure = if self.send(peer, out.freeze()) { &self.figures.forwarded } else { &self.figures.dropped };
+            let figure = if self.send(peer, out.freeze(), n) { &self.figures.forwarded } else { &self.figures.dropped };
             figure.fetch_add(n, Ordering::Relaxed);
         }
     }
@@ -439,7 +441,6 @@ impl Handler<PeerWants> for Mesh {
     type Result = ();
 
     fn handle(&mut self, msg: PeerWants, _: &mut Context<Self>) {
-        self.figures.received.fetch_add(1, Ordering::Relaxed);
         if self.peers[msg.peer].task.is_none() {
             return; // It left the topology; its link end is stale.
         }
@@ -475,8 +476,8 @@ impl Handler<LinkUp> for Mesh {
         if self.peers[peer].task.is_none() {
             return; // A task stopped as its node left: the handle closes.
         }
+        self.figures.set_up(&self.peers[peer].id, Some(msg.handle.figures()));
         self.peers[peer].link = Some(Outbound { handle: msg.handle, sent: 0, answered: 0 });
-        self.figures.set_up(&self.peers[peer].id, true);
         tracing::info!(peer = %self.peers[peer].addr, "cluster link up");
         for taken in std::mem::take(&mut self.peers[peer].unanswered) {
             let _ = taken.send(());

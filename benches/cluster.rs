@@ -1,16 +1,26 @@
 //! A 3-node Herald cluster and a 3-node Redis 7.0.15 cluster side by side,
 //! in one run: `cargo bench --bench cluster`. Each scenario runs
 //! HERALD_BENCH_ROUNDS times per cluster (default 2), alternating which
-//! goes first; the table gives mean deliveries/s, the ratio, the worst
-//! latency percentiles, and duplicates, reorders and losses (which must
-//! be 0: expected deliveries are counted from the scenario, since a
-//! cluster's PUBLISH counts only the publishing node's subscribers).
+//! goes first, each cluster's bus drained after every run; the table gives
+//! mean deliveries/s, the ratio and mean latency percentiles, where every
+//! round held: everything delivered, once, in order (expected deliveries
+//! are counted from the scenario, since a cluster's PUBLISH counts only the
+//! publishing node's subscribers), no subscriber dropped. A cell that did
+//! not hold says what each round did instead.
 //! Every node, client and server, shares this machine's cores.
+//!
+//! `cargo bench --bench cluster -- capacity` sweeps the offered load of
+//! the cross-node fan-out instead (the publisher's pipeline depth, 8 to
+//! 1024) and gives each cluster's capacity: its highest deliveries/s at a
+//! depth where every round delivered everything, once, in order, with no
+//! subscriber dropped. HERALD_BENCH_CSV=path also writes every run there,
+//! for `benches/plot_cluster_capacity.py`. HERALD_BENCH_REDIS_ARGS adds
+//! flags to every redis-server.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herald_bench::{run_on, Report, Scenario};
 
@@ -42,9 +52,31 @@ fn cluster_info(port: u16) -> String {
 
 /// Waits (polling, with a deadline) until `port`'s CLUSTER INFO has `line`.
 fn wait_for(port: u16, line: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !cluster_info(port).contains(line) {
-        assert!(std::time::Instant::now() < deadline, "node {port} never showed {line}");
+        assert!(Instant::now() < deadline, "node {port} never showed {line}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits (polling, with a deadline) until every bus message the nodes
+/// sent has been received: CLUSTER INFO's totals agree, on Herald as on
+/// Redis. An overloaded Redis Cluster's bus can hold seconds of
+/// publishes after its run; the next run must not meet them.
+fn drained(ports: &[u16]) {
+    let stat = |info: &str, name: &str| -> u64 {
+        let line = info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':'));
+        line.and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("CLUSTER INFO without {name}"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let infos: Vec<String> = ports.iter().map(|&p| cluster_info(p)).collect();
+        let sent: u64 = infos.iter().map(|i| stat(i, "cluster_stats_messages_sent")).sum();
+        let received: u64 = infos.iter().map(|i| stat(i, "cluster_stats_messages_received")).sum();
+        if sent == received {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the bus never drained: {sent} messages sent, {received} received");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -81,6 +113,11 @@ fn redis_cluster() -> (Vec<Node>, Vec<u16>) {
             let mut cmd = Command::new("redis-server");
             cmd.args(["--port", &p.to_string(), "--cluster-enabled", "yes", "--save", "", "--appendonly", "no"])
                 .args(["--dir", &dir.to_string_lossy(), "--maxclients", "15000"]);
+            // E.g. "--client-output-buffer-limit pubsub 0 0 0" (redis-server
+            // joins an option's words itself).
+            if let Ok(extra) = std::env::var("HERALD_BENCH_REDIS_ARGS") {
+                cmd.args(extra.split_whitespace());
+            }
             started(cmd, "Ready to accept connections")
         })
         .collect();
@@ -199,74 +236,136 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let (_h, herald) = herald_cluster();
     let (_r, redis) = redis_cluster();
-    println!("| scenario | Herald deliveries/s | Redis Cluster deliveries/s | ratio | p50 / p99 µs Herald | p50 / p99 µs Redis | dup/reorder/lost H · R |");
-    println!("|---|---|---|---|---|---|---|");
+    let clusters = [&herald[..], &redis[..]];
+    if filter.as_deref() == Some("capacity") {
+        capacity(&runtime, clusters, rounds);
+        return;
+    }
+    println!("| scenario | Herald deliveries/s | Redis Cluster deliveries/s | ratio | p50 / p99 µs Herald | p50 / p99 µs Redis |");
+    println!("|---|---|---|---|---|---|");
     for shape in shapes() {
-        if filter.as_deref().is_some_and(|f| !shape.name.contains(f)) {
-            continue;
+        if filter.as_deref().is_none_or(|f| shape.name.contains(f)) {
+            let [h, r] = rounds_of(&runtime, clusters, rounds, &shape, &shape.scenario);
+            row(shape.name, &h, &r);
         }
-        let (mut h, mut r): (Vec<Report>, Vec<Report>) = (Vec::new(), Vec::new());
-        for round in 0..rounds {
-            let order: [(&[u16], bool); 2] =
-                if round % 2 == 0 { [(&herald, true), (&redis, false)] } else { [(&redis, false), (&herald, true)] };
-            for (ports, is_herald) in order {
-                let report = runtime
-                    .block_on(run_on(
-                        &addrs(ports, shape.publish_at),
-                        &addrs(ports, shape.subscribe_at),
-                        &shape.scenario,
-                    ))
-                    .expect("run");
-                if is_herald {
-                    h.push(report)
-                } else {
-                    r.push(report)
-                }
-            }
-        }
-        row(shape.name, &h, &r);
     }
     if filter.as_deref().is_none_or(|f| "SPUBLISH".contains(f)) {
-        let (mut h, mut r) = (Vec::new(), Vec::new());
+        let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
         for round in 0..rounds {
-            if round % 2 == 1 {
-                r.push(runtime.block_on(shard_round(&redis)));
-            }
-            h.push(runtime.block_on(shard_round(&herald)));
-            if round % 2 == 0 {
-                r.push(runtime.block_on(shard_round(&redis)));
+            for which in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+                runs[which].push(Ok(runtime.block_on(shard_round(clusters[which]))));
             }
         }
         row(
             "SPUBLISH on every node (2 publishers, 10 subscribers, 5 shard channels each; p50/p99: the worst node's)",
-            &h,
-            &r,
+            &runs[0],
+            &runs[1],
         );
     }
 }
 
-fn row(name: &str, h: &[Report], r: &[Report]) {
-    let mean = |v: &[Report], f: &dyn Fn(&Report) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
-    let bad = |v: &[Report]| {
-        format!(
-            "{}/{}/{}",
-            v.iter().map(|x| x.duplicates).sum::<u64>(),
-            v.iter().map(|x| x.reorders).sum::<u64>(),
-            v.iter().map(|x| x.lost).sum::<i64>()
-        )
+/// One run: its report, or why it failed (a subscriber dropped by its
+/// server, seen as the connection closing).
+type Run = Result<Report, String>;
+
+/// `scenario` laid out as `shape` on each cluster, `rounds` times,
+/// alternating which goes first; each cluster's bus drained after each
+/// run. Herald's runs, then Redis'.
+fn rounds_of(
+    runtime: &tokio::runtime::Runtime,
+    clusters: [&[u16]; 2],
+    rounds: usize,
+    shape: &Shape,
+    scenario: &Scenario,
+) -> [Vec<Run>; 2] {
+    let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for which in if round % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let ports = clusters[which];
+            let run = runtime
+                .block_on(run_on(&addrs(ports, shape.publish_at), &addrs(ports, shape.subscribe_at), scenario))
+                .map_err(|e| e.to_string());
+            drained(ports);
+            runs[which].push(run);
+        }
+    }
+    runs
+}
+
+/// Whether a run delivered everything, once, in order.
+fn held(run: &Run) -> bool {
+    matches!(run, Ok(r) if r.lost == 0 && r.duplicates == 0 && r.reorders == 0)
+}
+
+/// Mean deliveries/s, p50 and p99 of `runs` if every one held; else what
+/// each run did.
+fn summary(runs: &[Run]) -> Result<(f64, f64, f64), String> {
+    if runs.iter().all(held) {
+        let mean = |f: &dyn Fn(&Report) -> f64| runs.iter().flatten().map(f).sum::<f64>() / runs.len() as f64;
+        return Ok((mean(&|x| x.deliveries_per_sec), mean(&|x| x.p50_us), mean(&|x| x.p99_us)));
+    }
+    let each: Vec<String> = runs
+        .iter()
+        .map(|run| match run {
+            Ok(r) if held(run) => format!("{:.0}", r.deliveries_per_sec),
+            Ok(r) => format!("lost {}, dup {}, reordered {}", r.lost, r.duplicates, r.reorders),
+            Err(e) => format!("failed: {e}"),
+        })
+        .collect();
+    Err(format!("**not held** ({})", each.join("; ")))
+}
+
+fn row(name: &str, h: &[Run], r: &[Run]) {
+    let rate = |s: &Result<(f64, f64, f64), String>| s.as_ref().map_or_else(|e| e.clone(), |s| format!("{:.0}", s.0));
+    let latency =
+        |s: &Result<(f64, f64, f64), String>| s.as_ref().map_or("—".into(), |s| format!("{:.0} / {:.0}", s.1, s.2));
+    let (hs, rs) = (summary(h), summary(r));
+    let ratio = match (&hs, &rs) {
+        (Ok(h), Ok(r)) => format!("{:.2}", h.0 / r.0),
+        _ => "—".into(),
     };
-    let (hd, rd) = (mean(h, &|x| x.deliveries_per_sec), mean(r, &|x| x.deliveries_per_sec));
+    println!("| {name} | {} | {} | {ratio} | {} | {} |", rate(&hs), rate(&rs), latency(&hs), latency(&rs));
+}
+
+/// The capacity sweep's offered loads: the publisher's pipeline depth.
+const DEPTHS: [usize; 8] = [8, 16, 32, 64, 128, 256, 512, 1024];
+
+/// The cross-node fan-out (publisher on node 1, 10 subscribers on node
+/// 3) at each depth of `DEPTHS`, and each cluster's capacity: its
+/// highest mean rate at a depth where every round held.
+fn capacity(runtime: &tokio::runtime::Runtime, clusters: [&[u16]; 2], rounds: usize) {
+    let shape = &shapes()[0];
+    let mut csv = String::from("cluster,pipeline,round,deliveries_per_sec,p50_us,p99_us,held\n");
+    let mut best = [(0.0, 0); 2];
+    println!("| pipeline | Herald deliveries/s | p50 / p99 µs | Redis Cluster deliveries/s | p50 / p99 µs |");
+    println!("|---|---|---|---|---|");
+    for depth in DEPTHS {
+        let scenario = Scenario { pipeline: depth, ..shape.scenario.clone() };
+        let runs = rounds_of(runtime, clusters, rounds, shape, &scenario);
+        let mut cells = Vec::new();
+        for (which, name) in ["herald", "redis"].into_iter().enumerate() {
+            for (round, run) in runs[which].iter().enumerate() {
+                let (rate, p50, p99) =
+                    run.as_ref().map_or((0.0, 0.0, 0.0), |r| (r.deliveries_per_sec, r.p50_us, r.p99_us));
+                csv += &format!("{name},{depth},{round},{rate:.0},{p50:.0},{p99:.0},{}\n", held(run));
+            }
+            let s = summary(&runs[which]);
+            if let Ok((rate, ..)) = s {
+                if rate > best[which].0 {
+                    best[which] = (rate, depth);
+                }
+            }
+            cells.push(s.map_or_else(|e| format!("{e} | —"), |s| format!("{:.0} | {:.0} / {:.0}", s.0, s.1, s.2)));
+        }
+        println!("| {depth} | {} | {} |", cells[0], cells[1]);
+    }
+    let [(h, hd), (r, rd)] = best;
     println!(
-        "| {} | {:.0} | {:.0} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {} · {} |",
-        name,
-        hd,
-        rd,
-        hd / rd,
-        mean(h, &|x| x.p50_us),
-        mean(h, &|x| x.p99_us),
-        mean(r, &|x| x.p50_us),
-        mean(r, &|x| x.p99_us),
-        bad(h),
-        bad(r)
+        "\nCapacity (the highest mean rate at a depth where every round held): Herald {h:.0} deliveries/s \
+         (pipeline {hd}), Redis Cluster {r:.0} (pipeline {rd}): {:.2}×",
+        h / r
     );
+    if let Ok(path) = std::env::var("HERALD_BENCH_CSV") {
+        std::fs::write(&path, csv).expect("HERALD_BENCH_CSV");
+    }
 }

@@ -6,8 +6,7 @@
 //! latency and count duplicates, reorders and losses against what the
 //! PUBLISH replies promised.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -185,8 +184,9 @@ async fn subscriber(
     cmd: Vec<u8>,
     epoch: Instant,
     publishers: usize,
+    listens: Listens,
     ready: mpsc::UnboundedSender<()>,
-    stop: Arc<AtomicBool>,
+    published: Arc<OnceLock<Vec<u64>>>,
 ) -> std::io::Result<SubscriberResult> {
     let mut c = Conn::open(&addr).await?;
     c.stream.write_all(&cmd).await?;
@@ -207,6 +207,8 @@ async fn subscriber(
     // servers under test did not get (perf: 5 % of its time in
     // clock_gettime alone).
     let mut now = epoch.elapsed();
+    // Reads that brought nothing for a while, since publishing ended.
+    let mut quiet = 0;
     loop {
         while let Some(frame) = c.buffered()? {
             let BytesFrame::Array(items) = frame else { continue };
@@ -221,12 +223,52 @@ async fn subscriber(
                 _ => last[p] = Some(seq),
             }
         }
-        match tokio::time::timeout(Duration::from_millis(300), c.fill()).await {
-            Ok(read) => read?,
-            Err(_) if stop.load(Ordering::Relaxed) => return Ok(r),
-            Err(_) => continue,
+        // Done once publishing has ended and a read waits in vain: at
+        // once if everything owed is here (a late duplicate would have
+        // come by then), else after GRACE of silence, so a server's
+        // backlog is waited for while it keeps coming and only what never
+        // arrives is counted lost.
+        match tokio::time::timeout(QUIET, c.fill()).await {
+            Ok(read) => {
+                read?;
+                quiet = 0;
+            }
+            Err(_) => match published.get().map(|per_channel| listens.owed(per_channel)) {
+                Some(owed) if r.delivered >= owed => return Ok(r),
+                Some(_) => {
+                    quiet += 1;
+                    if quiet * QUIET >= GRACE {
+                        return Ok(r);
+                    }
+                }
+                None => {}
+            },
         }
         now = epoch.elapsed();
+    }
+}
+
+/// How long a subscriber's read waits before it looks again whether
+/// publishing has ended (and, if it has, whether it is done).
+const QUIET: Duration = Duration::from_millis(300);
+/// How long, once publishing has ended, a subscriber still owed messages
+/// waits with nothing arriving before it counts them lost.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// What one subscriber listens to.
+#[derive(Debug, Clone, Copy)]
+enum Listens {
+    Channel(usize),
+    Every,
+}
+
+impl Listens {
+    /// Messages owed, given the publishes to each channel.
+    fn owed(self, per_channel: &[u64]) -> u64 {
+        match self {
+            Listens::Channel(ch) => per_channel[ch],
+            Listens::Every => per_channel.iter().sum(),
+        }
     }
 }
 
@@ -299,7 +341,7 @@ pub async fn run_on(publish_at: &[String], subscribe_at: &[String], s: &Scenario
     let single = publish_at.len() == 1 && subscribe_at == publish_at;
     let _idle = idle_patterns(addr, s.idle_patterns).await?;
     let epoch = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
+    let published_per_channel = Arc::new(OnceLock::new());
     let (ready_tx, mut ready) = mpsc::unbounded_channel();
     let mut subs = Vec::new();
     for i in 0..s.subscribers {
@@ -310,7 +352,8 @@ pub async fn run_on(publish_at: &[String], subscribe_at: &[String], s: &Scenario
             encode_command(&[verb.to_string(), s.channel(i % s.channels)])
         };
         let at = subscribe_at[i % subscribe_at.len()].clone();
-        let task = subscriber(at, cmd, epoch, s.publishers, ready_tx.clone(), stop.clone());
+        let listens = if s.pattern_subscribers { Listens::Every } else { Listens::Channel(i % s.channels) };
+        let task = subscriber(at, cmd, epoch, s.publishers, listens, ready_tx.clone(), published_per_channel.clone());
         subs.push(tokio::spawn(task));
     }
     drop(ready_tx);
@@ -325,13 +368,15 @@ pub async fn run_on(publish_at: &[String], subscribe_at: &[String], s: &Scenario
         .map(|p| tokio::spawn(publisher(publish_at[p % publish_at.len()].clone(), p, s.clone(), epoch, deadline)))
         .collect();
     let (mut published, mut expected) = (0, 0);
+    let mut per_channel_total = vec![0u64; s.channels];
     for p in pubs {
         let (n, promised, per_channel) = p.await.expect("publisher task")?;
         published += n;
         expected += if single { promised } else { s.expected(&per_channel) };
+        per_channel_total.iter_mut().zip(&per_channel).for_each(|(t, n)| *t += n);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
+    let _ = published_per_channel.set(per_channel_total);
     let mut report = Report { published, expected, ..Report::default() };
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
     let mut last_at = Duration::ZERO;
@@ -405,7 +450,94 @@ pub fn scenarios() -> Vec<Scenario> {
 
 #[cfg(test)]
 mod tests {
-    use super::header;
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A one-channel RESP server standing in for one whose deliveries lag
+    /// behind its replies (a cluster's bus backlog): PUBLISH is answered
+    /// `:1` at once and its message reaches the subscribers `delay` later,
+    /// in order, except every `skip`-th, which is never delivered. Returns
+    /// its address.
+    async fn lagging_server(delay: Duration, skip: Option<u64>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let subscribers = Arc::new(tokio::sync::Mutex::new(Vec::<TcpStream>::new()));
+        let (queue, mut queued) = mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+        let out = subscribers.clone();
+        tokio::spawn(async move {
+            while let Some((at, frame)) = queued.recv().await {
+                tokio::time::sleep_until(at).await;
+                for s in out.lock().await.iter_mut() {
+                    s.write_all(&frame).await.unwrap();
+                }
+            }
+        });
+        let published = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let (subscribers, queue, published) = (subscribers.clone(), queue.clone(), published.clone());
+                tokio::spawn(async move {
+                    let mut c = Conn { stream, buf: BytesMut::new() };
+                    while let Ok(BytesFrame::Array(args)) = c.frame().await {
+                        let arg = |i: usize| match args.get(i) {
+                            Some(BytesFrame::BulkString(b)) => b.to_vec(),
+                            _ => Vec::new(),
+                        };
+                        match &arg(0).to_ascii_uppercase()[..] {
+                            b"SUBSCRIBE" => {
+                                let ch = arg(1);
+                                let mut confirm = format!("*3\r\n$9\r\nsubscribe\r\n${}\r\n", ch.len()).into_bytes();
+                                confirm.extend_from_slice(&ch);
+                                confirm.extend_from_slice(b"\r\n:1\r\n");
+                                c.stream.write_all(&confirm).await.unwrap();
+                                return subscribers.lock().await.push(c.stream);
+                            }
+                            b"PUBLISH" => {
+                                c.stream.write_all(b":1\r\n").await.unwrap();
+                                let n = published.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                                if skip.is_some_and(|k| n % k == 0) {
+                                    continue;
+                                }
+                                let mut frame = Vec::new();
+                                encode_command_into(&[&b"message"[..], &arg(1), &arg(2)], &mut frame);
+                                queue.send((tokio::time::Instant::now() + delay, frame)).unwrap();
+                            }
+                            _ => c.stream.write_all(b"-ERR unknown command\r\n").await.unwrap(),
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn scenario() -> Scenario {
+        // Batches of 10, so every 10th publish is one per batch.
+        Scenario { pipeline: 10, duration: Duration::from_millis(200), ..Scenario::default() }
+    }
+
+    /// A server that delivers everything, but a second after publishing
+    /// ends, longer than a subscriber's read waits: nothing is lost.
+    #[tokio::test]
+    async fn a_backlog_that_keeps_coming_is_waited_for() {
+        let addr = lagging_server(Duration::from_secs(1), None).await;
+        let r = run(&addr, &scenario()).await.unwrap();
+        assert!(r.published > 0);
+        assert_eq!((r.delivered, r.lost, r.duplicates, r.reorders), (r.published, 0, 0, 0), "{r}");
+    }
+
+    /// A server that never delivers every 10th publish: exactly those are
+    /// counted lost, once the grace period passes in silence.
+    #[tokio::test]
+    async fn what_never_arrives_is_counted_lost() {
+        let addr = lagging_server(Duration::ZERO, Some(10)).await;
+        let r = run(&addr, &scenario()).await.unwrap();
+        assert!(r.published > 0, "{r}");
+        assert_eq!(r.lost, (r.published / 10) as i64, "{r}");
+        assert_eq!((r.duplicates, r.reorders), (0, 0), "{r}");
+    }
 
     #[test]
     fn headers_are_read_from_the_payload_front() {

@@ -26,8 +26,13 @@ fn int(f: &Frame) -> Option<i64> {
     f.value.as_int()
 }
 
+/// What CLUSTER LINKS says of each link, in Redis' order.
+const LINK_FIELDS: [&str; 6] =
+    ["direction", "node", "create-time", "events", "send-buffer-allocated", "send-buffer-used"];
+
 /// 9.1: every node says it is a cluster node, names itself, and describes
-/// the same slot map; KEYSLOT is Redis' CRC16.
+/// the same slot map; KEYSLOT is Redis' CRC16; CLUSTER LINKS names peers
+/// of the cluster with Redis' fields (9.4).
 pub(crate) fn cluster_face(t: &Target) -> Outcome {
     let nodes = nodes(t)?;
     let (mut slots, mut ids) = (Vec::new(), Vec::new());
@@ -48,6 +53,30 @@ pub(crate) fn cluster_face(t: &Target) -> Outcome {
     ensure!(slots.iter().all(|s| *s == slots[0]), "the nodes' CLUSTER SLOTS differ");
     for (i, id) in ids.iter().enumerate() {
         ensure!(!ids[..i].contains(id), "two nodes say they are {id}");
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let got = Conn::open(n)?.call(&["CLUSTER", "LINKS"])?;
+        let herald_client::Value::Array(links) = &got.value else {
+            return Err(Verdict::Fail(format!("{}: CLUSTER LINKS answered {}", n.addr, got.text())));
+        };
+        for link in links {
+            let herald_client::Value::Array(fields) = link else {
+                return Err(Verdict::Fail(format!("{}: a CLUSTER LINKS entry is not a map: {}", n.addr, got.text())));
+            };
+            let names: Vec<String> = fields.iter().step_by(2).filter_map(text).collect();
+            ensure!(names == LINK_FIELDS, "{}: a CLUSTER LINKS entry has the fields {names:?}", n.addr);
+            let (direction, node) = (text(&fields[1]).unwrap_or_default(), text(&fields[3]).unwrap_or_default());
+            ensure!(direction == "to" || direction == "from", "{}: CLUSTER LINKS direction {direction}", n.addr);
+            ensure!(node != ids[i] && ids.contains(&node), "{}: CLUSTER LINKS names {node}, not a peer", n.addr);
+            for at in [5, 9, 11] {
+                ensure!(
+                    fields[at].as_int().is_some_and(|v| v >= 0),
+                    "{}: CLUSTER LINKS {} is not a count",
+                    n.addr,
+                    names[at / 2]
+                );
+            }
+        }
     }
     Ok(())
 }

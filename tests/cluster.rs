@@ -239,6 +239,55 @@ fn a_node_restarted_rejoins_and_its_subscribers_are_reached_again() {
     assert_eq!(sub.frame(), message("news", "after"));
 }
 
+/// A peer that stops reading (SIGSTOP) holds up neither the publishers
+/// nor the local subscribers of the node publishing: its link's queue
+/// passes `cluster-link-sendbuf-limit`, the link is closed and counted,
+/// what it could not take is counted dropped (CLUSTER INFO, INFO), and
+/// once the peer runs again its link opens and its subscriber is reached.
+#[test]
+fn a_stalled_peer_is_cut_off_at_its_send_buffer_limit() {
+    let cluster = Cluster::start_configured(3, &[], &["cluster-link-sendbuf-limit 262144"]);
+    let (mut publisher, mut local, mut far) = (cluster.conn(0), cluster.conn(0), cluster.conn(2));
+    local.cmd(&["SUBSCRIBE", "news"]);
+    far.cmd(&["SUBSCRIBE", "news"]);
+    let signal = |sig: &str| {
+        let pid = cluster.nodes[2].pid().to_string();
+        assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    };
+    signal("-STOP");
+    // 32 MB: more than loopback's socket buffers and the limit together.
+    let payload = "x".repeat(64 * 1024);
+    let mut c = cluster.conn(0);
+    let limit_passed = |c: &mut Conn| field(c, "total_cluster_links_buffer_limit_exceeded") != "0";
+    let mut published = 0;
+    while published < 512 || !limit_passed(&mut c) {
+        assert!(published < 4096, "256 MB published and the stalled peer's link never passed its limit");
+        assert_eq!(publisher.cmd(&["PUBLISH", "news", &payload]), Bytes::from_static(b":1\r\n"));
+        assert_eq!(local.frame(), message("news", &payload), "local delivery held up by a stalled peer");
+        published += 1;
+    }
+    assert_ne!(field(&mut c, "cluster_publishes_dropped"), "0");
+    let info = String::from_utf8(c.cmd(&["INFO", "stats"]).to_vec()).unwrap();
+    let stat =
+        |name: &str| info.split("\r\n").find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).unwrap().to_string();
+    assert_ne!(stat("herald_cluster_links_buffer_limit_exceeded"), "0", "{info}");
+    assert_ne!(stat("herald_cluster_publishes_dropped"), "0", "{info}");
+    signal("-CONT");
+    // What reached node 2 before the cut arrives first; then, once the
+    // link is open again, a new publish does.
+    cluster.wait_links(0, 2);
+    far.set_timeout(Duration::from_millis(200));
+    let mut reached = false;
+    eventually("node 2's subscriber reached again", || {
+        publisher.cmd(&["PUBLISH", "news", "again"]);
+        local.frame();
+        while let Some(frame) = far.try_frame_within() {
+            reached |= frame == message("news", "again");
+        }
+        reached
+    });
+}
+
 /// The checks above can fail: a node that confirms SUBSCRIBE before its
 /// peers have the interest loses the publish right after it, and a node
 /// that passes on what it was forwarded duplicates it.

@@ -410,14 +410,18 @@ fn stats(s: &Session, f: &Figures) -> String {
         ("herald_output_bytes_queued", load(&census.queued_bytes).to_string()),
     ]);
     if let Some(c) = &s.hub.cluster {
-        // The slot map in force and, with etcd, the members and the maps
-        // put in force (the Cluster section stays Redis' own).
+        // The slot map in force, with etcd the members and the maps put
+        // in force, and what the links forwarded and dropped (the Cluster
+        // section stays Redis' own).
         let f = &c.figures;
         fields.extend([
             ("herald_cluster_epoch", f.epoch.load(Ordering::Relaxed).to_string()),
             ("herald_cluster_slots_owned", f.slots_owned.load(Ordering::Relaxed).to_string()),
             ("herald_cluster_members", f.members.load(Ordering::Relaxed).to_string()),
             ("herald_cluster_maps_applied", f.maps_applied.load(Ordering::Relaxed).to_string()),
+            ("herald_cluster_publishes_forwarded", f.forwarded.load(Ordering::Relaxed).to_string()),
+            ("herald_cluster_publishes_dropped", f.dropped.load(Ordering::Relaxed).to_string()),
+            ("herald_cluster_links_buffer_limit_exceeded", f.limit_exceeded.load(Ordering::Relaxed).to_string()),
         ]);
     }
     lines("Stats", &fields)

@@ -21,9 +21,14 @@ impl Cluster {
     }
 
     pub fn start_with(n: usize, env: &[(&str, &str)]) -> Cluster {
+        Cluster::start_configured(n, env, &[])
+    }
+
+    /// `n` nodes started with `env` and a config file of `directives`.
+    pub fn start_configured(n: usize, env: &[(&str, &str)], directives: &[&str]) -> Cluster {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let list = ports.iter().map(|(p, b)| format!("127.0.0.1:{p}@{b}")).collect::<Vec<_>>().join(",");
-        let nodes = ports.iter().map(|&(p, _)| node(p, &list, env)).collect();
+        let nodes = ports.iter().map(|&(p, _)| node_configured(p, &list, env, directives)).collect();
         let cluster = Cluster { nodes, list };
         for i in 0..n {
             cluster.wait_links(i, n - 1);
@@ -48,7 +53,17 @@ impl Cluster {
 }
 
 pub fn node(port: u16, list: &str, env: &[(&str, &str)]) -> Server {
+    node_configured(port, list, env, &[])
+}
+
+/// A node whose config file holds `directives` (none: no file).
+pub fn node_configured(port: u16, list: &str, env: &[(&str, &str)], directives: &[&str]) -> Server {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    if !directives.is_empty() {
+        let file = std::env::temp_dir().join(format!("herald-node-{port}.conf"));
+        std::fs::write(&file, directives.join("\n") + "\n").unwrap();
+        cmd.arg(file);
+    }
     cmd.args(["--port", &port.to_string(), "--cluster-nodes", list])
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped());

@@ -211,6 +211,7 @@ fn configuration(args: &Args) -> Result<(Config, Option<TlsAcceptor>), String> {
     }
     configure::check_users(&config)?;
     configure::check_cluster(&config)?;
+    config.tls_needed()?;
     let mut acceptor = None;
     if config.tls_port != 0 {
         let tls = config.tls.as_ref().ok_or("tls-port needs tls-cert-file and tls-key-file")?;

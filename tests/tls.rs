@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use herald_client::{Client, Config, Event, TlsConnector};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
-use support::{free_port, herald_process_with, Server};
+use support::{free_port, herald_process_with, Conn, Server};
 
 /// A CA, a server certificate for localhost/127.0.0.1 and a client
 /// certificate, written as PEM files to a fresh directory.
@@ -141,4 +141,73 @@ async fn herald_client_subscribes_over_tls_publisher_on_plain_tcp() {
         c.ping().await
     };
     assert!(refused.await.is_err());
+}
+
+/// The cluster bus does not speak TLS, so `tls-cluster yes` is refused in
+/// cluster mode (SPEC §9.4), at start and by CONFIG SET, rather than
+/// leaving the bus in the clear where TLS was asked for. Standalone, it is
+/// taken as Redis takes it.
+#[test]
+fn tls_cluster_is_refused_in_cluster_mode() {
+    let pki = Pki::new("cluster");
+    let port = free_port();
+    let nodes = format!("127.0.0.1:{port}@{},127.0.0.1:{}@{}", free_port(), free_port(), free_port());
+    let tls = || {
+        [
+            "--tls-port".to_string(),
+            free_port().to_string(),
+            "--tls-cert-file".into(),
+            pki.path("server.pem"),
+            "--tls-key-file".into(),
+            pki.path("server.key"),
+            "--tls-ca-cert-file".into(),
+            pki.path("ca.pem"),
+        ]
+    };
+    let conf = pki.dir.join("tls-cluster.conf");
+    std::fs::write(&conf, "tls-cluster yes\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--check-config")
+        .arg(&conf)
+        .args(["--port", &port.to_string(), "--cluster-nodes", &nodes])
+        .args(tls())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && text.contains("Herald's cluster bus does not speak TLS"), "{text}");
+
+    let node_tls = tls();
+    let mut flags: Vec<&str> = vec!["--cluster-nodes", &nodes];
+    flags.extend(node_tls.iter().map(String::as_str));
+    let node = herald_process_with(port, &flags);
+    let mut c = Conn::open(node.port);
+    let refused = c.cmd(&["CONFIG", "SET", "tls-cluster", "yes"]);
+    assert!(String::from_utf8_lossy(&refused).contains("Herald's cluster bus does not speak TLS"), "{refused:?}");
+    assert_eq!(&c.cmd(&["CONFIG", "GET", "tls-cluster"])[..], b"*2\r\n$11\r\ntls-cluster\r\n$2\r\nno\r\n");
+
+    // Standalone, as Redis: TLS is configured once everything is read, so
+    // tls-cluster may come before the certificate, but needs one.
+    let check = |lines: String| {
+        let conf = pki.dir.join("standalone.conf");
+        std::fs::write(&conf, lines).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_herald")).arg("--check-config").arg(&conf).output().unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    let certificate = format!(
+        "tls-port {}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n",
+        free_port(),
+        pki.path("server.pem"),
+        pki.path("server.key"),
+        pki.path("ca.pem")
+    );
+    let (ok, text) = check(format!("tls-cluster yes\n{certificate}"));
+    assert!(ok, "{text}");
+    let (ok, text) = check("tls-replication yes\n".into());
+    assert!(!ok && text.contains("No tls-cert-file configured!"), "{text}");
+    let standalone_tls = tls();
+    let standalone = herald_process_with(free_port(), &standalone_tls.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(&Conn::open(standalone.port).cmd(&["CONFIG", "SET", "tls-cluster", "yes"])[..], b"+OK\r\n");
 }

@@ -35,6 +35,11 @@ pub(crate) fn configured(config: &Config) -> Result<Option<Topology>, String> {
     if config.port == 0 {
         return Err("cluster mode needs a plain TCP port".into());
     }
+    if config.foreign.get("tls-cluster").is_some_and(|v| v == "yes") {
+        // Refused, not ignored: a bus left in the clear where TLS was asked
+        // for would be worse than no start.
+        return Err(crate::config::TLS_CLUSTER.into());
+    }
     let host = announced_host(config)?;
     if !c.etcd.is_empty() {
         if !c.slots.is_empty() {

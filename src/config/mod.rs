@@ -294,6 +294,18 @@ impl Config {
     }
 
     /// One CONFIG SET pair (see [`Config::set_all`]).
+    /// At start, once the file, variables and flags are read: Redis'
+    /// refusal when `tls-cluster` or `tls-replication` asks for TLS and no
+    /// certificate is configured.
+    pub fn tls_needed(&self) -> Result<(), String> {
+        let wanted =
+            ["tls-cluster", "tls-replication"].iter().any(|n| self.foreign.get(*n).is_some_and(|v| v == "yes"));
+        if wanted && self.tls.as_ref().is_none_or(|t| t.cert_file.is_empty()) {
+            return Err("No tls-cert-file configured! Failed to configure TLS. Check logs for more info.".into());
+        }
+        Ok(())
+    }
+
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
         self.set_all(&[(name.to_string(), value.to_string())])
     }
@@ -304,6 +316,12 @@ impl Config {
     pub(crate) fn load(&mut self, name: &str, value: &str) -> Result<(), String> {
         if !self.knows(name) {
             return Err(unknown(name));
+        }
+        // Redis configures TLS once everything is read, so these need a
+        // certificate by then, not by their line (`tls_needed`).
+        if matches!(name, "tls-cluster" | "tls-replication") {
+            self.foreign.insert(name.to_string(), value.to_string());
+            return Ok(());
         }
         self.apply(name, value)
     }
@@ -364,6 +382,9 @@ impl Config {
                 // certificate.
                 return Err(invalid(name, "Unable to update TLS configuration. Check server logs."));
             }
+            "tls-cluster" if value == "yes" && self.cluster_enabled => {
+                return Err(invalid(name, TLS_CLUSTER));
+            }
             "slowlog-log-slower-than" => {
                 self.slowlog_slower_than =
                     value.parse().map_err(|_| invalid(name, "argument couldn't be parsed into an integer"))?
@@ -420,6 +441,11 @@ fn unknown(name: &str) -> String {
 }
 
 /// Redis' CONFIG SET error for parameter `name`.
+/// Why `tls-cluster yes` is refused in cluster mode, at start and by
+/// CONFIG SET (SPEC §9.4).
+pub(crate) const TLS_CLUSTER: &str =
+    "tls-cluster yes: Herald's cluster bus does not speak TLS; keep it on a network only the nodes reach";
+
 pub(crate) fn invalid(name: &str, why: &str) -> String {
     format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 }

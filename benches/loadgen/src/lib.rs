@@ -223,11 +223,11 @@ async fn subscriber(
                 _ => last[p] = Some(seq),
             }
         }
-        // Done once publishing has ended and a read waits in vain: at
-        // once if everything owed is here (a late duplicate would have
-        // come by then), else after GRACE of silence, so a server's
-        // backlog is waited for while it keeps coming and only what never
-        // arrives is counted lost.
+        // Done once publishing has ended and a read has waited QUIET in
+        // vain, if everything owed is here (a late duplicate would have
+        // come within that); if not, after GRACE of silence. A server's
+        // backlog is waited for while it keeps coming, and only what
+        // never arrives is counted lost.
         match tokio::time::timeout(QUIET, c.fill()).await {
             Ok(read) => {
                 read?;

@@ -315,10 +315,17 @@ fn summary(runs: &[Run]) -> Result<(f64, f64, f64), String> {
     Err(format!("**not held** ({})", each.join("; ")))
 }
 
+/// A summary's table cells: its rate (or what the runs did instead), and
+/// its p50 / p99.
+fn rate(s: &Result<(f64, f64, f64), String>) -> String {
+    s.as_ref().map_or_else(|e| e.clone(), |s| format!("{:.0}", s.0))
+}
+
+fn latency(s: &Result<(f64, f64, f64), String>) -> String {
+    s.as_ref().map_or("—".into(), |s| format!("{:.0} / {:.0}", s.1, s.2))
+}
+
 fn row(name: &str, h: &[Run], r: &[Run]) {
-    let rate = |s: &Result<(f64, f64, f64), String>| s.as_ref().map_or_else(|e| e.clone(), |s| format!("{:.0}", s.0));
-    let latency =
-        |s: &Result<(f64, f64, f64), String>| s.as_ref().map_or("—".into(), |s| format!("{:.0} / {:.0}", s.1, s.2));
     let (hs, rs) = (summary(h), summary(r));
     let ratio = match (&hs, &rs) {
         (Ok(h), Ok(r)) => format!("{:.2}", h.0 / r.0),
@@ -355,7 +362,7 @@ fn capacity(runtime: &tokio::runtime::Runtime, clusters: [&[u16]; 2], rounds: us
                     best[which] = (rate, depth);
                 }
             }
-            cells.push(s.map_or_else(|e| format!("{e} | —"), |s| format!("{:.0} | {:.0} / {:.0}", s.0, s.1, s.2)));
+            cells.push(format!("{} | {}", rate(&s), latency(&s)));
         }
         println!("| {depth} | {} | {} |", cells[0], cells[1]);
     }

@@ -293,7 +293,6 @@ impl Config {
         Ok(())
     }
 
-    /// One CONFIG SET pair (see [`Config::set_all`]).
     /// At start, once the file, variables and flags are read: Redis'
     /// refusal when `tls-cluster` or `tls-replication` asks for TLS and no
     /// certificate is configured.
@@ -306,6 +305,7 @@ impl Config {
         Ok(())
     }
 
+    /// One CONFIG SET pair (see [`Config::set_all`]).
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
         self.set_all(&[(name.to_string(), value.to_string())])
     }
@@ -440,12 +440,12 @@ fn unknown(name: &str) -> String {
     format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
 }
 
-/// Redis' CONFIG SET error for parameter `name`.
 /// Why `tls-cluster yes` is refused in cluster mode, at start and by
 /// CONFIG SET (SPEC §9.4).
 pub(crate) const TLS_CLUSTER: &str =
     "tls-cluster yes: Herald's cluster bus does not speak TLS; keep it on a network only the nodes reach";
 
+/// Redis' CONFIG SET error for parameter `name`.
 pub(crate) fn invalid(name: &str, why: &str) -> String {
     format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 }
